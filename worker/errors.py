@@ -1,0 +1,120 @@
+"""Relay's error tree: one place that says what each failure means and whether it is worth retrying.
+
+    RelayError
+    ├── ConfigError                 invalid configuration (start-up stops, message names the key)
+    ├── StoreError                  Redis unreachable or a record missing/corrupt
+    │   └── EventNotFound
+    ├── Rejected                    a webhook delivery refused; carries the HTTP status and a short reason
+    │   ├── BadRequest (400)        body the source's kind cannot parse
+    │   ├── Unauthorized (401)      missing/bad signature or token, stale timestamp
+    │   ├── Forbidden (403)         sender address not allowed
+    │   ├── UnknownSource (404)
+    │   └── PayloadTooLarge (413)
+    ├── TargetError                 a call to an admin API failed
+    │   ├── RetryableError          network error, 5xx, 429: try again later (maybe after ``retry_after``)
+    │   └── PermanentError          other 4xx, an error envelope: retrying will not help
+    │       └── AuthError           401/403 with the current token (after one re-read of the token store)
+    ├── TokenError                  token store problems (unknown token, undecryptable secret)
+    └── RuleError                   a rule or template that cannot be evaluated
+
+Messages never contain a secret: callers pass reasons, never header values or tokens.
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Base of every error Relay raises on purpose."""
+
+
+class ConfigError(RelayError):
+    """The configuration is invalid; the message names the key and the problem."""
+
+
+class StoreError(RelayError):
+    """Redis could not be reached, or a stored record is missing or corrupt."""
+
+
+class EventNotFound(StoreError):
+    """No event record with this id (never stored, or expired)."""
+
+
+class Rejected(RelayError):
+    """A webhook delivery is refused with an HTTP status and a short, secret-free reason."""
+
+    status_code = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadRequest(Rejected):
+    """The body cannot be parsed as the source's kind says it should be."""
+
+    status_code = 400
+
+
+class Unauthorized(Rejected):
+    """Missing or wrong signature or token, or a timestamp outside the tolerance."""
+
+    status_code = 401
+
+
+class Forbidden(Rejected):
+    """The sender's address is not in the source's allowlist."""
+
+    status_code = 403
+
+
+class UnknownSource(Rejected):
+    """No source with this name is configured."""
+
+    status_code = 404
+
+
+class PayloadTooLarge(Rejected):
+    """The body is larger than the source's limit."""
+
+    status_code = 413
+
+
+class TargetError(RelayError):
+    """A call to an admin API failed."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+
+
+class RetryableError(TargetError):
+    """A transient failure (network, 5xx, 429); ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(TargetError):
+    """A failure that retrying will not fix (4xx other than 429, an error envelope)."""
+
+
+class AuthError(PermanentError):
+    """The admin API refused the current token, even after re-reading it from the store."""
+
+
+class TokenError(RelayError):
+    """A token is unknown, or its stored secret cannot be decrypted with the configured keys."""
+
+
+class RuleError(RelayError):
+    """A rule's condition or template cannot be evaluated (missing field, bad expression)."""

@@ -1,0 +1,390 @@
+"""Relay's configuration: one YAML file plus ``RELAY_*`` environment overrides, read through pydantic-settings.
+
+Secrets are written as ``${ENV_NAME}`` (expanded from the environment when the file is read) and held as
+``SecretStr`` so that a repr, a log line or an error never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("relay.yaml")
+MiB = 1024 * 1024
+DAY = 86400
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``${NAME}`` is not valid YAML inside a flow mapping (``{secret: ${X}}``), so references are swapped for a
+# plain-scalar placeholder before parsing and expanded afterwards; secret values never pass through the parser.
+_PLACEHOLDER = re.compile(r"__relay_env_([A-Za-z_][A-Za-z0-9_]*)__")
+
+Network = IPv4Network | IPv6Network
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false, so a rule's ``on:`` key stays the string ``on``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _Model(BaseModel):
+    """Strict base: unknown keys are errors, so a typo in the file is reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+SourceKind = Literal["github", "gitlab", "gitea", "bitbucket", "coding", "standard", "hmac", "none"]
+
+
+class SourceConfig(_Model):
+    """One webhook sender, served at ``/hooks/<name>``."""
+
+    kind: SourceKind
+    secret: SecretStr | None = None
+    secrets: list[SecretStr] = Field(default_factory=list, description="extra active secrets, for rotation")
+    allow: list[Network] = Field(default_factory=list, description="allowed sender networks (CIDR)")
+    trusted_proxies: list[Network] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=MiB, gt=0)
+    dedup_window_seconds: int = Field(default=3 * DAY, gt=0)
+    # kind: hmac (and the Standard Webhooks kinds' event field)
+    header: str | None = None
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    timestamp_header: str | None = None
+    tolerance_seconds: int = Field(default=300, gt=0)
+    event_header: str | None = None
+    event_field: str | None = None
+    delivery_header: str | None = None
+
+    @property
+    def all_secrets(self) -> list[SecretStr]:
+        """The primary secret followed by the extra ones."""
+        return ([self.secret] if self.secret else []) + list(self.secrets)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> SourceConfig:
+        if self.kind == "none":
+            if not self.allow:
+                raise ValueError("kind 'none' (no signature) is only allowed together with an 'allow' list")
+        elif not self.all_secrets:
+            raise ValueError(f"kind {self.kind!r} needs a 'secret'")
+        if self.kind == "hmac" and not self.header:
+            raise ValueError("kind 'hmac' needs 'header' (the signature header's name)")
+        return self
+
+
+TargetKind = Literal["api7", "coding", "bearer"]
+
+
+class TargetConfig(_Model):
+    """An admin API that rules call, with the name of the system token it uses."""
+
+    kind: TargetKind
+    base_url: AnyHttpUrl
+    token: str | None = Field(default=None, description="token name in the token store; default: target name")
+    token_secret: SecretStr | None = Field(default=None, description="seeds the token store on first start")
+    auth: Literal["header", "cookie", "bearer", "basic"] | None = None
+    basic_user: str | None = None
+    token_path_prefix: str = "/api/settings/tokens"
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    rotate: bool | None = Field(default=None, description="rotate the token automatically (api7 only)")
+    verify_tls: bool = True
+
+    @property
+    def auth_mode(self) -> str:
+        """How the token is sent: the configured mode, or the kind's usual one."""
+        if self.auth:
+            return self.auth
+        return "header" if self.kind == "api7" else "bearer"
+
+    @property
+    def can_rotate(self) -> bool:
+        """Whether Relay may rotate this target's token through its API."""
+        return self.kind == "api7" if self.rotate is None else (self.rotate and self.kind == "api7")
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> TargetConfig:
+        allowed = {"api7": {"header", "cookie"}, "coding": {"bearer", "basic"}, "bearer": {"bearer"}}
+        if self.auth_mode not in allowed[self.kind]:
+            raise ValueError(f"auth {self.auth_mode!r} is not valid for kind {self.kind!r}")
+        if self.rotate and self.kind != "api7":
+            raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
+        return self
+
+
+ChannelKind = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
+
+
+class ChannelConfig(_Model):
+    """Where notifications go. The URL often embeds a credential, so it is held as a secret."""
+
+    kind: ChannelKind
+    url: SecretStr
+    secret: SecretStr | None = Field(default=None, description="signing secret (dingtalk, feishu)")
+    timeout: float = Field(default=5.0, gt=0)
+
+
+class RuleTrigger(_Model):
+    """Which events a rule reacts to: names or lists of names, ``*`` for any."""
+
+    source: str | list[str] = "*"
+    event: str | list[str] = "*"
+
+    def matches(self, source: str, event: str) -> bool:
+        """True when both the source and the event type match."""
+        return _name_matches(self.source, source) and _name_matches(self.event, event)
+
+
+def _name_matches(pattern: str | list[str], value: str) -> bool:
+    names = [pattern] if isinstance(pattern, str) else pattern
+    return "*" in names or value in names
+
+
+class CallAction(_Model):
+    """Call a target's admin API."""
+
+    call: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str
+    query: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = Field(default=None, alias="json")
+    save_as: str | None = None
+    requires: list[str] = Field(default_factory=list, description="token scopes, resource:scope:ro|rw")
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_relative(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/' (it is appended to the target's base_url)")
+        return value
+
+
+class NotifyAction(_Model):
+    """Send a message to a channel."""
+
+    notify: str
+    text: str
+
+
+Action = CallAction | NotifyAction
+
+
+class Rule(_Model):
+    """When ``on`` matches and ``if`` holds, run ``do`` in order."""
+
+    name: str = Field(min_length=1)
+    on: RuleTrigger = Field(default_factory=RuleTrigger)
+    condition: str | None = Field(default=None, alias="if")
+    do: list[Action] = Field(min_length=1)
+
+
+class RotationPolicy(_Model):
+    """When to rotate: below a fraction of the lifetime left, or past a maximum age."""
+
+    before_fraction: float = Field(default=0.33, gt=0, lt=1)
+    max_age_days: float = Field(default=90, gt=0)
+    new_lifetime_days: float = Field(default=30, gt=0)
+
+
+class TokensConfig(_Model):
+    """Token lifecycle settings."""
+
+    warn_days: list[int] = Field(default_factory=lambda: [60, 30, 7, 1])
+    rotate: RotationPolicy = Field(default_factory=RotationPolicy)
+    channels: list[str] = Field(default_factory=list, description="channels for warnings; default: all")
+    check_interval_seconds: int = Field(default=3600, ge=10)
+    lock_seconds: int = Field(default=120, ge=5)
+
+
+class ReceiverConfig(_Model):
+    """Where ``relay webhooks`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class CeleryConfig(_Model):
+    """Queue settings; the time limits and retry delays stay below the visibility timeout."""
+
+    visibility_timeout: int = Field(default=3600, ge=30)
+    task_time_limit: int = Field(default=300, ge=5)
+    max_deliveries: int = Field(default=5, ge=1, description="redeliveries before an event is dead-lettered")
+    max_retries: int = Field(default=8, ge=0)
+    retry_backoff_max: int = Field(default=600, ge=1)
+    concurrency: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _limits_below_visibility(self) -> CeleryConfig:
+        if self.task_time_limit >= self.visibility_timeout:
+            raise ValueError("task_time_limit must be below visibility_timeout, or tasks are redelivered twice")
+        if self.retry_backoff_max >= self.visibility_timeout:
+            raise ValueError("retry_backoff_max must be below visibility_timeout")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything Relay reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    redis_url: str | None = Field(default=None, description="absent: an embedded Redis is started")
+    data_dir: Path = Path(".relay")
+    retention_days: float = Field(default=7, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+    celery: CeleryConfig = Field(default_factory=CeleryConfig)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    tokens: TokensConfig = Field(default_factory=TokensConfig)
+
+    @field_validator("sources", "targets", "channels")
+    @classmethod
+    def _names_are_url_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise ValueError(f"name {name!r} may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Settings:
+        for rule in self.rules:
+            for action in rule.do:
+                if isinstance(action, CallAction) and action.call not in self.targets:
+                    raise ValueError(f"rule {rule.name!r} calls unknown target {action.call!r}")
+                if isinstance(action, NotifyAction) and action.notify not in self.channels:
+                    raise ValueError(f"rule {rule.name!r} notifies unknown channel {action.notify!r}")
+        for channel in self.tokens.channels:
+            if channel not in self.channels:
+                raise ValueError(f"tokens.channels names unknown channel {channel!r}")
+        return self
+
+    @cached_property
+    def token_names(self) -> dict[str, str]:
+        """Target name to the name of its token in the store."""
+        return {name: target.token or name for name, target in self.targets.items()}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Order is precedence: explicit arguments, then RELAY_* variables, then the YAML file.
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the file named by ``RELAY_CONFIG`` (default ``./relay.yaml``), expanding ``${ENV}`` references."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data = read_config_file(config_path())
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def config_path() -> Path:
+    """The configuration file in force: ``RELAY_CONFIG`` or ``./relay.yaml``."""
+    return Path(os.environ.get("RELAY_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML file and expand ``${ENV}``; a missing default file is an empty configuration."""
+    if not path.exists():
+        if os.environ.get("RELAY_CONFIG"):
+            raise ConfigError(f"{path}: configuration file not found")
+        return {}
+    try:
+        text = _ENV_REFERENCE.sub(r"__relay_env_\1__", path.read_text(encoding="utf-8"))
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    try:
+        expanded = _expand(data, ())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    assert isinstance(expanded, dict)
+    return expanded
+
+
+def _expand(value: Any, where: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, (*where, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, (*where, index)) for index, item in enumerate(value)]
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda match: _env_value(match.group(1), where), value)
+    return value
+
+
+def _env_value(name: str, where: tuple[str | int, ...]) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigError(f"{_dotted(where)}: environment variable {name} is not set")
+    return value
+
+
+def _dotted(where: tuple[str | int, ...]) -> str:
+    return ".".join(str(part) for part in where) or "(top level)"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the configuration, raising ``ConfigError`` with one line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        # Only locations and messages, never the offending input: it may be a secret.
+        problems = [
+            f"{_dotted(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(f"{config_path()}: " + "; ".join(problems)) from None
