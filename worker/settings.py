@@ -112,7 +112,7 @@ class TargetConfig(_Model):
     token_secret: SecretStr | None = Field(default=None, description="seeds the token store on first start")
     auth: Literal["header", "cookie", "bearer", "basic"] | None = None
     basic_user: str | None = None
-    token_path_prefix: str = "/api/settings/tokens"
+    token_path_prefix: str = "/api/settings/tokens"  # noqa: S105 (a URL path)
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -331,6 +331,17 @@ def config_path() -> Path:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse the YAML file and expand ``${ENV}``; a missing default file is an empty configuration."""
+    data = parse_config_file(path)
+    try:
+        expanded = _expand(data, ())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    assert isinstance(expanded, dict)
+    return expanded
+
+
+def parse_config_file(path: Path) -> dict[str, Any]:
+    """Parse the YAML file, leaving ``${ENV}`` references unexpanded (as placeholders ``_expand`` knows)."""
     if not path.exists():
         if os.environ.get("RELAY_CONFIG"):
             raise ConfigError(f"{path}: configuration file not found")
@@ -348,12 +359,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    try:
-        expanded = _expand(data, ())
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    assert isinstance(expanded, dict)
-    return expanded
+    return data
 
 
 def _expand(value: Any, where: tuple[str | int, ...]) -> Any:
@@ -384,7 +390,6 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         # Only locations and messages, never the offending input: it may be a secret.
         problems = [
-            f"{_dotted(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors()
+            f"{_dotted(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()
         ]
         raise ConfigError(f"{config_path()}: " + "; ".join(problems)) from None

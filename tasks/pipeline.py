@@ -1,0 +1,126 @@
+"""Processing one event: load it, match rules, run the actions not yet done, record the outcome.
+
+Plain functions over a ``Runtime`` so they can be tested without Celery; the task in ``tasks.process``
+only turns the outcome into a Celery retry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tasks.actions import run_action
+from tasks.rules import event_context, matching_rules
+from worker.errors import PermanentError, RetryableError, RuleError, TargetError, TokenError
+from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
+from worker.runtime import Runtime
+from worker.targets.retry import backoff_delay
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to the event this time; ``retry_in`` is set when it should run again later."""
+
+    status: EventStatus
+    retry_in: float | None = None
+
+
+def process(runtime: Runtime, event_id: str) -> Outcome:
+    """Run the event's matching rules once and record what happened."""
+    record = runtime.events.get(event_id)
+    if record.status in FINAL_STATUSES:
+        # A redelivered message for an event that already finished: nothing left to do.
+        return Outcome(record.status)
+    limits = runtime.settings.celery
+    record.attempts += 1
+    if record.attempts > limits.max_retries + 1:
+        return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
+    record.status = EventStatus.RUNNING
+    runtime.events.save(record)
+
+    try:
+        rules = matching_rules(runtime.settings.rules, record)
+    except RuleError as exc:
+        return _finish(runtime, record, EventStatus.FAILED, str(exc))
+    if not rules:
+        return _finish(
+            runtime,
+            record,
+            EventStatus.SKIPPED,
+            f"no rule matched source={record.source} event={record.type}",
+        )
+
+    done = record.done_actions()
+    for rule in rules:
+        context = event_context(record)
+        for index, action in enumerate(rule.do):
+            key = f"{record.id}:{rule.name}:{index}"
+            if key in done:
+                continue
+            try:
+                result = run_action(runtime, action, rule=rule.name, index=index, key=key, context=context)
+            except RetryableError as exc:
+                _record_failure(record, key, rule.name, index, action_target(action), exc)
+                if record.attempts > limits.max_retries:
+                    return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
+                record.status = EventStatus.RETRYING
+                record.error = _where(rule.name, index, exc)
+                runtime.events.save(record)
+                delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
+                return Outcome(EventStatus.RETRYING, retry_in=delay)
+            except (PermanentError, TargetError, RuleError, TokenError) as exc:
+                _record_failure(record, key, rule.name, index, action_target(action), exc)
+                return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
+            result.attempts = _previous_attempts(record, key) + 1
+            _put_result(record, result)
+    return _finish(runtime, record, EventStatus.DONE, None)
+
+
+def fail(runtime: Runtime, event_id: str, error: str) -> None:
+    """Dead-letter an event after an unexpected error, so it is never left silently ``running``."""
+    record = runtime.events.get(event_id)
+    if record.status not in FINAL_STATUSES:
+        _finish(runtime, record, EventStatus.FAILED, error)
+
+
+def action_target(action: object) -> str:
+    """The target or channel an action addresses."""
+    return str(getattr(action, "call", None) or getattr(action, "notify", ""))
+
+
+def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> Outcome:
+    record.status = status
+    record.error = error
+    runtime.events.save(record)
+    return Outcome(status)
+
+
+def _where(rule: str, index: int, exc: Exception) -> str:
+    return f"rule {rule!r} action {index}: {exc}"
+
+
+def _previous_attempts(record: EventRecord, key: str) -> int:
+    return next((action.attempts for action in record.actions if action.key == key), 0)
+
+
+def _record_failure(record: EventRecord, key: str, rule: str, index: int, target: str, exc: Exception) -> None:
+    status_code = exc.status_code if isinstance(exc, TargetError) else None
+    _put_result(
+        record,
+        ActionResult(
+            key=key,
+            rule=rule,
+            index=index,
+            kind="call" if isinstance(exc, TargetError) else "action",
+            target=target,
+            ok=False,
+            status_code=status_code,
+            error=str(exc),
+            attempts=_previous_attempts(record, key) + 1,
+            detail={"at": time.time()},
+        ),
+    )
+
+
+def _put_result(record: EventRecord, result: ActionResult) -> None:
+    record.actions = [action for action in record.actions if action.key != result.key] + [result]

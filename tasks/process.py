@@ -1,0 +1,42 @@
+"""The Celery task that processes one event. Thin: the logic lives in ``tasks.pipeline``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_shutdown
+
+from tasks import pipeline
+from worker.celery_app import PROCESS_EVENT, app
+from worker.errors import EventNotFound, StoreError
+from worker.runtime import close_runtime, get_runtime
+
+log = logging.getLogger("relay.tasks")
+
+
+@app.task(bind=True, name=PROCESS_EVENT, max_retries=None)
+def process_event(self: Task, event_id: str) -> str:
+    """Process one stored event; retried later (a new message) when an action meets a transient failure."""
+    runtime = get_runtime()
+    try:
+        outcome = pipeline.process(runtime, event_id)
+    except EventNotFound:
+        log.warning("event %s not found (expired or purged); dropping its message", event_id)
+        return "missing"
+    except StoreError:
+        # Redis trouble: let the message come back rather than losing the event.
+        raise self.retry(countdown=5) from None
+    except Exception as exc:
+        log.exception("event %s: unexpected error", event_id)
+        pipeline.fail(runtime, event_id, f"internal error: {type(exc).__name__}")
+        return "failed"
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return str(outcome.status)
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    close_runtime()

@@ -1,0 +1,131 @@
+"""End to end on real parts: a signed webhook through the receiver, Redis and a Celery worker to the sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import Sandbox, Server, WorkerProcess, wait_for, wait_for_event
+from webhooks.app import create_app
+from worker.events import EventStatus, EventStore
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SECRET = "github-webhook-secret-for-tests"
+
+
+def github_delivery(body: dict[str, Any], *, event: str = "push", delivery: str | None = None) -> dict[str, Any]:
+    """Request arguments for a GitHub-signed delivery."""
+    raw = json.dumps(body).encode()
+    signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return {
+        "content": raw,
+        "headers": {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": f"sha256={signature}",
+        },
+    }
+
+
+@pytest.fixture
+def relay(
+    write_config: Callable[[dict[str, Any]], Settings],
+    redis_url: str,
+    sandbox: Sandbox,
+    serve_app: Callable[[Any], Server],
+    start_worker: Callable[..., WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Server, Settings]:
+    """Receiver + worker + sandbox, configured with one GitHub source and one rule calling the sandbox."""
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    settings = write_config(
+        {
+            "sources": {"github": {"kind": "github", "secret": SECRET}},
+            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
+            "rules": [
+                {
+                    "name": "list-groups-on-push",
+                    "on": {"source": "github", "event": "push"},
+                    "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
+                }
+            ],
+        }
+    )
+    start_worker(redis_url)
+    return serve_app(create_app(settings, redis_url=redis_url)), settings
+
+
+def test_signed_webhook_reaches_the_sandbox_and_ends_done(
+    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+) -> None:
+    receiver, _ = relay
+    response = httpx.post(f"{receiver.url}/hooks/github", **github_delivery({"ref": "refs/heads/main"}))
+
+    assert response.status_code == 202, response.text
+    event_id = response.json()["event_id"]
+    assert response.json()["duplicate"] is False
+    calls = wait_for(
+        lambda: [r for r in sandbox.requests() if r["path"] == "/api/gateway_groups"], what="the sandbox call"
+    )
+    assert len(calls) == 1
+    assert calls[0]["authenticated"] is True
+    assert calls[0]["idempotency_key"] == f"{event_id}:list-groups-on-push:0"
+    store = EventStore(redis_client, retention_seconds=60)
+    record = wait_for_event(store, event_id, EventStatus.DONE)
+    assert record.attempts == 1
+    assert [(a.ok, a.status_code) for a in record.actions] == [(True, 200)]
+
+
+def test_duplicate_delivery_is_acknowledged_once_and_called_once(
+    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+) -> None:
+    receiver, _ = relay
+    delivery = github_delivery({"ref": "refs/heads/main"}, delivery="same-delivery-id")
+    first = httpx.post(f"{receiver.url}/hooks/github", **delivery)
+    second = httpx.post(f"{receiver.url}/hooks/github", **delivery)
+
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json() == {"event_id": first.json()["event_id"], "duplicate": True}
+    store = EventStore(redis_client, retention_seconds=60)
+    wait_for_event(store, first.json()["event_id"], EventStatus.DONE)
+    assert len([r for r in sandbox.requests() if r["path"] == "/api/gateway_groups"]) == 1
+    assert len(store.recent(10)) == 1
+
+
+def test_event_without_a_matching_rule_is_skipped_with_the_reason(
+    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+) -> None:
+    receiver, _ = relay
+    response = httpx.post(f"{receiver.url}/hooks/github", **github_delivery({"zen": "hi"}, event="ping"))
+
+    assert response.status_code == 202
+    store = EventStore(redis_client, retention_seconds=60)
+    record = wait_for_event(store, response.json()["event_id"], EventStatus.SKIPPED)
+    assert record.error == "no rule matched source=github event=ping"
+    assert sandbox.requests() == []
+
+
+def test_wrong_signature_is_refused_and_nothing_is_stored(
+    relay: tuple[Server, Settings], redis_client: redis.Redis
+) -> None:
+    receiver, _ = relay
+    delivery = github_delivery({"ref": "refs/heads/main"})
+    delivery["headers"]["X-Hub-Signature-256"] = "sha256=" + "0" * 64
+    response = httpx.post(f"{receiver.url}/hooks/github", **delivery)
+
+    assert response.status_code == 401
+    assert SECRET not in response.text
+    assert redis_client.zcard("relay:events") == 0
+    assert redis_client.llen("relay.events") == 0

@@ -1,0 +1,219 @@
+"""Processing logic over fakeredis and httpx.MockTransport: outcomes, retries, at-most-once actions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tasks import pipeline
+from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.targets import ConfigTokens
+
+TOKEN = "system-token-secret-value"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def recording(seen: list[httpx.Request], status: int = 200) -> Handler:
+    """A handler that records each request and answers ``status``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status)
+
+    return handler
+
+
+def make_settings(**extra: Any) -> Settings:
+    return Settings(
+        targets={"gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": TOKEN}},
+        rules=[
+            {
+                "name": "publish",
+                "on": {"source": "github", "event": "release"},
+                "if": "payload.action == 'published'",
+                "do": [
+                    {"call": "gw", "method": "POST", "path": "/api/services/publish",
+                     "json": {"services": ["{{ payload.release.tag_name }}"], "count": "{{ payload.n }}"}},
+                    {"call": "gw", "method": "GET", "path": "/api/gateway_groups"},
+                ],
+            }
+        ],
+        **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def runtime_for(fake_redis: redis.Redis) -> Callable[[Handler], Runtime]:
+    def build(handler: Handler, **extra: Any) -> Runtime:
+        settings = make_settings(**extra)
+        return Runtime(settings, fake_redis, ConfigTokens(settings), transport=httpx.MockTransport(handler))
+
+    return build
+
+
+def store_event(runtime: Runtime, payload: Any, *, event_type: str = "release") -> str:
+    record = EventRecord(
+        id=new_event_id(), source="github", type=event_type, delivery_id="d-1", received_at=1.0,
+        headers={}, payload=payload,
+    )  # fmt: skip
+    runtime.redis.hset(EVENT_KEY + record.id, mapping=event_fields(record))  # type: ignore[arg-type]
+    return record.id
+
+
+RELEASE = {"action": "published", "release": {"tag_name": "v1.2.3"}, "n": 3}
+
+
+def test_matching_event_runs_every_action_with_rendered_values(runtime_for: Callable[..., Runtime]) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"value": {}})
+
+    runtime = runtime_for(handler)
+    event_id = store_event(runtime, RELEASE)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("POST", "/api/services/publish"),
+        ("GET", "/api/gateway_groups"),
+    ]
+    assert json.loads(seen[0].content) == {"services": ["v1.2.3"], "count": 3}
+    assert seen[0].headers["X-API-KEY"] == TOKEN
+    assert seen[0].headers["Idempotency-Key"] == f"{event_id}:publish:0"
+    assert seen[1].headers["Idempotency-Key"] == f"{event_id}:publish:1"
+    record = runtime.events.get(event_id)
+    assert record.status == EventStatus.DONE
+    assert [(a.key, a.ok) for a in record.actions] == [
+        (f"{event_id}:publish:0", True),
+        (f"{event_id}:publish:1", True),
+    ]
+
+
+def test_cookie_auth_sends_the_token_as_a_cookie(fake_redis: redis.Redis) -> None:
+    seen: list[httpx.Request] = []
+    settings = make_settings()
+    settings.targets["gw"] = settings.targets["gw"].model_copy(update={"auth": "cookie"})
+    runtime = Runtime(
+        settings, fake_redis, ConfigTokens(settings),
+        transport=httpx.MockTransport(recording(seen)),
+    )  # fmt: skip
+    pipeline.process(runtime, store_event(runtime, RELEASE))
+
+    assert seen[0].headers["Cookie"] == f"X-API-KEY={TOKEN}"
+    assert "X-API-KEY" not in seen[0].headers
+
+
+@pytest.mark.parametrize(
+    ("payload", "event_type", "reason"),
+    [
+        (
+            {"action": "created", "release": {"tag_name": "v1"}},
+            "release",
+            "no rule matched source=github event=release",
+        ),
+        (RELEASE, "push", "no rule matched source=github event=push"),
+    ],
+)
+def test_event_without_matching_rule_is_skipped(
+    runtime_for: Callable[..., Runtime], payload: Any, event_type: str, reason: str
+) -> None:
+    runtime = runtime_for(lambda r: pytest.fail("nothing should be called"))
+    event_id = store_event(runtime, payload, event_type=event_type)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.SKIPPED
+    assert runtime.events.get(event_id).error == reason
+
+
+def test_transient_failure_asks_for_a_retry_and_the_rerun_skips_done_actions(
+    runtime_for: Callable[..., Runtime],
+) -> None:
+    calls: list[str] = []
+    failures = iter([503])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/api/gateway_groups":
+            status = next(failures, 200)
+            return httpx.Response(status, json={"error_msg": "busy"} if status >= 500 else {"list": []})
+        return httpx.Response(200, json={})
+
+    runtime = runtime_for(handler)
+    event_id = store_event(runtime, RELEASE)
+
+    first = pipeline.process(runtime, event_id)
+    assert first.status == EventStatus.RETRYING
+    assert first.retry_in is not None
+    assert runtime.events.get(event_id).status == EventStatus.RETRYING
+    assert "busy" in (runtime.events.get(event_id).error or "")
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+    assert calls == ["/api/services/publish", "/api/gateway_groups", "/api/gateway_groups"]
+    record = runtime.events.get(event_id)
+    assert [(a.index, a.ok, a.attempts) for a in record.actions] == [(0, True, 1), (1, True, 2)]
+    assert record.error is None
+
+
+def test_retry_after_from_a_429_sets_the_delay(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(429, headers={"Retry-After": "7"}))
+    assert pipeline.process(runtime, store_event(runtime, RELEASE)).retry_in == 7.0
+
+
+def test_client_error_fails_at_once_into_the_dead_letters(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(404, json={"error_msg": "service not found"}))
+    event_id = store_event(runtime, RELEASE)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
+    record = runtime.events.get(event_id)
+    assert record.error is not None
+    assert "rule 'publish' action 0" in record.error
+    assert "404" in record.error
+    assert "service not found" in record.error
+    assert [r.id for r in runtime.events.dead_letters()] == [event_id]
+    assert runtime.redis.ttl(EVENT_KEY + event_id) == -1  # dead letters do not expire
+
+
+def test_retries_are_capped(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(503), celery={"max_retries": 2})
+    event_id = store_event(runtime, RELEASE)
+
+    statuses = [pipeline.process(runtime, event_id).status for _ in range(3)]
+
+    assert statuses == [EventStatus.RETRYING, EventStatus.RETRYING, EventStatus.FAILED]
+    assert runtime.events.get(event_id).attempts == 3
+
+
+def test_finished_event_is_not_processed_again(runtime_for: Callable[..., Runtime]) -> None:
+    calls: list[httpx.Request] = []
+    runtime = runtime_for(recording(calls))
+    event_id = store_event(runtime, RELEASE)
+    pipeline.process(runtime, event_id)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+    assert len(calls) == 2
+
+
+def test_missing_template_field_fails_naming_it(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(200))
+    event_id = store_event(runtime, {"action": "published", "release": {}, "n": 1})
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
+    assert "tag_name" in (runtime.events.get(event_id).error or "")
+
+
+def test_token_never_reaches_the_event_record(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(400, json={"error_msg": f"bad key {TOKEN}"}))
+    event_id = store_event(runtime, RELEASE)
+    pipeline.process(runtime, event_id)
+
+    stored = b"".join(runtime.redis.hvals(EVENT_KEY + event_id))  # type: ignore[arg-type]
+    assert TOKEN.encode() not in stored
+    assert "bad key ***" in (runtime.events.get(event_id).error or "")

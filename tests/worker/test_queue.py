@@ -1,0 +1,39 @@
+"""The receiver's task message is the one kombu would publish, so a real worker consumes it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+from worker.queue import TaskMessageEncoder
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(raw)
+    message["decoded_body"] = json.loads(base64.b64decode(message["body"]))
+    return message
+
+
+def test_encoded_message_matches_celerys_own(
+    redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    with app.connection_for_write(redis_url) as connection:
+        app.send_task(PROCESS_EVENT, args=["evt_1"], queue=EVENTS_QUEUE, connection=connection)
+    celerys = _decode(redis_client.rpop(EVENTS_QUEUE))  # type: ignore[arg-type]
+    ours = _decode(TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE).encode("evt_1"))
+
+    assert ours["decoded_body"] == celerys["decoded_body"] == [["evt_1"], {}, ours["decoded_body"][2]]
+    assert ours["headers"]["task"] == celerys["headers"]["task"] == PROCESS_EVENT
+    assert ours["headers"]["argsrepr"] == celerys["headers"]["argsrepr"]
+    assert set(ours["headers"]) == set(celerys["headers"])
+    for key in ("content-type", "content-encoding"):
+        assert ours[key] == celerys[key]
+    for key in ("body_encoding", "delivery_mode", "priority", "delivery_info"):
+        assert ours["properties"][key] == celerys["properties"][key], key
+    assert ours["headers"]["id"] == ours["properties"]["correlation_id"]

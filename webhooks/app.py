@@ -1,0 +1,102 @@
+"""The receiver's ASGI app: ``POST /hooks/{source}``, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from webhooks import metrics
+from webhooks.ingest import Ingestor, count_rejection
+from worker.errors import PayloadTooLarge, Rejected, StoreError
+from worker.queue import TaskMessageEncoder
+from worker.redis import resolve_redis_url
+from worker.settings import Settings
+
+log = logging.getLogger("relay.webhooks")
+
+
+def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
+    """Build the receiver for ``settings``; all per-source work (keys, verifiers) is done here, once."""
+    from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
+    from worker.celery_app import app as celery_app
+
+    client = redis.asyncio.Redis.from_url(
+        redis_url or resolve_redis_url(settings), socket_timeout=5, socket_connect_timeout=2
+    )
+    ingestor = Ingestor(settings, client, TaskMessageEncoder(celery_app, PROCESS_EVENT, EVENTS_QUEUE))
+
+    async def receive_hook(request: Request) -> Response:
+        name = request.path_params["source"]
+        label = name if name in ingestor.sources else metrics.UNKNOWN_SOURCE
+        metrics.RECEIVED.labels(label).inc()
+        try:
+            source = ingestor.source(name)
+            body = await _read_body(request, source.config.max_body_bytes)
+            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in request.scope["headers"]}
+            peer = request.client.host if request.client else None
+            accepted = await ingestor.ingest(source, headers, body, peer=peer)
+        except Rejected as exc:
+            count_rejection(label, exc)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status_code)
+        except StoreError as exc:
+            metrics.REJECTED.labels(label, "unavailable").inc()
+            log.error("source %s: %s", name, exc)
+            return JSONResponse({"error": "event could not be stored, retry later"}, status_code=503)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if accepted.duplicate:
+            metrics.DUPLICATES.labels(label).inc()
+            return JSONResponse({"event_id": accepted.event_id, "duplicate": True}, status_code=200)
+        metrics.ACCEPTED.labels(label).inc()
+        return JSONResponse({"event_id": accepted.event_id, "duplicate": False}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await client.ping()
+        except redis.RedisError:
+            return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
+        return JSONResponse({"status": "ok", "redis": True})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/hooks/{source}", receive_hook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` (before the rest is read)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,74 @@
+"""The Celery app: configured lazily from Relay's settings, tasks found by ``include=`` strings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+
+from worker.settings import Settings, load_settings
+
+EVENTS_QUEUE = "relay.events"
+PROCESS_EVENT = "relay.process_event"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings that keep the design's guarantees (late acks, no loss on worker death, JSON only)."""
+    from worker.redis import resolve_redis_url
+
+    url = resolve_redis_url(settings)
+    limits = settings.celery
+    transport = {
+        "visibility_timeout": limits.visibility_timeout,
+        # kombu scans for unacked messages past the visibility timeout this often (seconds).
+        "unacked_restore_interval": max(1, min(10, limits.visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 25,
+    }
+    return {
+        "broker_url": url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_default_queue": EVENTS_QUEUE,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": limits.concurrency,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_time_limit": limits.task_time_limit,
+        "task_soft_time_limit": max(1, limits.task_time_limit - 5),
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": beat_schedule(settings),
+        "beat_max_loop_interval": 30,
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    """Periodic jobs; each is safe to run twice."""
+    return {
+        "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 60.0},
+    }
+
+
+app = Celery("relay", include=["tasks.process", "tasks.maintenance"])
+app.add_defaults(lambda: celery_config(get_settings()))

@@ -1,0 +1,45 @@
+"""``relay webhooks`` and ``relay sandbox``: the HTTP servers."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+import uvicorn
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: receiver.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: receiver.port, 8000).")
+@click.option("--workers", default=1, show_default=True, help="Receiver processes.")
+def webhooks(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the webhook receiver."""
+    from worker.celery_app import get_settings
+    from worker.redis import resolve_redis_url
+
+    settings = get_settings()
+    resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery
+    uvicorn.run(
+        "webhooks.asgi:app",
+        host=host or settings.receiver.host,
+        port=port if port is not None else settings.receiver.port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9180, show_default=True, type=int)
+@click.option("--token", envvar="RELAY_SANDBOX_TOKEN", help="Bootstrap secret (default: generated, shown once).")
+def sandbox(host: str, port: int, token: str | None) -> None:
+    """Serve a local stand-in for API7's admin API (and CODING's open API)."""
+    from worker.sandbox import create_app
+
+    if not token:
+        token = secrets.token_urlsafe(24)
+        click.echo(f"sandbox bootstrap token (shown once): {token}", err=True)
+    click.echo(f"sandbox admin API on http://{host}:{port}", err=True)
+    uvicorn.run(create_app(token), host=host, port=port, log_level="warning", access_log=False)

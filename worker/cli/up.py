@@ -1,0 +1,231 @@
+"""``relay up``: everything in one command for development and demos.
+
+It starts an embedded Redis (unless ``redis_url`` is set), the receiver, one worker and beat as child
+processes, plus the admin API sandbox wired in as target ``sandbox`` when no target is configured. Ctrl-C
+stops them all, Redis last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import yaml
+
+from worker.settings import config_path, load_settings, parse_config_file
+
+DEMO_SOURCE = "demo"
+SANDBOX_TARGET = "sandbox"
+DEMO_BODY = {
+    "ref": "refs/heads/main",
+    "repository": {"full_name": "acme/demo"},
+    "head_commit": {"id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "message": "Hello from relay up"},
+}
+_SECRET_ENV = "RELAY_UP_DEMO_SECRET"  # noqa: S105 (a variable name, not a secret)
+_TOKEN_ENV = "RELAY_UP_SANDBOX_TOKEN"  # noqa: S105 (a variable name, not a secret)
+
+
+def demo_overlay() -> dict[str, Any]:
+    """Configuration added when none has a target: the sandbox, a demo GitHub source and a rule for every event."""
+    return {
+        "sources": {DEMO_SOURCE: {"kind": "github", "secret": f"${{{_SECRET_ENV}}}"}},
+        "targets": {
+            SANDBOX_TARGET: {
+                "kind": "api7",
+                "base_url": "http://127.0.0.1:{port}",
+                "token_secret": f"${{{_TOKEN_ENV}}}",
+            }
+        },
+        "rules": [
+            {
+                "name": "sandbox-every-event",
+                "on": {"source": "*", "event": "*"},
+                "do": [{"call": SANDBOX_TARGET, "method": "GET", "path": "/api/gateway_groups"}],
+            }
+        ],
+    }
+
+
+def signed_curl(url: str, secret: str, delivery_id: str) -> str:
+    """A copy-paste curl that posts the demo push event, signed as GitHub signs (the secret is not shown)."""
+    body = json.dumps(DEMO_BODY, separators=(",", ":"))
+    signature = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    parts = [
+        "curl -sS -X POST",
+        shlex.quote(url),
+        "-H 'Content-Type: application/json'",
+        "-H 'X-GitHub-Event: push'",
+        f"-H 'X-GitHub-Delivery: {delivery_id}'",
+        f"-H 'X-Hub-Signature-256: sha256={signature}'",
+        "--data " + shlex.quote(body),
+    ]
+    return " ".join(parts)
+
+
+def _die_with_parent() -> None:
+    # Children get SIGTERM if `relay up` itself is killed, so nothing is ever left behind.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Starts child processes in their own sessions and stops them in reverse order."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str]) -> None:
+        """Start ``argv`` with output to ``<log_dir>/<name>.log``."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        self.children.append((name, process))
+
+    def exited(self) -> str | None:
+        """The name of a child that has exited, if any."""
+        return next((name for name, process in self.children if process.poll() is not None), None)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM each child's process group, newest first; SIGKILL what is still there after ``timeout``."""
+        for _, process in reversed(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _, process in reversed(self.children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        self.children.clear()
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Default: data_dir, ./.relay")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Receiver address.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Receiver port.")
+@click.option("--sandbox-port", default=9180, show_default=True, type=int)
+def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
+    """Run Relay: Redis (embedded unless configured), receiver, worker, beat, and the sandbox when needed."""
+    from worker.redis import EmbeddedRedis
+
+    settings = load_settings()
+    data_dir = (data_dir or settings.data_dir).resolve()
+    env = {**os.environ, "RELAY_DATA_DIR": str(data_dir)}
+    redis_server: EmbeddedRedis | None = None
+    supervisor = Supervisor(data_dir / "logs", env)
+    demo_secret: str | None = None
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if settings.redis_url is None:
+            redis_server = EmbeddedRedis(data_dir).start()
+            env["RELAY_REDIS_URL"] = redis_server.url
+        if not settings.targets:
+            demo_secret = secrets.token_hex(16)
+            env[_SECRET_ENV] = demo_secret
+            env[_TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
+            env["RELAY_CONFIG"] = str(_write_demo_config(data_dir, sandbox_port))
+            # The bootstrap secret travels in the environment, never on a command line.
+            supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
+        python = [sys.executable, "-m"]
+        supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
+        supervisor.start(
+            "worker",
+            [*python, "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "1"],
+        )
+        supervisor.start(
+            "beat",
+            [*python, "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+             "--schedule", str(data_dir / "beat-schedule")],
+        )  # fmt: skip
+        receiver = f"http://{host}:{port}"
+        if not _wait_http(f"{receiver}/healthz", 30):
+            raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
+        _announce(receiver, redis_server, data_dir, sandbox_port if demo_secret else None, demo_secret)
+        while not stopping:
+            failed = supervisor.exited()
+            if failed:
+                raise click.ClickException(f"{failed} exited; see {data_dir / 'logs' / (failed + '.log')}")
+            time.sleep(0.2)
+        click.echo("stopping...", err=True)
+    finally:
+        supervisor.stop()
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _write_demo_config(data_dir: Path, sandbox_port: int) -> Path:
+    """The user's configuration (references unexpanded) plus the demo overlay, as a file for the children."""
+    path = config_path()
+    user = parse_config_file(path)
+    overlay = demo_overlay()
+    overlay["targets"][SANDBOX_TARGET]["base_url"] = f"http://127.0.0.1:{sandbox_port}"
+    merged = {
+        **user,
+        "sources": {**overlay["sources"], **(user.get("sources") or {})},
+        "targets": overlay["targets"],
+        "rules": [*(user.get("rules") or []), *overlay["rules"]],
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    out = data_dir / "up.yaml"
+    out.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def _announce(
+    receiver: str, redis_server: Any, data_dir: Path, sandbox_port: int | None, demo_secret: str | None
+) -> None:
+    click.echo("Relay is up.")
+    click.echo(f"  receiver   {receiver}/hooks/<source>   (/healthz /readyz /metrics)")
+    click.echo(f"  redis      {redis_server.url if redis_server else 'redis_url from configuration'}")
+    if sandbox_port:
+        click.echo(f"  sandbox    http://127.0.0.1:{sandbox_port}   (recorded calls: /_sandbox/requests)")
+    click.echo("  worker     celery -A worker worker (1 process), beat")
+    click.echo(f"  logs       {data_dir / 'logs'}")
+    if demo_secret:
+        click.echo("\nPost a signed example webhook:\n")
+        click.echo(signed_curl(f"{receiver}/hooks/{DEMO_SOURCE}", demo_secret, str(uuid.uuid4())))
+        click.echo(f"\nThen: curl -s http://127.0.0.1:{sandbox_port}/_sandbox/requests   and   relay events list")
+    click.echo("\nCtrl-C stops everything.")

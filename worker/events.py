@@ -1,0 +1,242 @@
+"""The event store: one Redis hash per event, a time index, dedup keys and the dead letters.
+
+Keys (all under ``relay:``):
+
+    relay:event:<id>               hash: the event record (expires after the retention period)
+    relay:events                   sorted set: event ids by received time (ms)
+    relay:dedup:<source>:<id>      string: first event id for a delivery id (expires after the dedup window)
+    relay:dlq                      sorted set: dead-lettered event ids by time; their records do not expire
+
+A new event is stored, deduplicated and queued by one Lua script (``INGEST_SCRIPT``): one round trip, and
+either all of it happens or none of it does, so an acknowledged event always has a queued message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from worker.errors import EventNotFound, StoreError
+
+EVENT_KEY = "relay:event:"
+INDEX_KEY = "relay:events"
+DEDUP_KEY = "relay:dedup:"
+DLQ_KEY = "relay:dlq"
+
+
+class EventStatus(StrEnum):
+    """Where an event is in its life: ``queued → running → done``, with retries, dead letters and skips."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+FINAL_STATUSES = frozenset({EventStatus.DONE, EventStatus.FAILED, EventStatus.SKIPPED})
+
+
+@dataclass
+class ActionResult:
+    """What one action of one rule did; ``key`` is also its Idempotency-Key."""
+
+    key: str
+    rule: str
+    index: int
+    kind: str
+    target: str
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    attempts: int = 1
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EventRecord:
+    """One received webhook and what became of it."""
+
+    id: str
+    source: str
+    type: str
+    delivery_id: str
+    received_at: float
+    headers: dict[str, str]
+    payload: Any
+    status: EventStatus = EventStatus.QUEUED
+    attempts: int = 0
+    actions: list[ActionResult] = field(default_factory=list)
+    error: str | None = None
+    updated_at: float = 0.0
+
+    def to_json(self, *, with_payload: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict, as ``relay events show --json`` prints it."""
+        data = asdict(self)
+        data["status"] = str(self.status)
+        if not with_payload:
+            data.pop("payload")
+            data.pop("headers")
+        return data
+
+    def done_actions(self) -> set[str]:
+        """Keys of the actions that already took effect."""
+        return {action.key for action in self.actions if action.ok}
+
+
+def new_event_id(now: float | None = None) -> str:
+    """A time-ordered id: milliseconds since the epoch in hex, then 64 random bits."""
+    millis = int((time.time() if now is None else now) * 1000)
+    return f"evt_{millis:012x}{os.urandom(8).hex()}"
+
+
+def event_fields(record: EventRecord) -> dict[str, str]:
+    """The hash fields of a record; JSON where the value is structured."""
+    return {
+        "id": record.id,
+        "source": record.source,
+        "type": record.type,
+        "delivery_id": record.delivery_id,
+        "received_at": repr(record.received_at),
+        "headers": json.dumps(record.headers, separators=(",", ":")),
+        "payload": json.dumps(record.payload, separators=(",", ":")),
+        "status": str(record.status),
+        "attempts": str(record.attempts),
+        "actions": json.dumps([asdict(action) for action in record.actions], separators=(",", ":")),
+        "error": record.error or "",
+        "updated_at": repr(record.updated_at or record.received_at),
+    }
+
+
+def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
+    """Rebuild a record from its hash fields."""
+    data = {key.decode(): value.decode() for key, value in fields.items()}
+    try:
+        return EventRecord(
+            id=data["id"],
+            source=data["source"],
+            type=data["type"],
+            delivery_id=data["delivery_id"],
+            received_at=float(data["received_at"]),
+            headers=json.loads(data["headers"]),
+            payload=json.loads(data["payload"]),
+            status=EventStatus(data["status"]),
+            attempts=int(data["attempts"]),
+            actions=[ActionResult(**item) for item in json.loads(data["actions"])],
+            error=data["error"] or None,
+            updated_at=float(data["updated_at"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StoreError(f"event record {data.get('id', '?')} is corrupt ({exc.__class__.__name__})") from None
+
+
+# KEYS: dedup key, event key, index, queue list.
+# ARGV: event id, dedup ttl, retention ttl, index score, queue message, then the record's field/value pairs.
+# Returns the first event's id for a duplicate, or false for a new event.
+INGEST_SCRIPT = """
+local first = redis.call('GET', KEYS[1])
+if first then return first end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('LPUSH', KEYS[4], ARGV[5])
+return false
+"""
+
+
+def ingest_arguments(
+    record: EventRecord, *, queue: str, message: bytes, dedup_seconds: int, retention_seconds: int
+) -> tuple[list[str], list[str | bytes]]:
+    """KEYS and ARGV for ``INGEST_SCRIPT``."""
+    keys = [dedup_key(record.source, record.delivery_id), EVENT_KEY + record.id, INDEX_KEY, queue]
+    argv: list[str | bytes] = [
+        record.id,
+        str(dedup_seconds),
+        str(retention_seconds),
+        str(int(record.received_at * 1000)),
+        message,
+    ]
+    for name, value in event_fields(record).items():
+        argv += [name, value]
+    return keys, argv
+
+
+def dedup_key(source: str, delivery_id: str) -> str:
+    """The key that remembers a delivery id for a source."""
+    return f"{DEDUP_KEY}{source}:{delivery_id}"
+
+
+class EventStore:
+    """Reads and updates event records with a synchronous Redis client (workers and the CLI)."""
+
+    def __init__(self, client: redis.Redis, *, retention_seconds: int) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+
+    def get(self, event_id: str) -> EventRecord:
+        """The record, or ``EventNotFound``."""
+        fields = self._call(self.redis.hgetall, EVENT_KEY + event_id)
+        if not fields:
+            raise EventNotFound(f"no event {event_id!r} (unknown or expired)")
+        return parse_record(fields)
+
+    def save(self, record: EventRecord, *, index: bool = False) -> None:
+        """Write the whole record back; dead letters are kept without expiry."""
+        record.updated_at = time.time()
+        key = EVENT_KEY + record.id
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=event_fields(record))  # type: ignore[arg-type]
+            if record.status == EventStatus.FAILED:
+                pipe.persist(key)
+                pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
+            else:
+                pipe.expire(key, self.retention_seconds)
+            if index:
+                pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
+            self._call(pipe.execute)
+
+    def recent(self, limit: int = 20, *, status: EventStatus | None = None) -> list[EventRecord]:
+        """The newest records first, skipping ids whose record has expired."""
+        found: list[EventRecord] = []
+        start = 0
+        batch = max(limit, 50)
+        while len(found) < limit:
+            ids = self._call(self.redis.zrevrange, INDEX_KEY, start, start + batch - 1)
+            if not ids:
+                break
+            for record in self._load_many(ids):
+                if status is None or record.status == status:
+                    found.append(record)
+            start += batch
+        return found[:limit]
+
+    def dead_letters(self, limit: int = 100) -> list[EventRecord]:
+        """Dead-lettered events, newest first."""
+        return list(self._load_many(self._call(self.redis.zrevrange, DLQ_KEY, 0, limit - 1)))
+
+    def remove_dead_letter(self, event_id: str) -> None:
+        """Take an event off the dead letters (it is being replayed or purged)."""
+        self._call(self.redis.zrem, DLQ_KEY, event_id)
+
+    def _load_many(self, ids: Iterable[bytes]) -> Iterable[EventRecord]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hgetall(EVENT_KEY + event_id.decode())
+            results = self._call(pipe.execute)
+        return [parse_record(fields) for fields in results if fields]
+
+    @staticmethod
+    def _call(function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis error: {exc.__class__.__name__}") from None

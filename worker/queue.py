@@ -1,0 +1,44 @@
+"""Celery task messages for the Redis transport, built so the receiver can push them inside its Lua script.
+
+Celery's publisher is synchronous and makes its own round trips; the receiver instead stores the event and
+queues its task in one atomic script. The message is the one kombu's Redis transport would ``LPUSH``: Celery
+builds the task headers and body (protocol 2); this module only adds kombu's envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+from celery import Celery
+
+
+class TaskMessageEncoder:
+    """Encodes ``name(*args)`` as a message for ``queue``, ready to ``LPUSH`` onto the queue's list."""
+
+    def __init__(self, app: Celery, name: str, queue: str) -> None:
+        self.app = app
+        self.name = name
+        self.queue = queue
+
+    def encode(self, *args: Any) -> bytes:
+        """The JSON envelope of one task message."""
+        task_id = str(uuid.uuid4())
+        headers, properties, body, _ = self.app.amqp.as_task_v2(task_id, self.name, args=list(args), kwargs={})
+        message = {
+            "body": base64.b64encode(json.dumps(body).encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": {
+                **properties,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": self.queue},  # direct to the queue
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+        return json.dumps(message).encode()

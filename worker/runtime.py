@@ -1,0 +1,74 @@
+"""What a worker process holds: settings, a Redis client, the event store and one client per target.
+
+Created lazily in the process that uses it, so a Celery pool child opens its own connections after fork.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import httpx
+import redis
+
+from worker.events import EventStore
+from worker.redis import connect, resolve_redis_url
+from worker.settings import Settings
+from worker.targets import ConfigTokens, TargetClient, TokenSource
+
+
+@dataclass
+class Runtime:
+    """Long-lived resources of one process."""
+
+    settings: Settings
+    redis: redis.Redis
+    tokens: TokenSource
+    transport: httpx.BaseTransport | None = None  # tests put an httpx.MockTransport here
+    events: EventStore = field(init=False)
+    _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventStore(self.redis, retention_seconds=int(self.settings.retention_days * 86400))
+
+    def client(self, target: str) -> TargetClient:
+        """The pooled client for ``target`` (created on first use)."""
+        if target not in self._clients:
+            self._clients[target] = TargetClient(
+                target,
+                self.settings.targets[target],
+                self.tokens,
+                token_name=self.settings.token_names[target],
+                transport=self.transport,
+            )
+        return self._clients[target]
+
+    def close(self) -> None:
+        """Close every connection pool."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self.redis.close()
+
+
+_runtime: tuple[int, Runtime] | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime; a forked child builds its own instead of sharing its parent's sockets."""
+    global _runtime
+    if _runtime is None or _runtime[0] != os.getpid():
+        from worker.celery_app import get_settings
+
+        settings = get_settings()
+        client = connect(resolve_redis_url(settings))
+        _runtime = (os.getpid(), Runtime(settings, client, ConfigTokens(settings)))
+    return _runtime[1]
+
+
+def close_runtime() -> None:
+    """Release this process's runtime, if it has one."""
+    global _runtime
+    if _runtime is not None and _runtime[0] == os.getpid():
+        _runtime[1].close()
+    _runtime = None
