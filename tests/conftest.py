@@ -28,7 +28,7 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
+def wait_for(condition: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
     """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -47,9 +47,7 @@ def wait_for_event(store: EventStore, event_id: str, status: EventStatus, *, tim
         record = store.get(event_id)
         return record if record.status == status else None
 
-    record = wait_for(reached, timeout=timeout, what=f"event {event_id} to be {status}")
-    assert record is not None
-    return record
+    return wait_for(reached, timeout=timeout, what=f"event {event_id} to be {status}")
 
 
 @pytest.fixture(autouse=True)
