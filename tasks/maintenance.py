@@ -1,11 +1,38 @@
-"""Periodic maintenance jobs run by beat."""
+"""Periodic maintenance jobs run by beat. Each is safe to run twice, or on two beats at once."""
 
 from __future__ import annotations
 
-from worker.celery_app import app
+import logging
+
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+from worker.events import EventStatus
+from worker.queue import live_task_arguments
+from worker.runtime import Runtime, get_runtime
+
+log = logging.getLogger("relay.maintenance")
+
+# A record untouched this long with no message anywhere is stranded: no worker is going to pick it up.
+STRANDED_AFTER_SECONDS = 120.0
+
+
+def requeue_stranded(runtime: Runtime, *, idle_seconds: float = STRANDED_AFTER_SECONDS) -> list[str]:
+    """Re-queue unfinished events that have no queued or unacked message; returns their ids."""
+    candidates = runtime.events.unfinished(idle_seconds=idle_seconds)
+    if not candidates:
+        return []
+    live = live_task_arguments(runtime.redis, EVENTS_QUEUE, PROCESS_EVENT)
+    stranded = [record for record in candidates if record.id not in live]
+    for record in stranded:
+        log.warning("event %s was %s with no live message: re-queued", record.id, record.status)
+        record.status = EventStatus.QUEUED
+        runtime.events.save(record)
+        app.send_task(PROCESS_EVENT, args=[record.id], queue=EVENTS_QUEUE)
+    return [record.id for record in stranded]
 
 
 @app.task(name="relay.sweep_events")
 def sweep_events() -> int:
-    """Re-queue events left ``queued`` with no live message (placeholder until the sweeper lands)."""
-    return 0
+    """Heal events that would otherwise never finish, and trim the event index."""
+    runtime = get_runtime()
+    runtime.events.trim_index()
+    return len(requeue_stranded(runtime))

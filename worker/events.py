@@ -219,6 +219,24 @@ class EventStore:
             start += batch
         return found[:limit]
 
+    def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[EventRecord]:
+        """Events not yet final whose record has not changed for ``idle_seconds`` (sweeper candidates)."""
+        now = time.time() if now is None else now
+        oldest = int((now - self.retention_seconds) * 1000)
+        newest = int((now - idle_seconds) * 1000)
+        ids = self._call(self.redis.zrangebyscore, INDEX_KEY, oldest, newest)
+        return [
+            record
+            for record in self._load_many(ids)
+            if record.status not in FINAL_STATUSES and record.updated_at <= now - idle_seconds
+        ]
+
+    def trim_index(self, now: float | None = None) -> int:
+        """Drop index entries older than the retention period (their records have expired)."""
+        cutoff = int(((time.time() if now is None else now) - self.retention_seconds) * 1000)
+        removed: int = self._call(self.redis.zremrangebyscore, INDEX_KEY, "-inf", cutoff)
+        return removed
+
     def dead_letters(self, limit: int = 100) -> list[EventRecord]:
         """Dead-lettered events, newest first."""
         return list(self._load_many(self._call(self.redis.zrevrange, DLQ_KEY, 0, limit - 1)))

@@ -8,10 +8,13 @@ builds the task headers and body (protocol 2); this module only adds kombu's env
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import json
 import uuid
 from typing import Any
 
+import redis
 from celery import Celery
 
 
@@ -42,3 +45,26 @@ class TaskMessageEncoder:
             },
         }
         return json.dumps(message).encode()
+
+
+# kombu's Redis transport keeps delivered-but-unacknowledged messages here (its defaults).
+UNACKED_KEY = "unacked"
+
+
+def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[str]:
+    """First argument of every ``task_name`` message that is queued or delivered-but-unacked (ETA retries too)."""
+    found: set[str] = set()
+    raw_messages: list[bytes] = list(client.lrange(queue, 0, -1))  # type: ignore[arg-type]
+    for entry in client.hvals(UNACKED_KEY):
+        # Each unacked entry is [message, exchange, routing_key].
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            raw_messages.append(json.dumps(json.loads(entry)[0]).encode())
+    for raw in raw_messages:
+        with contextlib.suppress(ValueError, TypeError, KeyError, IndexError, binascii.Error):
+            message = json.loads(raw)
+            if message["headers"].get("task") != task_name:
+                continue
+            args = json.loads(base64.b64decode(message["body"]))[0]
+            if args:
+                found.add(str(args[0]))
+    return found

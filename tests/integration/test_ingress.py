@@ -1,0 +1,178 @@
+"""The receiver on real Redis: status codes, concurrent duplicates, limits, outages and the sweeper."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tasks.maintenance import requeue_stranded
+from tests.conftest import Server, WorkerProcess, wait_for_event
+from webhooks.app import create_app
+from worker.celery_app import EVENTS_QUEUE
+from worker.events import EventStatus, EventStore
+from worker.redis import free_port
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.targets import ConfigTokens
+
+pytestmark = pytest.mark.integration
+
+SECRET = "ci-secret-for-ingress-tests"
+
+
+def signed(body: bytes, delivery: str | None = None) -> dict[str, str]:
+    """Headers of an ``hmac`` source delivery."""
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-Signature": f"sha256={digest}",
+        "X-Event": "build",
+        "X-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+
+
+CONFIG: dict[str, Any] = {
+    "sources": {
+        "ci": {
+            "kind": "hmac", "secret": SECRET, "header": "X-Signature", "prefix": "sha256=",
+            "event_header": "X-Event", "delivery_header": "X-Delivery", "max_body_bytes": 1024,
+        }
+    },
+    "rules": [],
+}  # fmt: skip
+
+
+@pytest.fixture
+def settings(
+    write_config: Callable[[dict[str, Any]], Settings], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    return write_config(CONFIG)
+
+
+@pytest.fixture
+def receiver(settings: Settings, redis_url: str, serve_app: Callable[[Any], Server]) -> Server:
+    return serve_app(create_app(settings, redis_url=redis_url))
+
+
+def test_concurrent_identical_deliveries_store_and_queue_one_event(receiver: Server, redis_client: redis.Redis) -> None:
+    body = b'{"status": "success"}'
+    headers = signed(body, delivery="same")
+
+    def post(_: int) -> httpx.Response:
+        return httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=headers)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, range(32)))
+
+    assert sorted(a.status_code for a in answers).count(202) == 1
+    assert {a.status_code for a in answers} == {200, 202}
+    assert len({a.json()["event_id"] for a in answers}) == 1
+    assert redis_client.llen(EVENTS_QUEUE) == 1
+    assert redis_client.zcard("relay:events") == 1
+
+
+def test_body_over_the_limit_sent_in_chunks_is_refused_with_413(receiver: Server, redis_client: redis.Redis) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 512
+
+    answer = httpx.post(f"{receiver.url}/hooks/ci", content=chunks(), headers=signed(b""))
+
+    assert answer.status_code == 413
+    assert answer.json() == {"error": "body larger than 1024 bytes"}
+    assert redis_client.zcard("relay:events") == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "error"),
+    [
+        ("/hooks/nope", {}, b"{}", 404, "unknown source"),
+        ("/hooks/ci", {"X-Event": "build"}, b"{}", 401, "missing"),
+        ("/hooks/ci", "signed", b"{not json", 400, "JSON"),
+    ],
+)
+def test_client_errors_get_their_status_and_store_nothing(
+    receiver: Server, redis_client: redis.Redis, path: str, headers: Any, body: bytes, status: int, error: str
+) -> None:
+    answer = httpx.post(f"{receiver.url}{path}", content=body, headers=signed(body) if headers == "signed" else headers)
+
+    assert answer.status_code == status
+    assert error in answer.json()["error"]
+    assert redis_client.zcard("relay:events") == 0
+    assert redis_client.llen(EVENTS_QUEUE) == 0
+
+
+def test_redis_down_answers_503_and_readyz_says_so(settings: Settings, serve_app: Callable[[Any], Server]) -> None:
+    dead = serve_app(create_app(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    body = b'{"status": "success"}'
+
+    answer = httpx.post(f"{dead.url}/hooks/ci", content=body, headers=signed(body))
+
+    assert answer.status_code == 503
+    assert answer.json() == {"error": "event could not be stored, retry later"}
+    assert httpx.get(f"{dead.url}/readyz").status_code == 503
+    assert httpx.get(f"{dead.url}/healthz").status_code == 200
+
+
+def test_metrics_count_by_source_and_reason(receiver: Server) -> None:
+    body = b'{"status": "success"}'
+    headers = signed(body)
+    httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=headers)
+    httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=headers)
+    httpx.post(f"{receiver.url}/hooks/ci", content=body, headers={**headers, "X-Signature": "sha256=00"})
+
+    metrics = httpx.get(f"{receiver.url}/metrics").text
+
+    assert 'relay_webhooks_accepted_total{source="ci"}' in metrics
+    assert 'relay_webhooks_duplicate_total{source="ci"}' in metrics
+    assert 'relay_webhooks_rejected_total{reason="unauthorized",source="ci"}' in metrics
+    assert SECRET not in metrics
+
+
+def test_an_event_stored_but_not_queued_is_healed_by_the_sweeper(
+    receiver: Server,
+    settings: Settings,
+    redis_url: str,
+    redis_client: redis.Redis,
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    # Make the script's last step (the LPUSH) fail after the record was written: the crash between the two.
+    redis_client.set(EVENTS_QUEUE, "not a list")
+    body = b'{"status": "failed"}'
+    headers = signed(body)
+
+    answer = httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=headers)
+
+    assert answer.status_code == 503  # the sender is told to retry
+    retried = httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=headers)
+    assert retried.status_code == 200
+    event_id = retried.json()["event_id"]
+    redis_client.delete(EVENTS_QUEUE)
+    start_worker(redis_url)
+    runtime = Runtime(settings, redis.Redis.from_url(redis_url), ConfigTokens(settings))
+
+    assert requeue_stranded(runtime, idle_seconds=0) == [event_id]
+    assert requeue_stranded(runtime, idle_seconds=0) == []  # its message is live now: not queued twice
+    record = wait_for_event(EventStore(redis_client, retention_seconds=60), event_id, EventStatus.SKIPPED)
+    assert record.attempts == 1
+
+
+def test_records_keep_only_the_headers_that_matter(receiver: Server, redis_client: redis.Redis) -> None:
+    body = json.dumps({"status": "success"}).encode()
+    answer = httpx.post(f"{receiver.url}/hooks/ci", content=body, headers=signed(body))
+
+    record = EventStore(redis_client, retention_seconds=60).get(answer.json()["event_id"])
+
+    assert "x-signature" not in record.headers
+    assert record.type == "build"
+    assert record.payload == {"status": "success"}
