@@ -40,7 +40,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         try:
             source = ingestor.source(name)
             body = await _read_body(request, source.config.max_body_bytes)
-            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in request.scope["headers"]}
+            headers = _headers(request.scope["headers"])
             peer = request.client.host if request.client else None
             accepted = await ingestor.ingest(source, headers, body, peer=peer)
         except Rejected as exc:
@@ -85,6 +85,17 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         ],
         lifespan=lifespan,
     )
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header names (lowercase in ASGI) to values; repeated X-Forwarded-For lines are joined, as proxies chain."""
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        name, text = key.decode("latin-1"), value.decode("latin-1")
+        if name == "x-forwarded-for" and name in headers:
+            text = f"{headers[name]}, {text}"
+        headers[name] = text
+    return headers
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

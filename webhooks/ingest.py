@@ -12,7 +12,7 @@ import redis.asyncio
 from webhooks import metrics
 from webhooks.network import check_allowed
 from webhooks.sources import Verifier, build_verifier
-from worker.errors import Rejected, StoreError, UnknownSource
+from worker.errors import ConfigError, Rejected, StoreError, UnknownSource
 from worker.events import INGEST_SCRIPT, EventRecord, ingest_arguments, new_event_id
 from worker.queue import TaskMessageEncoder
 from worker.settings import Settings, SourceConfig
@@ -38,7 +38,7 @@ class Ingestor:
 
     def __init__(self, settings: Settings, client: redis.asyncio.Redis, encoder: TaskMessageEncoder) -> None:
         self.sources = {
-            name: _Source(name, config, build_verifier(config)) for name, config in settings.sources.items()
+            name: _Source(name, config, _verifier(name, config)) for name, config in settings.sources.items()
         }
         self.encoder = encoder
         self.retention_seconds = int(settings.retention_days * 86400)
@@ -86,6 +86,13 @@ class Ingestor:
         if first:
             return Accepted(first.decode() if isinstance(first, bytes) else str(first), duplicate=True)
         return Accepted(record.id, duplicate=False)
+
+
+def _verifier(name: str, config: SourceConfig) -> Verifier:
+    try:
+        return build_verifier(config)
+    except ConfigError as exc:
+        raise ConfigError(f"sources.{name}: {exc}") from None
 
 
 def count_rejection(source: str, error: Rejected) -> None:
