@@ -22,15 +22,23 @@ from worker.settings import Settings
 
 log = logging.getLogger("relay.webhooks")
 
+REDIS_CONNECTIONS = 64
+
 
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
     """Build the receiver for ``settings``; all per-source work (keys, verifiers) is done here, once."""
     from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
     from worker.celery_app import app as celery_app
 
-    client = redis.asyncio.Redis.from_url(
-        redis_url or resolve_redis_url(settings), socket_timeout=5, socket_connect_timeout=2
+    # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        redis_url or resolve_redis_url(settings),
+        max_connections=REDIS_CONNECTIONS,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
     )
+    client = redis.asyncio.Redis(connection_pool=pool)
     ingestor = Ingestor(settings, client, TaskMessageEncoder(celery_app, PROCESS_EVENT, EVENTS_QUEUE))
 
     async def receive_hook(request: Request) -> Response:

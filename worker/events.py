@@ -139,13 +139,19 @@ def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
 
 
 # KEYS: dedup key, event key, index, queue list.
-# ARGV: event id, dedup ttl, retention ttl, index score, queue message, then the record's field/value pairs.
+# ARGV: event id, dedup ttl, retention ttl, index score, queue message, the record's fields as one JSON object
+# (one argument instead of two dozen: packing arguments is the receiver's costliest client-side step).
 # Returns the first event's id for a duplicate, or false for a new event.
 INGEST_SCRIPT = """
 local first = redis.call('GET', KEYS[1])
 if first then return first end
+local fields = {}
+for name, value in pairs(cjson.decode(ARGV[6])) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('LPUSH', KEYS[4], ARGV[5])
@@ -164,9 +170,8 @@ def ingest_arguments(
         str(retention_seconds),
         str(int(record.received_at * 1000)),
         message,
+        json.dumps(event_fields(record), separators=(",", ":")),
     ]
-    for name, value in event_fields(record).items():
-        argv += [name, value]
     return keys, argv
 
 

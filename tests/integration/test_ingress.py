@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -16,7 +17,7 @@ import redis
 
 from tasks.maintenance import requeue_stranded
 from tests.conftest import Server, WorkerProcess, wait_for_event
-from webhooks.app import create_app
+from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.events import EventStatus, EventStore
 from worker.redis import free_port
@@ -176,3 +177,18 @@ def test_records_keep_only_the_headers_that_matter(receiver: Server, redis_clien
     assert "x-signature" not in record.headers
     assert record.type == "build"
     assert record.payload == {"status": "success"}
+
+
+def test_a_burst_larger_than_the_redis_pool_is_all_accepted(receiver: Server, redis_client: redis.Redis) -> None:
+    deliveries = [json.dumps({"n": n}).encode() for n in range(REDIS_CONNECTIONS * 3)]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=len(deliveries)), timeout=30) as client:
+            return await asyncio.gather(
+                *(client.post(f"{receiver.url}/hooks/ci", content=body, headers=signed(body)) for body in deliveries)
+            )
+
+    answers = asyncio.run(burst())
+
+    assert [a.status_code for a in answers] == [202] * len(deliveries)
+    assert redis_client.llen(EVENTS_QUEUE) == len(deliveries)

@@ -36,4 +36,16 @@ def test_encoded_message_matches_celerys_own(
         assert ours[key] == celerys[key]
     for key in ("body_encoding", "delivery_mode", "priority", "delivery_info"):
         assert ours["properties"][key] == celerys["properties"][key], key
-    assert ours["headers"]["id"] == ours["properties"]["correlation_id"]
+    assert ours["headers"]["id"] == ours["properties"]["correlation_id"] == ours["headers"]["root_id"]
+    assert ours["properties"]["delivery_tag"] != celerys["properties"]["delivery_tag"]
+    for key in set(celerys["headers"]) - {"id", "root_id", "argsrepr"}:
+        assert ours["headers"][key] == celerys["headers"][key], key
+
+
+def test_every_message_has_its_own_ids() -> None:
+    encoder = TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)
+    first, second = _decode(encoder.encode("evt_1")), _decode(encoder.encode("evt_2"))
+
+    assert first["headers"]["id"] != second["headers"]["id"]
+    assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
+    assert [first["decoded_body"][0], second["decoded_body"][0]] == [["evt_1"], ["evt_2"]]
