@@ -246,9 +246,32 @@ class EventStore:
         """Dead-lettered events, newest first."""
         return list(self._load_many(self._call(self.redis.zrevrange, DLQ_KEY, 0, limit - 1)))
 
-    def remove_dead_letter(self, event_id: str) -> None:
-        """Take an event off the dead letters (it is being replayed or purged)."""
-        self._call(self.redis.zrem, DLQ_KEY, event_id)
+    def prepare_replay(self, event_id: str) -> EventRecord:
+        """Put an event back to ``queued`` with a fresh attempt budget; actions already done stay done."""
+        record = self.get(event_id)
+        record.status = EventStatus.QUEUED
+        record.attempts = 0
+        record.error = None
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(DLQ_KEY, event_id)
+            pipe.expire(EVENT_KEY + event_id, self.retention_seconds)
+            self._call(pipe.execute)
+        self.save(record)
+        return record
+
+    def purge_dead_letter(self, event_id: str) -> bool:
+        """Delete a dead-lettered event for good; False if it was not a dead letter."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(DLQ_KEY, event_id)
+            pipe.delete(EVENT_KEY + event_id)
+            pipe.zrem(INDEX_KEY, event_id)
+            removed, _, _ = self._call(pipe.execute)
+        return bool(removed)
+
+    def dead_letter_count(self) -> int:
+        """How many events are in the dead letters."""
+        count: int = self._call(self.redis.zcard, DLQ_KEY)
+        return count
 
     def _load_many(self, ids: Iterable[bytes]) -> Iterable[EventRecord]:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -1,11 +1,13 @@
-"""``relay events``: look at received events and what became of them."""
+"""``relay events`` and ``relay dlq``: look at events, replay them, and steer the dead letters."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from worker.cli.output import print_json, print_table, timestamp
-from worker.events import EventStatus, EventStore
+from worker.events import EventRecord, EventStatus, EventStore
 
 
 def _store() -> EventStore:
@@ -16,9 +18,31 @@ def _store() -> EventStore:
     return EventStore(connect(resolve_redis_url(settings)), retention_seconds=int(settings.retention_days * 86400))
 
 
+def _replay(store: EventStore, event_id: str) -> EventRecord:
+    """Re-queue one event; actions already done are skipped when it runs again."""
+    from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+
+    record = store.prepare_replay(event_id)
+    app.send_task(PROCESS_EVENT, args=[record.id], queue=EVENTS_QUEUE)
+    return record
+
+
+def _print_records(records: list[EventRecord], as_json: bool) -> None:
+    if as_json:
+        print_json([record.to_json(with_payload=False) for record in records])
+        return
+    print_table(
+        ["id", "received", "source", "type", "status", "attempts", "error"],
+        [
+            [r.id, timestamp(r.received_at), r.source, r.type, r.status, r.attempts, (r.error or "")[:70]]
+            for r in records
+        ],
+    )
+
+
 @click.group()
 def events() -> None:
-    """List and inspect events."""
+    """List, inspect and replay events."""
 
 
 @events.command("list")
@@ -27,36 +51,29 @@ def events() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def list_events(limit: int, status: str | None, as_json: bool) -> None:
     """The newest events first."""
-    records = _store().recent(limit, status=EventStatus(status) if status else None)
-    if as_json:
-        print_json([record.to_json(with_payload=False) for record in records])
-        return
-    print_table(
-        ["id", "received", "source", "type", "status", "attempts", "error"],
-        [
-            [r.id, timestamp(r.received_at), r.source, r.type, r.status, r.attempts, (r.error or "")[:60]]
-            for r in records
-        ],
-    )
+    _print_records(_store().recent(limit, status=EventStatus(status) if status else None), as_json)
 
 
 @events.command("show")
 @click.argument("event_id")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def show_event(event_id: str, as_json: bool) -> None:
-    """One event in full: headers, payload, each action's result."""
+    """One event in full: each action's result, the error, the payload."""
     record = _store().get(event_id)
     if as_json:
         print_json(record.to_json())
         return
-    click.echo(f"id:          {record.id}")
-    click.echo(f"source:      {record.source}")
-    click.echo(f"type:        {record.type}")
-    click.echo(f"delivery_id: {record.delivery_id}")
-    click.echo(f"received:    {timestamp(record.received_at)}")
-    click.echo(f"status:      {record.status}")
-    click.echo(f"attempts:    {record.attempts}")
-    click.echo(f"error:       {record.error or '-'}")
+    for label, value in [
+        ("id", record.id),
+        ("source", record.source),
+        ("type", record.type),
+        ("delivery_id", record.delivery_id),
+        ("received", timestamp(record.received_at)),
+        ("status", record.status),
+        ("attempts", record.attempts),
+        ("error", record.error or "-"),
+    ]:
+        click.echo(f"{label + ':':<13}{value}")
     click.echo("actions:")
     if not record.actions:
         click.echo("  (none)")
@@ -68,3 +85,57 @@ def show_event(event_id: str, as_json: bool) -> None:
             f"{action.status_code or '-'} {state} (attempts {action.attempts})"
             + (f": {action.error}" if action.error else "")
         )
+
+
+@events.command("replay")
+@click.argument("event_ids", nargs=-1, required=True)
+def replay_events(event_ids: tuple[str, ...]) -> None:
+    """Queue events again; actions that already took effect are not repeated."""
+    store = _store()
+    for event_id in event_ids:
+        _replay(store, event_id)
+        click.echo(f"replayed {event_id}")
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: events whose actions failed for good."""
+
+
+@dlq.command("list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+def list_dead_letters(limit: int, as_json: bool) -> None:
+    """Dead-lettered events, newest first."""
+    _print_records(_store().dead_letters(limit), as_json)
+
+
+@dlq.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
+def replay_dead_letters(event_ids: tuple[str, ...], replay_all: bool) -> None:
+    """Take events off the dead letters and queue them again."""
+    store = _store()
+    ids = [record.id for record in store.dead_letters(10**6)] if replay_all else list(event_ids)
+    if not ids:
+        raise click.UsageError("name event ids, or --all")
+    with click.progressbar(ids, label="replaying", file=sys.stderr) as bar:
+        for event_id in bar:
+            _replay(store, event_id)
+    click.echo(f"replayed {len(ids)} event(s)")
+
+
+@dlq.command("purge")
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "purge_all", is_flag=True, help="Every dead letter.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge_dead_letters(event_ids: tuple[str, ...], purge_all: bool, yes: bool) -> None:
+    """Delete dead-lettered events for good."""
+    store = _store()
+    ids = [record.id for record in store.dead_letters(10**6)] if purge_all else list(event_ids)
+    if not ids:
+        raise click.UsageError("name event ids, or --all")
+    if not yes:
+        click.confirm(f"Delete {len(ids)} dead-lettered event(s) for good?", abort=True)
+    purged = sum(store.purge_dead_letter(event_id) for event_id in ids)
+    click.echo(f"purged {purged} event(s)")
