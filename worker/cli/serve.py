@@ -15,16 +15,19 @@ import uvicorn
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
     from worker.celery_app import get_settings
+    from worker.logs import configure_logging
     from worker.redis import resolve_redis_url
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery
+    configure_logging(settings.log_level)
     uvicorn.run(
         "webhooks.asgi:app",
         host=host or settings.receiver.host,
         port=port if port is not None else settings.receiver.port,
         workers=workers,
-        log_level="warning",
+        log_config=None,  # keep Relay's JSON lines
+        log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
     )

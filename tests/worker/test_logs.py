@@ -1,0 +1,67 @@
+"""Logs are JSON lines and never show a secret, even one echoed back in a message or a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+from pydantic import SecretStr
+
+from worker.logs import JsonFormatter, RedactingFilter, register_model_secrets, register_secret
+from worker.settings import Settings
+
+SECRET = "webhook-secret-that-must-never-be-logged"
+
+
+@pytest.fixture
+def log_line() -> logging.Handler:
+    handler = logging.Handler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    return handler
+
+
+def render(handler: logging.Handler, record: logging.LogRecord) -> dict[str, object]:
+    assert handler.filter(record)
+    line: dict[str, object] = json.loads(handler.format(record))
+    return line
+
+
+def test_a_registered_secret_is_masked_in_message_arguments_and_tracebacks(log_line: logging.Handler) -> None:
+    register_secret(SecretStr(SECRET))
+    try:
+        raise RuntimeError(f"server said: bad key {SECRET}")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "relay", logging.ERROR, __file__, 1, "call failed with %s", (SECRET,), sys.exc_info()
+        )
+
+    line = render(log_line, record)
+
+    assert SECRET not in json.dumps(line)
+    assert line["message"] == "call failed with ***"
+    assert "bad key ***" in str(line["exception"])
+    assert line["level"] == "error"
+
+
+def test_every_secret_of_the_settings_is_registered(log_line: logging.Handler) -> None:
+    settings = Settings(
+        sources={"gh": {"kind": "github", "secret": "source-secret-1", "secrets": ["source-secret-2"]}},
+        targets={"gw": {"kind": "api7", "base_url": "http://gw", "token_secret": "target-token-3"}},
+        channels={"ops": {"kind": "slack", "url": "https://hooks.example/T0/B0/channel-url-4"}},
+    )
+    register_model_secrets(settings)
+    message = "source-secret-1 source-secret-2 target-token-3 https://hooks.example/T0/B0/channel-url-4"
+
+    line = render(log_line, logging.LogRecord("relay", logging.INFO, __file__, 1, message, None, None))
+
+    assert line["message"] == "*** *** *** ***"
+
+
+def test_extra_fields_become_json_keys(log_line: logging.Handler) -> None:
+    record = logging.LogRecord("relay.tasks", logging.INFO, __file__, 1, "event done", None, None)
+    record.event_id = "evt_1"
+
+    assert render(log_line, record)["event_id"] == "evt_1"

@@ -1,0 +1,96 @@
+"""Structured logs: one JSON object per line, with every known secret masked before it is written.
+
+Secrets are registered as they become known (configuration at load, token secrets when decrypted), and the filter
+replaces them in the message and in any traceback, so a secret echoed by a server or a library is still hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 4  # masking shorter strings would garble ordinary words
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | SecretStr | None) -> None:
+    """Mask ``value`` in every log line from now on."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text and len(text) >= _MIN_SECRET_LENGTH:
+        with _lock:
+            _secrets.add(text)
+
+
+def register_model_secrets(model: BaseModel) -> None:
+    """Register every ``SecretStr`` found anywhere inside a settings model."""
+    _walk(model)
+
+
+def _walk(value: Any) -> None:
+    if isinstance(value, SecretStr):
+        register_secret(value)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _walk(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _walk(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _walk(item)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Renders the message once, masks secrets in it and in the traceback, and drops the raw arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({key: value for key, value in vars(record).items() if key not in self._standard})
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return redact(json.dumps(line, default=str))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every logger's records through the redacting filter to standard error as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
