@@ -1,6 +1,35 @@
-"""Admin API targets: the client, its failure policy and where its token comes from."""
+"""Admin API targets: the client and its failure policy, API7 and CODING operations, and where tokens come from.
 
+client        TargetClient: pooled httpx, timeouts, auth, the failure mapping, redaction
+retry         which failures are retried and the backoff (status and CODING code tables)
+envelopes     API7's {"value"} and {"total", "list"} answers, list paging
+api7          Api7Client: gateway groups, services, publish
+api7_tokens   Api7Tokens: the token endpoints, ApiToken
+coding        CODING's open API: coding_action, CodingClient
+tokens        TokenSource: the seam the token store fills
+"""
+
+from worker.targets.api7 import Api7Client
+from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.client import CallResult, TargetClient
+from worker.targets.coding import CodingClient, CodingError, coding_action
+from worker.targets.envelopes import ListPage, iter_list, unwrap_list, unwrap_value
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource
 
-__all__ = ["CallResult", "ConfigTokens", "Credential", "TargetClient", "TokenSource"]
+__all__ = [
+    "Api7Client",
+    "Api7Tokens",
+    "ApiToken",
+    "CallResult",
+    "CodingClient",
+    "CodingError",
+    "ConfigTokens",
+    "Credential",
+    "ListPage",
+    "TargetClient",
+    "TokenSource",
+    "coding_action",
+    "iter_list",
+    "unwrap_list",
+    "unwrap_value",
+]

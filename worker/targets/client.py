@@ -1,26 +1,67 @@
-"""One client per admin API target: pooled httpx, explicit timeouts, and the failure mapping in one place."""
+"""One client per admin API target: pooled httpx, explicit timeouts, and the failure mapping in one place.
+
+Every call sends the target's token (``X-API-KEY`` header or cookie for ``api7``, ``Authorization: Bearer`` or
+Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-Key`` when it has one. What a
+failure becomes (``worker.errors``; the status and CODING code tables are in ``worker.targets.retry``):
+
+    TargetError
+    ├── RetryableError   network error or timeout (no status); 429 and 5xx (``retry_after`` from ``Retry-After``,
+    │                    delta-seconds or HTTP date); CODING codes InternalError/ServiceUnavailable/RequestLimitExceeded
+    └── PermanentError   other 4xx, with the server's message (API7's ``error_msg`` or ``message``); a 3xx (redirects
+        │                are not followed: the token must not travel to another address); other CODING codes
+        └── AuthError    401/403 after the token re-read below; CODING AuthFailure.* and UnauthorizedOperation.*
+
+``status_code`` on the error is the HTTP status of an error answer; it is None for a network error and for a 2xx
+answer whose body cannot be used (``envelopes``, ``api7_tokens``): the server answered, so a write may have happened.
+
+A 401 (or CODING ``AuthFailure``) makes the client read the token again from its ``TokenSource``: when the secret or
+version changed (a rotation happened meanwhile) the call is sent once more with the new one; otherwise it is an
+``AuthError``. That is the only retry made here: every other retry is the caller's (a Celery retry, delayed by
+``retry.backoff_delay``), so a worker never sleeps inside a task.
+
+A secret never reaches an exception's text, a log line or a repr: transport errors are reported by type only (their
+messages may hold the URL), server messages are scrubbed of every form of the secret that was sent, and exceptions
+are raised without a chained cause.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from worker.errors import AuthError, PermanentError, RetryableError
+from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.settings import TargetConfig
-from worker.targets.retry import parse_retry_after
+from worker.targets.coding import CodingError, coding_error
+from worker.targets.retry import (
+    coding_error_class,
+    coding_needs_reauth,
+    is_auth_status,
+    is_retryable_status,
+    parse_retry_after,
+)
 from worker.targets.tokens import Credential, TokenSource
 
-USER_AGENT = "relay/0.1 (+webhook automation worker)"
+USER_AGENT = "Relay/0.1 (webhook-to-admin-API automation worker)"
+MAX_MESSAGE_CHARS = 400  # an error message, as recorded on the event
+MAX_RAW_CHARS = 4000  # what is read of a server's error body before redaction
+REDACTED = "***"
+
+log = logging.getLogger("relay.targets")
 
 
 @dataclass(frozen=True)
 class CallResult:
-    """A successful call: status and parsed JSON body (None when the body is empty or not JSON)."""
+    """A successful call: status and parsed JSON body (None when empty or not JSON); the body stays out of reprs."""
 
     status_code: int
-    body: Any
+    body: Any = field(repr=False)
 
 
 class TargetClient:
@@ -41,14 +82,26 @@ class TargetClient:
         self.token_name = token_name or config.token or name
         self._http = httpx.Client(
             base_url=str(config.base_url).rstrip("/"),
+            # Both always set: httpx's default (5 s for everything) is not what a target's config says.
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,
             verify=config.verify_tls,
+            follow_redirects=False,
         )
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.config.kind} {self.config.base_url}>"
+        return f"<{type(self).__name__} {self.name} {self.config.kind} {safe_url(self._http.base_url)}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` has been called."""
+        return self._http.is_closed
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeouts every call uses."""
+        return self._http.timeout
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -59,41 +112,27 @@ class TargetClient:
         method: str,
         path: str,
         *,
-        params: dict[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
         json: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> CallResult:
         """Make one call; on 401 re-read the token and retry once if it changed (a rotation happened)."""
         credential = self.tokens.current(self.token_name)
+        sent = [credential]
         response = self._send(method, path, credential, params, json, headers, idempotency_key)
-        if response.status_code == 401:
+        body = _json_or_none(response)
+        if self._token_refused(response, body):
             fresh = self.tokens.current(self.token_name)
-            if fresh.version != credential.version or fresh.secret != credential.secret:
-                credential = fresh
-                response = self._send(method, path, credential, params, json, headers, idempotency_key)
-        return self._result(response, credential)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        credential: Credential,
-        params: dict[str, Any] | None,
-        json: Any,
-        headers: dict[str, str] | None,
-        idempotency_key: str | None,
-    ) -> httpx.Response:
-        request_headers = dict(headers or {})
-        request_headers.update(self.auth_headers(credential))
-        if idempotency_key:
-            request_headers["Idempotency-Key"] = idempotency_key
-        try:
-            return self._http.request(method, path, params=params, json=json, headers=request_headers)
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"{self.name}: {method} {path} timed out ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise RetryableError(f"{self.name}: {method} {path} failed ({type(exc).__name__})") from None
+            if _changed(credential, fresh):
+                log.info("%s: token refused, retrying once with its newer version %s", self.name, fresh.version)
+                sent.append(fresh)
+                response = self._send(method, path, fresh, params, json, headers, idempotency_key)
+                body = _json_or_none(response)
+        failure = self._failure(response, body, sent)
+        if failure is not None:
+            raise failure
+        return CallResult(response.status_code, body)
 
     def auth_headers(self, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
@@ -104,39 +143,134 @@ class TargetClient:
         if mode == "cookie":
             return {"Cookie": f"X-API-KEY={secret}"}
         if mode == "basic":
-            user = self.config.basic_user or "relay"
-            return {"Authorization": httpx.BasicAuth(user, secret)._auth_header}
+            return {"Authorization": f"Basic {_basic(self._basic_user, secret)}"}
         return {"Authorization": f"Bearer {secret}"}
 
-    def _result(self, response: httpx.Response, credential: Credential) -> CallResult:
-        body = _json_or_none(response)
+    @property
+    def _basic_user(self) -> str:
+        return self.config.basic_user or "relay"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        credential: Credential,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> httpx.Response:
+        # httpx.Headers replaces case-insensitively, so a rule's "x-api-key" cannot travel beside ours.
+        request_headers = httpx.Headers(headers or {})
+        for name, value in self.auth_headers(credential).items():
+            request_headers[name] = value
+        if idempotency_key:
+            request_headers["Idempotency-Key"] = idempotency_key
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, path, params=params, json=json, headers=request_headers)
+        except httpx.TimeoutException as exc:
+            reason = f"timed out ({type(exc).__name__})"
+        except httpx.RequestError as exc:
+            # The exception's text may hold the URL or a proxy's answer: only its type is reported.
+            reason = f"failed ({type(exc).__name__})"
+        else:
+            elapsed = (time.perf_counter() - started) * 1000
+            log.debug("%s: %s %s -> %s in %.0f ms", self.name, method, path, response.status_code, elapsed)
+            return response
+        # Raised outside the except block, so the transport error is not even the implicit __context__.
+        message = self._scrub(f"{self.name}: {method} {path} {reason}", [credential])
+        log.debug("%s", message)
+        raise RetryableError(message)
+
+    def _token_refused(self, response: httpx.Response, body: Any) -> bool:
+        if response.status_code == 401:
+            return True
+        error = coding_error(body) if self.config.kind == "coding" else None
+        return error is not None and coding_needs_reauth(error.code)
+
+    def _failure(self, response: httpx.Response, body: Any, sent: list[Credential]) -> TargetError | None:
         status = response.status_code
+        error = coding_error(body) if self.config.kind == "coding" else None
+        if error is None and status < 300:
+            return None
         where = f"{self.name}: {response.request.method} {response.request.url.path}"
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        code = error.code if error is not None else None
+        if is_retryable_status(status):
+            message = self._scrub(f"{where} answered {status}: {_detail(error, body, response)}", sent)
+            return RetryableError(message, status_code=status, code=code, retry_after=retry_after)
+        if error is not None:
+            message = self._scrub(f"{where} failed with {error.code}: {error.message}", sent)
+            kind = coding_error_class(error.code)
+            if kind is RetryableError:
+                return RetryableError(message, status_code=status, code=error.code, retry_after=retry_after)
+            return kind(message, status_code=status, code=error.code)
         if status < 400:
-            return CallResult(status, body)
-        message = redact(f"{where} answered {status}: {error_message(body, response)}", credential)
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RetryableError(message, status_code=status, retry_after=retry_after)
-        if status in (401, 403):
-            raise AuthError(message, status_code=status)
-        raise PermanentError(message, status_code=status)
+            location = safe_url(response.headers.get("Location", "")) or "elsewhere"
+            text = f"{where} answered {status}: redirect to {location}, not followed (fix the base_url)"
+            return PermanentError(self._scrub(text, sent), status_code=status)
+        message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
+        if is_auth_status(status):
+            return AuthError(message, status_code=status)
+        return PermanentError(message, status_code=status)
+
+    def _scrub(self, text: str, credentials: list[Credential]) -> str:
+        # Redact before clipping: a cut could leave the first half of a secret that no longer matches whole.
+        for credential in credentials:
+            text = redact(text, credential, basic_user=self._basic_user)
+        return _clip(text)
 
 
 def error_message(body: Any, response: httpx.Response) -> str:
-    """The server's own words: API7's ``error_msg`` or ``message``, else a short slice of the body."""
+    """The server's own words: API7's ``error_msg`` or ``message``, else the start of the body (not clipped)."""
     if isinstance(body, dict):
         for key in ("error_msg", "message", "error"):
             if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])
-    text = response.text.strip()
-    return text[:200] if text else response.reason_phrase or "no body"
+                return str(body[key])[:MAX_RAW_CHARS]
+    text = response.text.strip()[:MAX_RAW_CHARS]
+    return text or response.reason_phrase or "no body"
 
 
-def redact(text: str, credential: Credential) -> str:
-    """Replace the secret wherever a server echoed it."""
+def redact(text: str, credential: Credential, *, basic_user: str | None = None) -> str:
+    """Replace the secret (as sent: raw, URL-encoded, or inside a Basic header) wherever it appears in ``text``."""
     secret = credential.secret.get_secret_value()
-    return text.replace(secret, "***") if secret else text
+    if not secret:
+        return text
+    forms = {secret, quote(secret, safe=""), quote(secret)}
+    if basic_user is not None:
+        forms.add(_basic(basic_user, secret))
+    # Longest first, so a form that contains another is replaced whole.
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """The URL without user information or query string (either may carry a credential)."""
+    try:
+        parsed = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        return ""
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
+def _detail(error: CodingError | None, body: Any, response: httpx.Response) -> str:
+    if error is not None:
+        return f"{error.code}: {error.message}"
+    return error_message(body, response)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
+
+
+def _changed(old: Credential, new: Credential) -> bool:
+    return new.version != old.version or new.secret.get_secret_value() != old.secret.get_secret_value()
+
+
+def _basic(user: str, secret: str) -> str:
+    return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -1,0 +1,150 @@
+"""The retry policy: Retry-After parsing, backoff with jitter under the cap, and the CODING code table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+import redis
+
+from tasks import pipeline
+from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.targets import ConfigTokens
+from worker.targets.retry import (
+    backoff_delay,
+    coding_error_class,
+    coding_needs_reauth,
+    is_retryable_status,
+    parse_retry_after,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("0", 0.0),
+        ("3", 3.0),
+        (" 120 ", 120.0),
+        (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),
+        ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),
+        (format_datetime(NOW - timedelta(seconds=90), usegmt=True), 0.0),  # a date in the past: now
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("٣", None),  # a non-ASCII digit is not delta-seconds
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header, now=NOW) == expected
+
+
+def test_backoff_follows_the_servers_hint_within_the_cap() -> None:
+    assert backoff_delay(1, retry_after=4, cap=10) == 4
+    assert backoff_delay(1, retry_after=4000, cap=10) == 10
+    assert backoff_delay(3, retry_after=-1, cap=10) == 0
+
+
+def test_backoff_without_a_hint_is_full_jitter_growing_exponentially() -> None:
+    for attempt in range(1, 8):
+        delays = [backoff_delay(attempt, base=1.0, cap=10_000) for _ in range(200)]
+        assert all(0 <= d <= 2 ** (attempt - 1) for d in delays)
+    # Jitter: not all the same.
+    assert len({backoff_delay(5) for _ in range(20)}) > 1
+
+
+@pytest.mark.parametrize("attempt", [1, 10, 100, 5000])
+def test_backoff_never_exceeds_the_cap(attempt: int) -> None:
+    assert all(backoff_delay(attempt, cap=3) <= 3 for _ in range(100))
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(200, False), (400, False), (401, False), (404, False), (408, False), (429, True), (500, True), (503, True)],
+)
+def test_retryable_statuses(status: int, retryable: bool) -> None:
+    assert is_retryable_status(status) is retryable
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "reauth"),
+    [
+        ("AuthFailure", AuthError, True),
+        ("AuthFailure.TokenFailure", AuthError, True),
+        ("AuthFailure.UnauthorizedOperation", AuthError, True),
+        ("UnauthorizedOperation", AuthError, False),
+        ("UnauthorizedOperation.NoPermission", AuthError, False),
+        ("InternalError", RetryableError, False),
+        ("InternalError.DbError", RetryableError, False),
+        ("ServiceUnavailable", RetryableError, False),
+        ("RequestLimitExceeded", RetryableError, False),
+        ("RequestLimitExceeded.UinLimitExceeded", RetryableError, False),
+        ("LimitExceeded", PermanentError, False),  # a quota, not a rate
+        ("InvalidParameter", PermanentError, False),
+        ("InvalidParameterValue.Name", PermanentError, False),
+        ("MissingParameter", PermanentError, False),
+        ("InvalidAction", PermanentError, False),
+        ("ResourceNotFound", PermanentError, False),
+        ("FailedOperation", PermanentError, False),
+        ("AuthFailureLookalike", PermanentError, False),  # a family is matched whole, not by prefix
+        ("UnknownError", PermanentError, False),
+    ],
+)
+def test_coding_error_codes(code: str, kind: type[TargetError], reauth: bool) -> None:
+    assert coding_error_class(code) is kind
+    assert coding_needs_reauth(code) is reauth
+
+
+# The pipeline turns a RetryableError into a delay capped by celery.retry_backoff_max (below the visibility timeout).
+
+
+def _runtime(fake_redis: redis.Redis, handler: Callable[[httpx.Request], httpx.Response]) -> Runtime:
+    settings = Settings(
+        celery={"retry_backoff_max": 5, "visibility_timeout": 60, "task_time_limit": 30},
+        targets={"gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": "s3cret-token-value"}},
+        rules=[{"name": "r", "on": {"source": "github"}, "do": [{"call": "gw", "method": "GET", "path": "/x"}]}],
+    )
+    return Runtime(settings, fake_redis, ConfigTokens(settings), transport=httpx.MockTransport(handler))
+
+
+def _store(runtime: Runtime) -> str:
+    record = EventRecord(
+        id=new_event_id(), source="github", type="push", delivery_id="d", received_at=1.0, headers={}, payload={}
+    )
+    runtime.redis.hset(EVENT_KEY + record.id, mapping=event_fields(record))  # type: ignore[arg-type]
+    return record.id
+
+
+def test_the_pipeline_caps_a_long_retry_after_at_retry_backoff_max(fake_redis: redis.Redis) -> None:
+    runtime = _runtime(fake_redis, lambda r: httpx.Response(429, headers={"Retry-After": "86400"}))
+
+    outcome = pipeline.process(runtime, _store(runtime))
+
+    assert outcome.status == EventStatus.RETRYING
+    assert outcome.retry_in == 5
+    assert runtime.settings.celery.retry_backoff_max < runtime.settings.celery.visibility_timeout
+
+
+def test_the_pipeline_honours_a_short_retry_after(fake_redis: redis.Redis) -> None:
+    runtime = _runtime(fake_redis, lambda r: httpx.Response(503, headers={"Retry-After": "2"}))
+
+    assert pipeline.process(runtime, _store(runtime)).retry_in == 2
+
+
+def test_the_pipeline_jitters_under_the_cap_without_a_hint(fake_redis: redis.Redis) -> None:
+    runtime = _runtime(fake_redis, lambda r: httpx.Response(500))
+    event_id = _store(runtime)
+
+    for _ in range(6):
+        outcome = pipeline.process(runtime, event_id)
+        assert outcome.retry_in is not None
+        assert 0 <= outcome.retry_in <= 5
