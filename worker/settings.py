@@ -115,7 +115,6 @@ class TargetConfig(_Model):
     token_path_prefix: str = "/api/settings/tokens"  # noqa: S105 (a URL path)
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
     rotate: bool | None = Field(default=None, description="rotate the token automatically (api7 only)")
     verify_tls: bool = True
 
@@ -136,6 +135,8 @@ class TargetConfig(_Model):
         allowed = {"api7": {"header", "cookie"}, "coding": {"bearer", "basic"}, "bearer": {"bearer"}}
         if self.auth_mode not in allowed[self.kind]:
             raise ValueError(f"auth {self.auth_mode!r} is not valid for kind {self.kind!r}")
+        if self.auth_mode == "basic" and not self.basic_user:
+            raise ValueError("auth 'basic' needs 'basic_user' (the account the token belongs to)")
         if self.rotate and self.kind != "api7":
             raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
         return self

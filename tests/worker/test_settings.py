@@ -86,6 +86,7 @@ def test_missing_default_file_is_an_empty_configuration(tmp_path: Path, monkeypa
         ("sources: {gh: {kind: github, secret: ${UNSET_FOR_TEST}}}", "environment variable UNSET_FOR_TEST"),
         ("targets: {p: {kind: api7, base_url: 'not a url'}}", "targets.p.base_url"),
         ("targets: {p: {kind: coding, base_url: 'http://x', auth: header}}", "auth 'header' is not valid"),
+        ("targets: {c: {kind: coding, base_url: 'http://x', auth: basic}}", "auth 'basic' needs 'basic_user'"),
         ("celery: {task_time_limit: 4000, visibility_timeout: 3600}", "task_time_limit must be below"),
         ("rules: [{name: r, do: [{call: nowhere, path: /x}]}]", "calls unknown target 'nowhere'"),
         ("rules: [{name: r, do: [{notify: nobody, text: hi}]}]", "notifies unknown channel 'nobody'"),
