@@ -15,7 +15,7 @@ import redis
 from pydantic import SecretStr
 
 from tests.conftest import Sandbox, Server, WorkerProcess, wait_for_event
-from tests.worker.targets.contract import ContractTransport
+from tests.contract.openapi import ContractTransport
 from webhooks.app import create_app
 from worker.errors import AuthError, PermanentError, RetryableError
 from worker.events import EventRecord, EventStatus, EventStore

@@ -1,7 +1,7 @@
 """Contract tests: the sandbox's requests and answers follow API7's own OpenAPI description (openapi-core).
 
 Every exchange of every scenario is validated, request and response, including error answers. Known defects of the
-description are worked around narrowly in `contract.py` (security, `content: {}` error responses).
+description are worked around narrowly in `tests/contract/openapi.py` (security, `content: {}` error responses).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from tests.worker.sandbox.contract import (
+from tests.contract.openapi import (
     documented_operations,
     openapi,
     request_errors,
@@ -260,7 +260,7 @@ async def test_token_fields_are_exactly_the_documented_ones(
         ("PUT", "/api/settings/tokens/TOKEN", {"name": "bootstrap"}),
         ("PUT", "/api/settings/tokens/TOKEN/regenerate", {"expires_at": 1}),
         ("GET", "/api/gateway_groups/unknown", None),
-        # A 400 the description documents with `content: {}`: validated by the narrow workaround in contract.py.
+        # A 400 the description documents with `content: {}`: validated by the narrow workaround in openapi.py.
         ("GET", "/api/gateway_groups/bad id", None),
         ("GET", "/api/gateway_groups/unknown/services", None),
         ("GET", "/api/gateway_groups/default/services/unknown", None),

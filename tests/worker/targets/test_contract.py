@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.worker.targets.contract import ContractTransport, description, request_errors, response_errors
+from tests.contract.openapi import ContractTransport, openapi, request_errors, response_errors
 from tests.worker.targets.helpers import TOKEN, MutableTokens
 from worker.settings import TargetConfig
 from worker.targets import Api7Client, TargetClient
@@ -94,7 +94,7 @@ OPERATIONS: dict[str, Operation] = {
 @pytest.fixture(scope="module", autouse=True)
 def loaded_description() -> Any:
     """Load the 1.7 MB description once for the module."""
-    return description()
+    return openapi()
 
 
 @pytest.mark.parametrize("auth", ["header", "cookie"])
