@@ -1,12 +1,27 @@
-"""Which rules an event triggers."""
+"""Which rules an event triggers, why the others do not, and what is wrong with a rule before it runs."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from tasks.templates import evaluate_condition
+from tasks.actions import parse_scope
+from tasks.templates import (
+    compile_condition,
+    compile_template,
+    evaluate_condition,
+    is_template,
+    template_names,
+    walk_strings,
+)
+from worker.errors import RuleError
 from worker.events import EventRecord
-from worker.settings import Rule
+from worker.settings import CallAction, NotifyAction, Rule
+
+# What a template may read, besides the helpers (``now()``, ``range``...).
+CONTEXT_NAMES = frozenset({"payload", "headers", "event", "saved"})
 
 
 def event_context(record: EventRecord) -> dict[str, Any]:
@@ -30,6 +45,118 @@ def matching_rules(rules: list[Rule], record: EventRecord) -> list[Rule]:
     return [
         rule
         for rule in rules
-        if rule.on.matches(record.source, record.type)
-        and (rule.condition is None or evaluate_condition(rule.condition, context))
+        if rule.on.matches(record.source, record.type) and (rule.condition is None or _holds(rule, context))
     ]
+
+
+def _holds(rule: Rule, context: dict[str, Any]) -> bool:
+    assert rule.condition is not None
+    try:
+        return evaluate_condition(rule.condition, context)
+    except RuleError as exc:
+        raise RuleError(f"rule {rule.name!r} if: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one rule matches an event; ``reason`` says why not, ``error`` when its condition failed."""
+
+    rule: Rule
+    matched: bool
+    reason: str | None = None
+    error: str | None = None
+
+
+def explain(rules: list[Rule], record: EventRecord) -> list[Verdict]:
+    """A verdict for every rule, in configuration order (for ``relay rules test``)."""
+    context = event_context(record)
+    verdicts = []
+    for rule in rules:
+        if not rule.on.matches(record.source, record.type):
+            verdicts.append(Verdict(rule, False, reason=f"on {_describe(rule)} does not match"))
+            continue
+        try:
+            holds = rule.condition is None or _holds(rule, context)
+        except RuleError as exc:
+            verdicts.append(Verdict(rule, False, reason="if failed", error=str(exc)))
+            continue
+        verdicts.append(Verdict(rule, holds, reason=None if holds else f"if is false: {rule.condition}"))
+    return verdicts
+
+
+def _describe(rule: Rule) -> str:
+    return f"(source={_names(rule.on.source)}, event={_names(rule.on.event)})"
+
+
+def _names(pattern: str | list[str]) -> str:
+    return pattern if isinstance(pattern, str) else ",".join(pattern)
+
+
+def check_rules(
+    rules: list[Rule],
+    *,
+    targets: Collection[str],
+    channels: Collection[str],
+    sources: Collection[str] = (),
+) -> list[str]:
+    """Every problem of the rules, one line each naming the rule and the field; empty when all is well."""
+    problems = [
+        f"rule {name!r}: the name is used by {count} rules (results and Idempotency-Keys are keyed by it)"
+        for name, count in Counter(rule.name for rule in rules).items()
+        if count > 1
+    ]
+    for rule in rules:
+        problems.extend(f"rule {rule.name!r} {problem}" for problem in _rule_problems(rule, targets, channels, sources))
+    return problems
+
+
+def _rule_problems(
+    rule: Rule, targets: Collection[str], channels: Collection[str], sources: Collection[str]
+) -> Iterator[str]:
+    names = [rule.on.source] if isinstance(rule.on.source, str) else rule.on.source
+    for name in names:
+        if sources and name != "*" and name not in sources:
+            yield f"on.source: unknown source {name!r}"
+    if rule.condition is not None:
+        yield from _expression_problems("if", rule.condition, condition=True)
+    for index, action in enumerate(rule.do):
+        where = f"do[{index}]"
+        if isinstance(action, CallAction):
+            if action.call not in targets:
+                yield f"{where}.call: unknown target {action.call!r}"
+            for scope in action.requires:
+                try:
+                    parse_scope(scope)
+                except ValueError as exc:
+                    yield f"{where}.requires: {exc}"
+            fields: dict[str, Any] = {
+                "path": action.path,
+                "query": action.query,
+                "headers": action.headers,
+                "json": action.body,
+            }
+        else:
+            assert isinstance(action, NotifyAction)
+            if action.notify not in channels:
+                yield f"{where}.notify: unknown channel {action.notify!r}"
+            fields = {"text": action.text}
+        for field, value in fields.items():
+            for location, source in walk_strings(value, field):
+                yield from _expression_problems(f"{where}.{location}", source)
+
+
+def _expression_problems(where: str, source: str, *, condition: bool = False) -> Iterator[str]:
+    if not condition and not is_template(source):
+        return
+    try:
+        if condition:
+            compile_condition(source)
+        else:
+            compile_template(source)
+    except RuleError as exc:
+        yield f"{where}: {exc}"
+        return
+    unknown = sorted(template_names(source, condition=condition) - CONTEXT_NAMES)
+    if unknown:
+        known = ", ".join(sorted(CONTEXT_NAMES))
+        yield f"{where}: unknown name {', '.join(map(repr, unknown))} (a template can read {known})"

@@ -39,10 +39,11 @@ def main(config_path: Path | None) -> None:
 
 def _register() -> None:
     from worker.cli.events import events
+    from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, events):
+    for command in (up, webhooks, sandbox, events, rules):
         main.add_command(command)
 
 

@@ -1,0 +1,86 @@
+"""Helpers shared by the rule and action tests: saved payloads, a runtime over fakeredis, stored events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.targets import ConfigTokens
+
+PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
+TOKEN = "system-token-secret-value"
+CODING_TOKEN = "coding-token-secret-value"
+FEISHU_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@cache
+def _payload_text(name: str) -> str:
+    return (PAYLOADS / f"{name}.json").read_text(encoding="utf-8")
+
+
+def load_payload(name: str) -> Any:
+    """A fresh copy of a saved payload from ``tests/payloads``."""
+    return json.loads(_payload_text(name))
+
+
+def config_with(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A configuration with an API7 target ``gw``, a CODING target ``coding``, a Feishu channel ``ops``."""
+    return {
+        "targets": {
+            "gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": TOKEN},
+            "coding": {"kind": "coding", "base_url": "http://coding.test", "token_secret": CODING_TOKEN},
+        },
+        "channels": {"ops": {"kind": "feishu", "url": FEISHU_URL}},
+        "rules": rules,
+    }
+
+
+def settings_with(rules: list[dict[str, Any]], **extra: Any) -> Settings:
+    """Settings of ``config_with(rules)``."""
+    return Settings(**config_with(rules), **extra)
+
+
+def make_runtime(client: redis.Redis, settings: Settings, handler: Handler) -> Runtime:
+    """A runtime whose every HTTP request (targets and channels) goes to ``handler``."""
+    return Runtime(settings, client, ConfigTokens(settings), transport=httpx.MockTransport(handler))
+
+
+def store_event(
+    runtime: Runtime, source: str, event_type: str, payload: Any, headers: dict[str, str] | None = None
+) -> str:
+    """Store an event record as the receiver would, and return its id."""
+    record = EventRecord(
+        id=new_event_id(),
+        source=source,
+        type=event_type,
+        delivery_id="d-1",
+        received_at=1715677340.0,
+        headers=headers or {},
+        payload=payload,
+    )
+    runtime.redis.hset(EVENT_KEY + record.id, mapping=event_fields(record))  # type: ignore[arg-type]
+    return record.id
+
+
+def record_for(source: str, event_type: str, payload: Any, headers: dict[str, str] | None = None) -> EventRecord:
+    """An event record that is not stored anywhere (for matching)."""
+    return EventRecord(
+        id="evt_test",
+        source=source,
+        type=event_type,
+        delivery_id="d-1",
+        received_at=1715677340.0,
+        headers=headers or {},
+        payload=payload,
+    )

@@ -1,0 +1,330 @@
+"""``relay rules``: check the configuration's rules, and dry-run them against a saved payload (nothing is sent).
+
+Neither command needs Redis or a running worker; the rule logic (``tasks``) is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from worker.channels import channel_url, prepare
+from worker.cli.output import print_json
+from worker.errors import ConfigError, RelayError
+from worker.events import EventRecord
+from worker.settings import CallAction, Rule, Settings, config_path, load_settings, read_config_file
+from worker.targets.client import USER_AGENT, TargetClient
+from worker.targets.tokens import Credential
+
+if TYPE_CHECKING:
+    from tasks.actions import CallRequest, Notification, PlannedAction
+
+DRY_RUN_EVENT_ID = "evt_dry_run"
+MASK = "***"
+_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|signature|passw|api[-_]?key", re.IGNORECASE)
+
+
+@click.group()
+def rules() -> None:
+    """Check the rules and try them on a saved payload."""
+
+
+@rules.command("check")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+def check(as_json: bool) -> None:
+    """Validate the configuration (references, templates, conditions); exit 1 listing every problem."""
+    problems, parsed = configuration_problems()
+    actions = sum(len(rule.do) for rule in parsed)
+    if as_json:
+        print_json({"ok": not problems, "problems": problems, "rules": len(parsed), "actions": actions})
+    else:
+        for problem in problems:
+            click.echo(problem)
+        if problems:
+            click.echo(f"{len(problems)} problem(s) in {config_path()}", err=True)
+        else:
+            click.echo(f"ok: {len(parsed)} rule(s), {actions} action(s) in {config_path()}")
+    if problems:
+        sys.exit(1)
+
+
+def configuration_problems() -> tuple[list[str], list[Rule]]:
+    """Every problem of the configuration file, one line each, and the rules that parsed."""
+    from tasks.rules import check_rules
+
+    try:
+        data = read_config_file(config_path())
+    except ConfigError as exc:
+        return [str(exc)], []
+    problems: list[str] = []
+    try:
+        # Everything but the rules, which are validated one by one below so that every problem is listed.
+        settings = Settings(rules=[])
+        names = {"targets": set(settings.targets), "channels": set(settings.channels), "sources": set(settings.sources)}
+        problems.extend(_channel_problems(settings))
+    except (ValidationError, ConfigError) as exc:
+        problems.extend(_validation_problems(exc) if isinstance(exc, ValidationError) else [str(exc)])
+        names = {key: _declared(data, key) for key in ("targets", "channels", "sources")}
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list):
+        return [*problems, "rules: must be a list of rules"], []
+    parsed: list[Rule] = []
+    for index, raw in enumerate(raw_rules):
+        try:
+            parsed.append(Rule.model_validate(raw))
+        except ValidationError as exc:
+            problems.extend(_rule_problems(index, raw, exc))
+    problems += check_rules(parsed, targets=names["targets"], channels=names["channels"], sources=names["sources"])
+    return problems, parsed
+
+
+def _channel_problems(settings: Settings) -> list[str]:
+    problems = []
+    for name, config in settings.channels.items():
+        try:
+            channel_url(config)
+        except ValueError as exc:
+            problems.append(f"channels.{name}.url: {exc}")
+    return problems
+
+
+def _declared(data: dict[str, Any], key: str) -> set[str]:
+    value = data.get(key)
+    return {str(name) for name in value} if isinstance(value, dict) else set()
+
+
+def _validation_problems(exc: ValidationError) -> list[str]:
+    # Locations and messages only, never the input: it may be a secret.
+    return [f"{_location(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()]
+
+
+def _rule_problems(index: int, raw: Any, exc: ValidationError) -> list[str]:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    prefix = f"rule {name!r}" if isinstance(name, str) and name else f"rules[{index}]"
+    actions = raw.get("do") if isinstance(raw, dict) else None
+    problems: list[str] = []
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) >= 3 and loc[0] == "do" and isinstance(loc[1], int) and isinstance(actions, list):
+            # An action is a union: report only the errors of the kind it names (``call`` or ``notify``).
+            action = actions[loc[1]]
+            kind = _action_kind(action)
+            if kind is None:
+                problem = f"do[{loc[1]}]: an action needs 'call' (a target) or 'notify' (a channel)"
+                if problem not in problems:
+                    problems.append(problem)
+                continue
+            if loc[2] != kind:
+                continue
+            loc = (*loc[:2], *loc[3:])
+        problems.append(f"{_location(loc)}: {str(err['msg']).removeprefix('Value error, ')}")
+    return [f"{prefix} {problem}" for problem in problems]
+
+
+def _action_kind(action: Any) -> str | None:
+    if isinstance(action, dict) and "call" in action:
+        return "CallAction"
+    if isinstance(action, dict) and "notify" in action:
+        return "NotifyAction"
+    return None
+
+
+def _location(loc: Iterable[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+@rules.command("test")
+@click.option("--source", required=True, help="Source name, as in /hooks/<source>.")
+@click.option("--event", "event_type", required=True, help="Event type (X-GitHub-Event, X-Gitlab-Event, ...).")
+@click.option("--payload", "payload_file", type=click.File("rb"), required=True, help="JSON payload ('-': stdin).")
+@click.option("--headers", "headers_file", type=click.File("rb"), help="JSON object of request headers.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO[bytes] | None, as_json: bool) -> None:
+    """Show which rules an event matches and exactly what they would send; nothing is sent."""
+    from tasks.actions import plan_rule
+    from tasks.rules import event_context, explain
+
+    settings = load_settings()
+    headers = _read_json(headers_file, "--headers") if headers_file else {}
+    if not isinstance(headers, dict):
+        raise RelayError("--headers: the file must hold a JSON object of header names to values")
+    record = EventRecord(
+        id=DRY_RUN_EVENT_ID,
+        source=source,
+        type=event_type,
+        delivery_id="dry-run",
+        received_at=time.time(),
+        headers={str(name).lower(): str(value) for name, value in headers.items()},
+        payload=_read_json(payload_file, "--payload"),
+    )
+    report: dict[str, Any] = {"event": {"source": source, "type": event_type}, "matched": [], "not_matched": []}
+    failed = False
+    for verdict in explain(settings.rules, record):
+        if not verdict.matched:
+            report["not_matched"].append({"rule": verdict.rule.name, "reason": verdict.reason, "error": verdict.error})
+            failed = failed or verdict.error is not None
+            continue
+        context = event_context(record)
+        planned = plan_rule(verdict.rule, context)
+        actions = [
+            _describe(settings, step, f"{record.id}:{verdict.rule.name}:{step.index}", context) for step in planned
+        ]
+        failed = failed or any(step.error for step in planned)
+        report["matched"].append({"rule": verdict.rule.name, "actions": actions})
+    report = _mask_secrets(report, _secrets(settings))
+    if as_json:
+        print_json(report)
+    else:
+        _print_report(report, unknown_source=bool(settings.sources) and source not in settings.sources)
+    if failed:
+        sys.exit(1)
+
+
+def _read_json(stream: IO[bytes], option: str) -> Any:
+    try:
+        return json.loads(stream.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RelayError(f"{option}: {getattr(stream, 'name', 'input')} is not valid JSON ({exc})") from None
+
+
+def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[str, Any]) -> dict[str, Any]:
+    from tasks.actions import CallRequest
+
+    action = step.action
+    kind = "call" if isinstance(action, CallAction) else "notify"
+    where = {"target": action.call} if isinstance(action, CallAction) else {"channel": action.notify}
+    if step.request is None:
+        return {"kind": kind, **where, "index": step.index, "error": step.error}
+    if isinstance(step.request, CallRequest):
+        scopes = {"requires": action.requires} if isinstance(action, CallAction) and action.requires else {}
+        return {"kind": kind, **where, "index": step.index, **_call_request(settings, step.request, key), **scopes}
+    return {"kind": kind, **where, "index": step.index, **_notification(settings, step.request, context)}
+
+
+def _call_request(settings: Settings, request: CallRequest, key: str) -> dict[str, Any]:
+    """The request as ``TargetClient`` would send it: same URL building, same header precedence, token masked."""
+    target = settings.targets[request.target]
+    # Dry-run placeholders (``<saved.name>``) become their text, as they would print.
+    query, body = json.loads(json.dumps([request.query, request.body], default=str))
+    with httpx.Client(base_url=str(target.base_url).rstrip("/")) as http:
+        url = http.build_request(request.method, request.path, params=query or None).url
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    headers.update({name: MASK if _SENSITIVE_HEADER.search(name) else value for name, value in request.headers.items()})
+    headers.update(_masked_auth(request.target, settings))
+    headers["Idempotency-Key"] = key
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return {
+        "method": request.method,
+        "path": request.path,
+        "url": str(url),
+        "query": query,
+        "headers": headers,
+        "json": body,
+    }
+
+
+def _masked_auth(name: str, settings: Settings) -> dict[str, str]:
+    client = TargetClient(name, settings.targets[name], _NoTokens(), token_name=settings.token_names[name])
+    try:
+        headers = client.auth_headers(Credential(SecretStr(MASK)))
+    finally:
+        client.close()
+    # Basic auth encodes the mask along with the user name: show the scheme only.
+    return {header: value if MASK in value else f"{value.split(' ')[0]} {MASK}" for header, value in headers.items()}
+
+
+class _NoTokens:
+    def current(self, name: str) -> Credential:
+        raise RelayError("a dry run never reads a token")
+
+
+def _notification(settings: Settings, note: Notification, context: dict[str, Any]) -> dict[str, Any]:
+    config = settings.channels[note.channel]
+    try:
+        url, body = prepare(config, note.text, event=context.get("event"))
+    except ValueError as exc:
+        raise RelayError(f"channel {note.channel!r}: {exc}") from None
+    if "sign" in body:
+        body = {**body, "sign": MASK}
+    return {
+        "channel_kind": config.kind,
+        "url": f"{url.scheme}://{url.host}/{MASK}",
+        "signed": config.secret is not None,
+        "text": note.text,
+        "body": body,
+    }
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values: list[SecretStr | None] = []
+    for source in settings.sources.values():
+        values.extend(source.all_secrets)
+    values.extend(target.token_secret for target in settings.targets.values())
+    for channel in settings.channels.values():
+        values.extend((channel.url, channel.secret))
+    # Very short values would mask ordinary text; they are not real secrets anyway.
+    texts = {value.get_secret_value() for value in values if value is not None}
+    return sorted((text for text in texts if len(text) >= 6), key=len, reverse=True)
+
+
+def _mask_secrets(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _mask_secrets(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_secrets(item, secrets) for item in value]
+    return value
+
+
+def _print_report(report: dict[str, Any], *, unknown_source: bool) -> None:
+    event = report["event"]
+    click.echo(f"event: source={event['source']} type={event['type']} (dry run: nothing is sent)")
+    if unknown_source:
+        click.echo(f"note: source {event['source']!r} is not configured; the receiver would answer 404")
+    for rule in report["matched"]:
+        click.echo(f"\nmatched: {rule['rule']}")
+        for action in rule["actions"]:
+            _print_action(action)
+    if report["not_matched"]:
+        click.echo("")
+    for rule in report["not_matched"]:
+        click.echo(f"not matched: {rule['rule']}: {rule['error'] or rule['reason']}")
+    count = len(report["matched"])
+    click.echo(f"\n{count} rule(s) matched" if count else "\nno rule matched: the event would be skipped")
+
+
+def _print_action(action: dict[str, Any]) -> None:
+    head = f"  [{action['index']}] {action['kind']} {action.get('target') or action.get('channel')}"
+    if "error" in action:
+        click.echo(f"{head}: error: {action['error']}")
+        return
+    if action["kind"] == "call":
+        click.echo(f"{head}: {action['method']} {action['url']}")
+        for name, value in action["headers"].items():
+            click.echo(f"      {name}: {value}")
+        if action["json"] is not None:
+            click.echo("")
+            click.echo(_indent(json.dumps(action["json"], indent=2, ensure_ascii=False, default=str), 6))
+        return
+    signed = ", signed" if action["signed"] else ""
+    click.echo(f"{head} ({action['channel_kind']}{signed}): POST {action['url']}")
+    click.echo(_indent(json.dumps(action["body"], indent=2, ensure_ascii=False, default=str), 6))
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.splitlines())
