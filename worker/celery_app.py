@@ -67,8 +67,9 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic jobs; each is safe to run twice."""
     return {
         "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 60.0},
+        "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
     }
 
 
-app = Celery("relay", include=["tasks.process", "tasks.maintenance"])
+app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens"])
 app.add_defaults(lambda: celery_config(get_settings()))

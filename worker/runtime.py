@@ -14,7 +14,8 @@ import redis
 from worker.events import EventStore
 from worker.redis import connect, resolve_redis_url
 from worker.settings import Settings
-from worker.targets import ConfigTokens, TargetClient, TokenSource
+from worker.targets import TargetClient, TokenSource
+from worker.tokens.source import token_source
 
 
 @dataclass
@@ -62,7 +63,8 @@ def get_runtime() -> Runtime:
 
         settings = get_settings()
         client = connect(resolve_redis_url(settings))
-        _runtime = (os.getpid(), Runtime(settings, client, ConfigTokens(settings)))
+        # The token store (seeded from targets' token_secret); the configuration alone when no key is set.
+        _runtime = (os.getpid(), Runtime(settings, client, token_source(settings, client)))
     return _runtime[1]
 
 

@@ -41,9 +41,10 @@ def _register() -> None:
     from worker.cli.events import events
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
+    from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, events, rules):
+    for command in (up, webhooks, sandbox, events, rules, tokens):
         main.add_command(command)
 
 

@@ -1,0 +1,158 @@
+"""``relay tokens`` through click's CliRunner over fakeredis: secrets go in on stdin and never come out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner, Result
+from cryptography.fernet import Fernet
+
+from worker.cli import main
+from worker.settings import Settings
+from worker.tokens.keys import parse_keys
+from worker.tokens.store import TokenStore
+
+SECRET = "a7ee-cli-secret-0123456789abcdef"
+NEWER = "a7ee-cli-secret-second-fedcba987"
+KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def relay(
+    write_config: Callable[[dict[str, Any]], Settings], fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Result]:
+    """Run ``relay ...`` against fakeredis, with a token key and two targets configured."""
+    write_config(
+        {
+            "redis_url": "redis://fake.invalid/0",
+            "targets": {
+                "gw": {"kind": "api7", "base_url": "http://127.0.0.1:9", "token": "gw-token"},
+                "git": {"kind": "coding", "base_url": "http://127.0.0.1:9"},
+            },
+        }
+    )
+    monkeypatch.setenv("RELAY_TOKEN_KEY", KEY)
+    monkeypatch.setattr("worker.redis.connect", lambda url: fake_redis)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, ["tokens", *args], input=input, catch_exceptions=False)
+
+    return run
+
+
+def stored(fake_redis: redis.Redis) -> TokenStore:
+    return TokenStore(fake_redis, parse_keys(KEY, origin="test"))
+
+
+def test_add_reads_the_secret_from_stdin(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    result = relay(
+        "add", "gw-token", "--target", "gw", "--token-id", "tok-1", "--expires-at", "2030-01-02",
+        "--scopes", "project:depot:rw", input=SECRET + "\n",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    assert "fingerprint" in result.output
+    record = stored(fake_redis).get("gw-token")
+    assert (record.token_id, record.expires_at, record.scopes) == ("tok-1", 1893542400, ["project:depot:rw"])
+    assert stored(fake_redis).current("gw-token").secret.get_secret_value() == SECRET
+
+
+def test_add_refuses_an_unknown_target_and_an_empty_secret(relay: Callable[..., Result]) -> None:
+    assert relay("add", "x", "--target", "nope", input=SECRET).exit_code != 0
+    result = relay("add", "x", "--target", "gw", input="\n")
+    assert result.exit_code != 0
+    assert "no secret given" in result.output
+
+
+def test_list_json_shows_everything_but_the_secret(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    relay("add", "gw-token", "--target", "gw", "--token-id", "tok-1", "--expires-at", "45d", input=SECRET)
+    relay("add", "git", "--target", "git", "--expires-at", "never", input=NEWER)
+
+    result = relay("list", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    assert NEWER not in result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["gw-token"]["status"] == "ok"  # rotates by itself; 45 days is not the operator's concern yet
+    assert 44.9 < rows["gw-token"]["days_left"] <= 45
+    assert rows["git"]["days_left"] is None
+    assert rows["git"]["expires_at"] == 0
+    assert set(rows["git"]) >= {"fingerprint", "version", "status", "rotated_at", "target", "token_id"}
+    table = relay("list").output
+    assert "never" in table
+    assert SECRET not in table
+
+
+def test_list_marks_a_token_needing_attention(relay: Callable[..., Result]) -> None:
+    relay("add", "git", "--target", "git", "--expires-at", "5d", input=SECRET)
+    rows = json.loads(relay("list", "--json").output)
+    assert rows[0]["status"] == "warn"
+
+
+def test_set_installs_a_new_version(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    relay("add", "gw-token", "--target", "gw", input=SECRET)
+    result = relay("set", "gw-token", "--expires-at", "30d", input=NEWER)
+
+    assert result.exit_code == 0, result.output
+    assert "version 2" in result.output
+    assert NEWER not in result.output
+    credential = stored(fake_redis).current("gw-token")
+    assert (credential.version, credential.secret.get_secret_value()) == (2, NEWER)
+    history = json.loads(relay("history", "gw-token", "--json").output)
+    assert [entry["kind"] for entry in history] == ["set", "added"]
+
+
+def test_edit_changes_metadata_only(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    relay("add", "git", "--target", "git", input=SECRET)
+    result = relay("edit", "git", "--description", "CI clone token", "--scopes", "project:depot:ro")
+    assert result.exit_code == 0, result.output
+    record = stored(fake_redis).get("git")
+    assert (record.description, record.scopes, record.version) == ("CI clone token", ["project:depot:ro"], 1)
+    assert relay("edit", "git", "--scopes", "has space").exit_code != 0
+
+
+def test_git_credential_answers_get_and_ignores_store(relay: Callable[..., Result]) -> None:
+    relay("add", "git", "--target", "git", input=SECRET)
+
+    result = relay("git-credential", "git", "get", input="protocol=https\nhost=e.coding.net\nusername=ci\n\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["username=ci", f"password={SECRET}"]
+
+    anonymous = relay("git-credential", "git", "get", input="protocol=https\nhost=e.coding.net\n")
+    assert anonymous.output.splitlines() == ["username=git", f"password={SECRET}"]
+
+    for operation in ("store", "erase"):
+        ignored = relay("git-credential", "git", operation, input=f"protocol=https\npassword={SECRET}\n\n")
+        assert (ignored.exit_code, ignored.output) == (0, "")
+
+
+def test_remove_asks_first(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    relay("add", "git", "--target", "git", input=SECRET)
+    assert relay("remove", "git", input="n\n").exit_code != 0
+    assert stored(fake_redis).find("git") is not None
+    assert relay("remove", "git", "--yes").exit_code == 0
+    assert stored(fake_redis).find("git") is None
+
+
+def test_check_dry_run_reports_without_sending(relay: Callable[..., Result]) -> None:
+    relay("add", "git", "--target", "git", "--expires-at", "5d", input=SECRET)
+    result = relay("check", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.output)
+    assert report["status"] == "warn"
+    assert "would send the 7-day warning" in report["actions"]
+    assert SECRET not in result.output
+
+
+def test_a_missing_key_is_named(relay: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RELAY_TOKEN_KEY")
+    result = CliRunner().invoke(main, ["tokens", "add", "x", "--target", "gw"], input=SECRET)
+    assert result.exit_code == 2
+    assert "RELAY_TOKEN_KEY is not set" in result.output

@@ -1,0 +1,100 @@
+"""The few admin API calls the token lifecycle makes, each with the exact credential it must use.
+
+This is the one seam to the API clients in ``worker.targets``: rotation, checks and ``--revoke`` go through here.
+Every call is made with a given credential (not "whatever the store holds now"), so a probe tests the secret in
+hand and a regenerate is never repeated with another secret by the client's 401 re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+import httpx
+
+from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.settings import TargetConfig
+from worker.targets.api7_tokens import Api7Tokens, ApiToken
+from worker.targets.client import TargetClient
+from worker.targets.coding import CodingClient
+from worker.targets.tokens import Credential
+
+
+class FixedToken:
+    """A ``TokenSource`` that always answers the same credential."""
+
+    def __init__(self, credential: Credential) -> None:
+        self._credential = credential
+
+    def current(self, name: str) -> Credential:
+        """The fixed credential."""
+        return self._credential
+
+
+class Probe(StrEnum):
+    """Whether a secret authenticates."""
+
+    WORKS = "works"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"  # unreachable, 5xx, or a kind Relay has no cheap authenticated call for
+
+
+@contextmanager
+def client_for(
+    target: str, config: TargetConfig, credential: Credential, transport: httpx.BaseTransport | None = None
+) -> Iterator[TargetClient]:
+    """A short-lived client of ``target`` that sends ``credential`` and nothing else."""
+    client = TargetClient(target, config, FixedToken(credential), transport=transport)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def probe(client: TargetClient, token_id: str | None) -> tuple[Probe, ApiToken | None]:
+    """Make one cheap authenticated call; for API7 with a token id, its answer also carries the expiry."""
+    try:
+        if client.config.kind == "api7":
+            tokens = Api7Tokens(client)
+            if token_id:
+                return Probe.WORKS, tokens.get(token_id)
+            client.call("GET", tokens.prefix, params={"page": 1, "page_size": 1})
+        elif client.config.kind == "coding":
+            CodingClient(client).current_user()
+        else:
+            return Probe.UNKNOWN, None
+    except AuthError as exc:
+        return (Probe.REFUSED if _refused(exc) else Probe.WORKS), None
+    except RetryableError:
+        return Probe.UNKNOWN, None
+    except (PermanentError, ValueError):
+        # Any other answer (a 404 for a deleted token id, a malformed body) came past authentication.
+        return Probe.WORKS, None
+    return Probe.WORKS, None
+
+
+def regenerate(client: TargetClient, token_id: str, expires_at: int) -> ApiToken:
+    """API7's regenerate: a new secret (in ``.token``), the old one dead at once. Never retried here."""
+    return Api7Tokens(client).regenerate(token_id, expires_at)
+
+
+def revoke(client: TargetClient, token_id: str) -> None:
+    """Delete the token at the admin API (its secret stops working)."""
+    Api7Tokens(client).delete(token_id)
+
+
+def answer_lost(exc: TargetError) -> bool:
+    """Whether a write may have happened although no usable answer came back (timeout, reset, 5xx, no secret)."""
+    if isinstance(exc, RetryableError):
+        # 429 is the server saying no before doing anything; every other retryable failure is ambiguous.
+        return exc.status_code != 429
+    # A 2xx whose body could not be used (no secret, another shape): the server did act.
+    return isinstance(exc, PermanentError) and exc.status_code is None and not isinstance(exc, AuthError)
+
+
+def _refused(exc: AuthError) -> bool:
+    # 401 and CODING's AuthFailure.* refuse the secret; 403 and UnauthorizedOperation.* accept it but deny the act.
+    if exc.code:
+        return exc.code.split(".")[0] == "AuthFailure"
+    return exc.status_code == 401
