@@ -14,6 +14,7 @@ from tasks.rules import event_context, matching_rules
 from worker.errors import PermanentError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.runtime import Runtime
+from worker.settings import Action, CallAction
 from worker.targets.retry import backoff_delay
 
 
@@ -60,7 +61,7 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
             try:
                 result = run_action(runtime, action, rule=rule.name, index=index, key=key, context=context)
             except RetryableError as exc:
-                _record_failure(record, key, rule.name, index, action_target(action), exc)
+                _record_failure(record, key, rule.name, index, action, exc)
                 if record.attempts > limits.max_retries:
                     return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
                 record.status = EventStatus.RETRYING
@@ -69,7 +70,7 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
                 delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
                 return Outcome(EventStatus.RETRYING, retry_in=delay)
             except (PermanentError, TargetError, RuleError, TokenError) as exc:
-                _record_failure(record, key, rule.name, index, action_target(action), exc)
+                _record_failure(record, key, rule.name, index, action, exc)
                 return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
             result.attempts = _previous_attempts(record, key) + 1
             _put_result(record, result)
@@ -83,9 +84,9 @@ def fail(runtime: Runtime, event_id: str, error: str) -> None:
         _finish(runtime, record, EventStatus.FAILED, error)
 
 
-def action_target(action: object) -> str:
+def action_target(action: Action) -> str:
     """The target or channel an action addresses."""
-    return str(getattr(action, "call", None) or getattr(action, "notify", ""))
+    return action.call if isinstance(action, CallAction) else action.notify
 
 
 def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> Outcome:
@@ -103,7 +104,7 @@ def _previous_attempts(record: EventRecord, key: str) -> int:
     return next((action.attempts for action in record.actions if action.key == key), 0)
 
 
-def _record_failure(record: EventRecord, key: str, rule: str, index: int, target: str, exc: Exception) -> None:
+def _record_failure(record: EventRecord, key: str, rule: str, index: int, action: Action, exc: Exception) -> None:
     status_code = exc.status_code if isinstance(exc, TargetError) else None
     _put_result(
         record,
@@ -111,8 +112,8 @@ def _record_failure(record: EventRecord, key: str, rule: str, index: int, target
             key=key,
             rule=rule,
             index=index,
-            kind="call" if isinstance(exc, TargetError) else "action",
-            target=target,
+            kind="call" if isinstance(action, CallAction) else "notify",
+            target=action_target(action),
             ok=False,
             status_code=status_code,
             error=str(exc),

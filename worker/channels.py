@@ -103,7 +103,7 @@ def prepare(
     """The URL and body to post, signed when the channel has a secret (DingTalk in the URL, Feishu in the body)."""
     url = channel_url(config)
     # A settings field may choose WeCom's markdown later; plain text is what every other kind sends.
-    body = notification_body(config, text, event=event, wecom_type=getattr(config, "msgtype", None) or "text")
+    body = notification_body(config, text, event=event, wecom_type=config.msgtype)
     if config.secret is None:
         return url, body
     secret = config.secret.get_secret_value()

@@ -151,6 +151,7 @@ class ChannelConfig(_Model):
     kind: ChannelKind
     url: SecretStr
     secret: SecretStr | None = Field(default=None, description="signing secret (dingtalk, feishu)")
+    msgtype: Literal["text", "markdown"] = Field(default="text", description="wecom message type")
     timeout: float = Field(default=5.0, gt=0)
 
 
@@ -282,6 +283,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
+        names = [rule.name for rule in self.rules]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            # Action results and Idempotency-Keys are keyed by rule name: two rules must not share one.
+            raise ValueError(f"rule names must be unique: {', '.join(map(repr, duplicates))}")
         for rule in self.rules:
             for action in rule.do:
                 if isinstance(action, CallAction) and action.call not in self.targets:

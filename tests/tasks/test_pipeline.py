@@ -217,3 +217,21 @@ def test_token_never_reaches_the_event_record(runtime_for: Callable[..., Runtime
     stored = b"".join(runtime.redis.hvals(EVENT_KEY + event_id))  # type: ignore[arg-type]
     assert TOKEN.encode() not in stored
     assert "bad key ***" in (runtime.events.get(event_id).error or "")
+
+
+def test_a_failed_notification_is_recorded_as_a_notify_action(
+    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(
+        channels={"ops": {"kind": "slack", "url": "https://hooks.slack.example/T0/B0/secret-path"}},
+        rules=[{"name": "tell", "on": {"source": "github"}, "do": [{"notify": "ops", "text": "hi"}]}],
+    )
+    slack = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no_service")))
+    monkeypatch.setattr("worker.channels.shared_client", lambda: slack)
+    runtime = Runtime(settings, fake_redis, ConfigTokens(settings))
+    event_id = store_event(runtime, RELEASE)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
+    [action] = runtime.events.get(event_id).actions
+    assert (action.kind, action.target, action.ok) == ("notify", "ops", False)
+    assert "secret-path" not in (action.error or "")

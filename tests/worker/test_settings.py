@@ -90,6 +90,11 @@ def test_missing_default_file_is_an_empty_configuration(tmp_path: Path, monkeypa
         ("celery: {task_time_limit: 4000, visibility_timeout: 3600}", "task_time_limit must be below"),
         ("rules: [{name: r, do: [{call: nowhere, path: /x}]}]", "calls unknown target 'nowhere'"),
         ("rules: [{name: r, do: [{notify: nobody, text: hi}]}]", "notifies unknown channel 'nobody'"),
+        (
+            "rules: [{name: r, do: [{notify: c, text: a}]}, {name: r, do: [{notify: c, text: b}]}]\n"
+            "channels: {c: {kind: slack, url: 'https://x'}}",
+            "rule names must be unique: 'r'",
+        ),
         ("sources: [1, 2", "not valid YAML"),
         ("- just a list", "the top level must be a mapping"),
         ("bogus_key: 1", "bogus_key: Extra inputs are not permitted"),
