@@ -6,7 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
+from worker.errors import ConfigError
+from worker.logs import configure_logging, register_model_secrets
 from worker.settings import Settings, load_settings
 
 EVENTS_QUEUE = "relay.events"
@@ -15,8 +18,10 @@ PROCESS_EVENT = "relay.process_event"
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return load_settings()
+    """The settings of this process, read once; their secrets are masked in every log line from now on."""
+    settings = load_settings()
+    register_model_secrets(settings)
+    return settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -72,4 +77,22 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
 
 
 app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens"])
-app.add_defaults(lambda: celery_config(get_settings()))
+
+
+def _settings_or_exit() -> Settings:
+    # Celery's own commands (worker, beat) would print a traceback: an invalid configuration is one line instead.
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise SystemExit(f"relay: {exc}") from None
+
+
+app.add_defaults(lambda: celery_config(_settings_or_exit()))
+
+
+def _structured_logging(**_: Any) -> None:
+    configure_logging(_settings_or_exit().log_level)
+
+
+# Connecting this signal replaces Celery's own logging set-up with Relay's JSON lines, secrets masked.
+setup_logging.connect(_structured_logging)

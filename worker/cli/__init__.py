@@ -38,13 +38,13 @@ def main(config_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from worker.cli.events import events
+    from worker.cli.events import dlq, events
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, events, rules, tokens):
+    for command in (up, webhooks, sandbox, events, dlq, rules, tokens):
         main.add_command(command)
 
 
