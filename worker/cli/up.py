@@ -28,6 +28,7 @@ import httpx
 import yaml
 
 from worker.settings import config_path, load_settings, parse_config_file
+from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"
 SANDBOX_TARGET = "sandbox"
@@ -162,6 +163,8 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
         if settings.redis_url is None:
             redis_server = EmbeddedRedis(data_dir).start()
             env["RELAY_REDIS_URL"] = redis_server.url
+        if not env.get(TOKEN_KEY_ENV) and ensure_dev_key(data_dir):
+            click.echo(f"generated {data_dir / KEY_FILE} to encrypt stored tokens (production sets {TOKEN_KEY_ENV})")
         if not settings.targets:
             demo_secret = secrets.token_hex(16)
             env[_SECRET_ENV] = demo_secret
