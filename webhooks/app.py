@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import redis.asyncio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from webhooks import metrics
 from webhooks.ingest import Ingestor, count_rejection
-from worker.errors import PayloadTooLarge, Rejected, StoreError
+from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
-from worker.redis import resolve_redis_url
+from worker.redis import connect, resolve_redis_url
 from worker.settings import Settings
+from worker.tokens.keys import load_cipher
+from worker.tokens.metrics import refresh_expiry_gauge
+from worker.tokens.store import TokenStore
 
 log = logging.getLogger("relay.webhooks")
 
@@ -31,8 +36,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
     from worker.celery_app import app as celery_app
 
     # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
+    url = redis_url or resolve_redis_url(settings)
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        redis_url or resolve_redis_url(settings),
+        url,
         max_connections=REDIS_CONNECTIONS,
         timeout=5,
         socket_timeout=5,
@@ -76,13 +82,22 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
         return JSONResponse({"status": "ok", "redis": True})
 
+    token_store = TokenStore(connect(url), lambda: load_cipher(settings.data_dir))
+
+    def metrics_page() -> bytes:
+        # Token expiry is read from the store (metadata only, no key needed) so one scrape shows it all.
+        with contextlib.suppress(RelayError):
+            refresh_expiry_gauge(token_store, time.time())
+        return generate_latest()
+
     async def prometheus(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await run_in_threadpool(metrics_page), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await client.aclose()
+        token_store.redis.close()
 
     return Starlette(
         routes=[

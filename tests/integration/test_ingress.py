@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from tasks.maintenance import requeue_stranded
 from tests.conftest import Server, WorkerProcess, wait_for_event
@@ -24,6 +26,8 @@ from worker.redis import free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
+from worker.tokens.keys import load_cipher
+from worker.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
 
@@ -159,11 +163,11 @@ def test_an_event_stored_but_not_queued_is_healed_by_the_sweeper(
     assert retried.status_code == 200
     event_id = retried.json()["event_id"]
     redis_client.delete(EVENTS_QUEUE)
-    start_worker(redis_url)
     runtime = Runtime(settings, redis.Redis.from_url(redis_url), ConfigTokens(settings))
 
     assert requeue_stranded(runtime, idle_seconds=0) == [event_id]
     assert requeue_stranded(runtime, idle_seconds=0) == []  # its message is live now: not queued twice
+    start_worker(redis_url)
     record = wait_for_event(EventStore(redis_client, retention_seconds=60), event_id, EventStatus.SKIPPED)
     assert record.attempts == 1
 
@@ -192,3 +196,21 @@ def test_a_burst_larger_than_the_redis_pool_is_all_accepted(receiver: Server, re
 
     assert [a.status_code for a in answers] == [202] * len(deliveries)
     assert redis_client.llen(EVENTS_QUEUE) == len(deliveries)
+
+
+def test_metrics_show_each_stored_tokens_time_to_expiry(
+    receiver: Server, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("RELAY_TOKEN_KEY", key)
+    TokenStore(redis_client, load_cipher()).add(
+        "prod", "gw", "prod-token-secret-value", expires_at=int(time.time()) + 86400
+    )
+
+    metrics = httpx.get(f"{receiver.url}/metrics").text
+
+    [sample] = [line for line in metrics.splitlines() if line.startswith("relay_token_expiry_seconds{")]
+    assert 'token="prod"' in sample
+    assert 86000 < float(sample.split()[-1]) <= 86400
+    assert "prod-token-secret-value" not in metrics
+    assert key not in metrics
