@@ -19,6 +19,7 @@ from worker.errors import PermanentError, RuleError
 from worker.events import ActionResult
 from worker.runtime import Runtime
 from worker.settings import Action, CallAction, NotifyAction, Rule
+from worker.tokens.store import TokenStore
 
 _SCOPE = re.compile(r"[a-z0-9_.-]+(?::[a-z0-9_.-]+)*")
 _LEVELS = {"ro": 1, "rw": 2}
@@ -124,11 +125,11 @@ def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]
 
 
 def granted_scopes(runtime: Runtime, target: str) -> set[str] | None:
-    """The scopes the target's token is known to grant; None when unknown, which never blocks a call.
-
-    The seam for the token store: it records CODING tokens' scopes; until it does, nothing is known.
-    """
-    return None
+    """The scopes the target's token is known to grant; None when unknown, which never blocks a call."""
+    if not isinstance(runtime.tokens, TokenStore):
+        return None
+    record = runtime.tokens.find(runtime.settings.token_names[target])
+    return set(record.scopes) if record is not None and record.scopes else None
 
 
 def check_scopes(runtime: Runtime, action: CallAction) -> None:

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 from tasks.actions import run_action
 from tasks.rules import event_context, matching_rules
-from worker.errors import PermanentError, RetryableError, RuleError, TargetError, TokenError
+from worker.errors import AuthError, PermanentError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.runtime import Runtime
 from worker.settings import Action, CallAction
 from worker.targets.retry import backoff_delay
+from worker.tokens.records import TokenStatus
+from worker.tokens.store import TokenStore
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
                 runtime.events.save(record)
                 delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
                 return Outcome(EventStatus.RETRYING, retry_in=delay)
+            except AuthError as exc:
+                _record_failure(record, key, rule.name, index, action, exc)
+                _distrust_token(runtime, action, exc)
+                return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
             except (PermanentError, TargetError, RuleError, TokenError) as exc:
                 _record_failure(record, key, rule.name, index, action, exc)
                 return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
@@ -87,6 +93,17 @@ def fail(runtime: Runtime, event_id: str, error: str) -> None:
 def action_target(action: Action) -> str:
     """The target or channel an action addresses."""
     return action.call if isinstance(action, CallAction) else action.notify
+
+
+def _distrust_token(runtime: Runtime, action: Action, exc: AuthError) -> None:
+    """Mark the target's token ``invalid`` when the API refused it (not for a mere lack of permission)."""
+    refused = exc.status_code == 401 or (exc.code or "").startswith("AuthFailure")
+    if not refused or not isinstance(action, CallAction) or not isinstance(runtime.tokens, TokenStore):
+        return
+    name = runtime.settings.token_names[action.call]
+    # Only the version that was refused: a rotation that landed meanwhile must not be marked invalid.
+    version = runtime.tokens.current(name).version
+    runtime.tokens.set_status(name, TokenStatus.INVALID, str(exc), expected_version=version)
 
 
 def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> Outcome:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 from tasks import actions, pipeline
 from tasks.actions import (
@@ -37,6 +38,8 @@ from worker.errors import PermanentError, RuleError
 from worker.events import EventStatus
 from worker.runtime import Runtime
 from worker.settings import CallAction, Rule, Settings
+from worker.tokens.keys import parse_keys
+from worker.tokens.store import TokenStore
 
 
 @pytest.mark.parametrize(
@@ -363,3 +366,17 @@ def test_the_dry_run_shows_exactly_what_a_real_run_sends(
     assert sent == {**shown, "X-API-KEY": TOKEN}
     assert shown["X-API-KEY"] == "***"
     assert json.loads(note.content) == planned[1]["body"]
+
+
+def test_granted_scopes_come_from_the_token_store(fake_redis: redis.Redis) -> None:
+    settings = settings_with([])
+    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    name = settings.token_names["coding"]
+    store.add(name, "coding", "coding-token-secret", scopes=["project:ci:rw"])
+    runtime = Runtime(settings, fake_redis, store)
+
+    assert actions.granted_scopes(runtime, "coding") == {"project:ci:rw"}
+    with pytest.raises(PermanentError, match="project:depot:ro"):
+        check_scopes(
+            runtime, CallAction.model_validate({"call": "coding", "path": "/x", "requires": ["project:depot:ro"]})
+        )

@@ -9,12 +9,16 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
+from worker.tokens.keys import parse_keys
+from worker.tokens.records import TokenStatus
+from worker.tokens.store import TokenStore
 
 TOKEN = "system-token-secret-value"
 
@@ -235,3 +239,17 @@ def test_a_failed_notification_is_recorded_as_a_notify_action(
     [action] = runtime.events.get(event_id).actions
     assert (action.kind, action.target, action.ok) == ("notify", "ops", False)
     assert "secret-path" not in (action.error or "")
+
+
+@pytest.mark.parametrize(("status", "token_status"), [(401, TokenStatus.INVALID), (403, TokenStatus.OK)])
+def test_a_refused_token_is_marked_invalid_but_a_missing_permission_is_not(
+    fake_redis: redis.Redis, status: int, token_status: TokenStatus
+) -> None:
+    settings = make_settings()
+    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    store.add("gw", "gw", TOKEN)
+    runtime = Runtime(settings, fake_redis, store, transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    event_id = store_event(runtime, RELEASE)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
+    assert store.get("gw").status == token_status
