@@ -7,10 +7,14 @@ import logging
 import sys
 
 import pytest
+import redis
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from worker.logs import JsonFormatter, RedactingFilter, register_model_secrets, register_secret
+from worker.logs import JsonFormatter, RedactingFilter, redact, register_model_secrets, register_secret
 from worker.settings import Settings
+from worker.tokens.keys import parse_keys
+from worker.tokens.store import TokenStore
 
 SECRET = "webhook-secret-that-must-never-be-logged"
 
@@ -65,3 +69,12 @@ def test_extra_fields_become_json_keys(log_line: logging.Handler) -> None:
     record.event_id = "evt_1"
 
     assert render(log_line, record)["event_id"] == "evt_1"
+
+
+def test_a_token_read_from_the_store_is_masked_from_then_on(fake_redis: redis.Redis) -> None:
+    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    store.add("prod", "gw", "rotated-token-secret-v2")
+
+    store.current("prod")
+
+    assert redact("server echoed rotated-token-secret-v2") == "server echoed ***"

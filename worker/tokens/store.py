@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from redis.exceptions import WatchError
 
 from worker.errors import StoreError, TokenError
+from worker.logs import register_secret
 from worker.settings import Settings
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
@@ -385,6 +386,7 @@ class TokenStore:
 
     def _decrypt(self, name: str, version: int, secret: bytes) -> Credential:
         credential = Credential(SecretStr(self.cipher.decrypt(secret, name=name)), version)
+        register_secret(credential.secret)  # from now on, masked in every log line of this process
         self._cache[name] = credential
         return credential
 
