@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,26 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float = 20.0, interv
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
         time.sleep(interval)
+
+
+GITHUB_SECRET = "github-webhook-secret-for-tests"
+
+
+def github_delivery(
+    body: Any, *, event: str = "push", delivery: str | None = None, secret: str = GITHUB_SECRET
+) -> dict[str, Any]:
+    """``httpx.post`` arguments for a delivery signed as GitHub signs (X-Hub-Signature-256)."""
+    raw = json.dumps(body).encode()
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return {
+        "content": raw,
+        "headers": {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": f"sha256={signature}",
+        },
+    }
 
 
 def wait_for_event(store: EventStore, event_id: str, status: EventStatus, *, timeout: float = 20.0) -> EventRecord:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,29 +9,13 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import Sandbox, Server, WorkerProcess, wait_for, wait_for_event
+from tests.conftest import GITHUB_SECRET as SECRET
+from tests.conftest import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.events import EventStatus, EventStore
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-SECRET = "github-webhook-secret-for-tests"
-
-
-def github_delivery(body: dict[str, Any], *, event: str = "push", delivery: str | None = None) -> dict[str, Any]:
-    """Request arguments for a GitHub-signed delivery."""
-    raw = json.dumps(body).encode()
-    signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    return {
-        "content": raw,
-        "headers": {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-            "X-Hub-Signature-256": f"sha256={signature}",
-        },
-    }
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +11,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.conftest import Sandbox, Server, WorkerProcess, wait_for_event
+from tests.conftest import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
 from tests.contract.openapi import ContractTransport
 from webhooks.app import create_app
 from worker.errors import AuthError, PermanentError, RetryableError
@@ -31,15 +28,8 @@ MISSING = "/apisix/admin/services/does-not-exist"
 
 def deliver(receiver: Server, event: str) -> str:
     """Post a signed GitHub delivery of type ``event`` and return the event id."""
-    raw = json.dumps({"ref": "refs/heads/main"}).encode()
-    signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={signature}",
-    }
-    response = httpx.post(f"{receiver.url}/hooks/github", content=raw, headers=headers, timeout=10)
+    delivery = github_delivery({"ref": "refs/heads/main"}, event=event, secret=SECRET)
+    response = httpx.post(f"{receiver.url}/hooks/github", **delivery, timeout=10)
     assert response.status_code == 202, response.text
     event_id: str = response.json()["event_id"]
     return event_id

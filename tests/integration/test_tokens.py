@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -22,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conftest import Sandbox, Server, WorkerProcess, wait_for, wait_for_event
+from tests.conftest import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
 from worker.events import EventStatus, EventStore
@@ -74,21 +72,6 @@ def create_api_token(sandbox: Sandbox, *, days: float = 10) -> ApiToken:
 def sandbox_accepts(sandbox: Sandbox, secret: str) -> int:
     """The sandbox's status for a cheap authenticated GET with ``secret``."""
     return httpx.get(f"{sandbox.url}/api/gateway_groups", headers={"X-API-KEY": secret}, timeout=5).status_code
-
-
-def github_delivery(body: dict[str, Any]) -> dict[str, Any]:
-    """Request arguments for a GitHub-signed push delivery."""
-    raw = json.dumps(body).encode()
-    signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    return {
-        "content": raw,
-        "headers": {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": f"sha256={signature}",
-        },
-    }
 
 
 @pytest.fixture
@@ -219,7 +202,8 @@ def test_rotating_under_load_drops_no_call(
     def produce() -> None:
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
-                response = client.post(f"{receiver.url}/hooks/github", **github_delivery({"n": len(event_ids)}))
+                delivery = github_delivery({"n": len(event_ids)}, secret=WEBHOOK_SECRET)
+                response = client.post(f"{receiver.url}/hooks/github", **delivery)
                 assert response.status_code == 202, response.text
                 event_ids.append(response.json()["event_id"])
                 time.sleep(0.01)
