@@ -83,6 +83,18 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
     return _finish(runtime, record, EventStatus.DONE, None)
 
 
+def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
+    """An attempt cut short (a time limit): retry later like a transient failure, or give up past the budget."""
+    record = runtime.events.get(event_id)
+    limits = runtime.settings.celery
+    if record.attempts > limits.max_retries:
+        return _finish(runtime, record, EventStatus.FAILED, f"{reason}; gave up after {record.attempts} attempts")
+    record.status = EventStatus.RETRYING
+    record.error = reason
+    runtime.events.save(record)
+    return Outcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
+
+
 def fail(runtime: Runtime, event_id: str, error: str) -> None:
     """Dead-letter an event after an unexpected error, so it is never left silently ``running``."""
     record = runtime.events.get(event_id)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_shutdown
 
 from tasks import pipeline
@@ -28,6 +29,9 @@ def process_event(self: Task, event_id: str) -> str:
     except StoreError:
         # Redis trouble: let the message come back rather than losing the event.
         raise self.retry(countdown=5) from None
+    except SoftTimeLimitExceeded:
+        # A call outlived the task's time budget: transient like any timeout, so retried, not dead-lettered.
+        outcome = pipeline.interrupted(runtime, event_id, "the task ran past its soft time limit")
     except Exception as exc:
         log.exception("event %s: unexpected error", event_id)
         pipeline.fail(runtime, event_id, f"internal error: {type(exc).__name__}")

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -212,6 +213,11 @@ class WorkerProcess:
         """Everything the worker has logged so far."""
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as a crash or an OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         """Warm shutdown, then kill if it lingers."""
         if self.process.poll() is None:
@@ -232,11 +238,12 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         log = tmp_path / f"worker-{len(workers)}.log"
         environment = {**os.environ, "RELAY_REDIS_URL": redis_url, **env}
         with log.open("wb") as out:
+            # Its own process group, so a test can kill the worker and its pool children at once.
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
                  "--concurrency", str(concurrency), "--pool", pool, "-n", f"test{len(workers)}@%h",
                  "--without-gossip", "--without-mingle"],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         worker = WorkerProcess(process, log)
         workers.append(worker)

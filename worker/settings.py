@@ -293,6 +293,14 @@ class Settings(BaseSettings):
                     raise ValueError(f"rule {rule.name!r} calls unknown target {action.call!r}")
                 if isinstance(action, NotifyAction) and action.notify not in self.channels:
                     raise ValueError(f"rule {rule.name!r} notifies unknown channel {action.notify!r}")
+        soft_limit = self.celery.task_time_limit - 5
+        for name, target in self.targets.items():
+            if target.connect_timeout + target.read_timeout >= soft_limit:
+                # Else a slow call is cut by the task's time limit instead of its own timeout.
+                raise ValueError(
+                    f"targets.{name}: connect_timeout + read_timeout must stay below celery.task_time_limit - 5"
+                    f" ({soft_limit:g}s)"
+                )
         for channel in self.tokens.channels:
             if channel not in self.channels:
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")

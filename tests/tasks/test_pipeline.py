@@ -253,3 +253,21 @@ def test_a_refused_token_is_marked_invalid_but_a_missing_permission_is_not(
 
     assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
     assert store.get("gw").status == token_status
+
+
+def test_an_attempt_cut_by_the_time_limit_is_retried_then_given_up(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: httpx.Response(200), celery={"max_retries": 1})
+    event_id = store_event(runtime, RELEASE)
+    record = runtime.events.get(event_id)
+    record.attempts = 1  # the attempt that was running when the limit struck
+    runtime.events.save(record)
+
+    first = pipeline.interrupted(runtime, event_id, "the task ran past its soft time limit")
+    assert (first.status, first.retry_in is not None) == (EventStatus.RETRYING, True)
+    assert runtime.events.get(event_id).error == "the task ran past its soft time limit"
+
+    record = runtime.events.get(event_id)
+    record.attempts = 2
+    runtime.events.save(record)
+    assert pipeline.interrupted(runtime, event_id, "the task ran past its soft time limit").status == EventStatus.FAILED
+    assert [r.id for r in runtime.events.dead_letters()] == [event_id]
