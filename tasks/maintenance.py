@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from worker import health
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
 from worker.events import EventStatus
+from worker.locks import job_lock, release_quietly
 from worker.queue import live_task_arguments
 from worker.runtime import Runtime, get_runtime
 
@@ -32,7 +34,19 @@ def requeue_stranded(runtime: Runtime, *, idle_seconds: float = STRANDED_AFTER_S
 
 @app.task(name="relay.sweep_events")
 def sweep_events() -> int:
-    """Heal events that would otherwise never finish, and trim the event index."""
+    """Heal events that would otherwise never finish, and trim the event index (one sweep at a time)."""
     runtime = get_runtime()
-    runtime.events.trim_index()
-    return len(requeue_stranded(runtime))
+    lock = job_lock(runtime.redis, "sweep_events", 300)
+    if not lock.acquire():
+        return 0
+    try:
+        runtime.events.trim_index()
+        return len(requeue_stranded(runtime))
+    finally:
+        release_quietly(lock)
+
+
+@app.task(name="relay.canary", ignore_result=True, expires=health.CANARY_INTERVAL_SECONDS)
+def canary() -> None:
+    """Prove end to end that a worker consumes the events queue (see ``worker.health``)."""
+    health.beat(get_runtime().redis)

@@ -12,9 +12,9 @@ from typing import Any
 
 from worker.celery_app import app
 from worker.errors import TokenError
+from worker.locks import job_lock, release_quietly
 from worker.runtime import Runtime, get_runtime
 from worker.tokens.checker import CheckReport, TokenChecker
-from worker.tokens.lock import job_lock, release_quietly
 from worker.tokens.source import open_store
 
 CHECK_TOKENS = "relay.check_tokens"

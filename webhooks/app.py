@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from webhooks import metrics
 from webhooks.ingest import Ingestor, count_rejection
+from worker import health
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
 from worker.redis import connect, resolve_redis_url
@@ -82,11 +83,14 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
         return JSONResponse({"status": "ok", "redis": True})
 
-    token_store = TokenStore(connect(url), lambda: load_cipher(settings.data_dir))
+    admin_client = connect(url)
+    token_store = TokenStore(admin_client, lambda: load_cipher(settings.data_dir))
 
     def metrics_page() -> bytes:
-        # Token expiry is read from the store (metadata only, no key needed) so one scrape shows it all.
-        with contextlib.suppress(RelayError):
+        # Queue, workers and token expiry are read from Redis at scrape time (metadata only, no key needed),
+        # so this one endpoint shows the whole system.
+        with contextlib.suppress(RelayError, redis.RedisError):
+            health.observe(health.snapshot(admin_client, EVENTS_QUEUE))
             refresh_expiry_gauge(token_store, time.time())
         return generate_latest()
 
@@ -97,7 +101,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await client.aclose()
-        token_store.redis.close()
+        admin_client.close()
 
     return Starlette(
         routes=[

@@ -9,6 +9,7 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from worker.errors import ConfigError
+from worker.health import CANARY_INTERVAL_SECONDS
 from worker.logs import configure_logging, register_model_secrets
 from worker.settings import Settings, load_settings
 
@@ -72,6 +73,7 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic jobs; each is safe to run twice."""
     return {
         "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 60.0},
+        "worker-canary": {"task": "relay.canary", "schedule": CANARY_INTERVAL_SECONDS},
         "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
     }
 

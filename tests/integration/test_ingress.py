@@ -141,6 +141,8 @@ def test_metrics_count_by_source_and_reason(receiver: Server) -> None:
     assert 'relay_webhooks_accepted_total{source="ci"}' in metrics
     assert 'relay_webhooks_duplicate_total{source="ci"}' in metrics
     assert 'relay_webhooks_rejected_total{reason="unauthorized",source="ci"}' in metrics
+    assert "relay_queue_ready 1.0" in metrics  # the one accepted event waits: no worker runs in this test
+    assert "relay_dead_letters 0.0" in metrics
     assert SECRET not in metrics
 
 

@@ -41,10 +41,11 @@ def _register() -> None:
     from worker.cli.events import dlq, events
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
+    from worker.cli.status import status
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, events, dlq, rules, tokens):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens):
         main.add_command(command)
 
 

@@ -100,17 +100,9 @@ def days_left(record: TokenRecord, now: float) -> str:
 
 def shown_status(ctx: Context, record: TokenRecord, now: float) -> TokenStatus:
     """The status as of now (the stored one may be an hour old)."""
-    from worker.tokens.policy import Action, display_status, rotation_decision
+    from worker.tokens.policy import status_now
 
-    target = ctx.settings.targets.get(record.target)
-    auto = target is not None and target.can_rotate and bool(record.token_id)
-    due = rotation_decision(
-        issued_at=record.issued_at, expires_at=record.expires_at, now=now, policy=ctx.settings.tokens.rotate
-    )
-    return display_status(
-        record.status, record.expires_at, now, ctx.settings.tokens.warn_days,
-        auto_rotates=auto, rotation_due=due.action == Action.ROTATE,
-    )  # fmt: skip
+    return status_now(record, ctx.settings, now)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -191,7 +183,7 @@ def list_tokens(as_json: bool) -> None:
 @_expiry_option
 def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
     """Install a new secret by hand (a new version); read from standard input or a hidden prompt."""
-    from worker.tokens.lock import release_quietly, rotation_lock
+    from worker.locks import release_quietly, rotation_lock
 
     ctx = _open()
     record = ctx.store.get(name)

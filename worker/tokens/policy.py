@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from worker.settings import RotationPolicy
-from worker.tokens.records import TokenStatus
+from worker.settings import RotationPolicy, Settings
+from worker.tokens.records import TokenRecord, TokenStatus
 
 DAY = 86400.0
 
@@ -105,3 +105,16 @@ def display_status(
     if stored == TokenStatus.INVALID and by_time != TokenStatus.EXPIRED:
         return stored
     return by_time
+
+
+def status_now(record: TokenRecord, settings: Settings, now: float) -> TokenStatus:
+    """The status a token has right now (the stored one may be an hour old), as lists and status show it."""
+    target = settings.targets.get(record.target)
+    auto = target is not None and target.can_rotate and bool(record.token_id)
+    due = rotation_decision(
+        issued_at=record.issued_at, expires_at=record.expires_at, now=now, policy=settings.tokens.rotate
+    )
+    return display_status(
+        record.status, record.expires_at, now, settings.tokens.warn_days,
+        auto_rotates=auto, rotation_due=due.action == Action.ROTATE,
+    )  # fmt: skip

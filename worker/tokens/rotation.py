@@ -26,10 +26,10 @@ import httpx
 from pydantic import SecretStr
 
 from worker.errors import AuthError, StoreError, TargetError
+from worker.locks import release_quietly, rotation_lock
 from worker.settings import Settings
 from worker.targets.tokens import Credential
 from worker.tokens import admin
-from worker.tokens.lock import release_quietly, rotation_lock
 from worker.tokens.notify import Notifier, when
 from worker.tokens.policy import DAY
 from worker.tokens.records import Origin, TokenRecord, TokenStatus

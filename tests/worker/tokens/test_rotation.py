@@ -7,9 +7,9 @@ import pytest
 import redis
 
 from tests.worker.tokens.conftest import BASE, DAY, NOW, Clock, FakeApi7, Sent
+from worker.locks import rotation_lock
 from worker.settings import Settings
 from worker.targets.client import TargetClient
-from worker.tokens.lock import rotation_lock
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus
 from worker.tokens.rotation import Outcome, Rotator

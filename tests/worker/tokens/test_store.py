@@ -12,9 +12,9 @@ from cryptography.fernet import Fernet
 
 from tests.worker.tokens.conftest import Clock, make_settings, new_cipher
 from worker.errors import TokenError
+from worker.locks import rotation_lock
 from worker.targets.tokens import ConfigTokens
 from worker.tokens.keys import Cipher, fingerprint, parse_keys
-from worker.tokens.lock import rotation_lock
 from worker.tokens.records import Origin, TokenStatus
 from worker.tokens.source import UnavailableTokens, token_source
 from worker.tokens.store import HISTORY_LIMIT, TokenStore, seeds_from_settings

@@ -6,10 +6,10 @@ import redis
 
 from tasks.tokens import run_check
 from tests.worker.tokens.conftest import DAY, NOW, Clock, FakeApi7, Sent
+from worker.locks import job_lock
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.tokens.checker import TokenChecker
-from worker.tokens.lock import job_lock
 from worker.tokens.store import TokenStore
 
 
