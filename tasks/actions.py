@@ -5,6 +5,7 @@ Rendering is separate from sending so that ``relay rules test`` shows exactly wh
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from worker.tokens.store import TokenStore
 
 _SCOPE = re.compile(r"[a-z0-9_.-]+(?::[a-z0-9_.-]+)*")
 _LEVELS = {"ro": 1, "rw": 2}
+SAVED = "saved"  # where a done call's save_as answer is kept on its result
+SAVED_LIMIT_BYTES = 64 * 1024  # larger answers are not kept on the event record
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,12 @@ def _call(
         headers=request.headers or None,
         idempotency_key=key,
     )
+    detail: dict[str, Any] = {"method": request.method, "path": request.path}
     if action.save_as:
         context.setdefault("saved", {})[action.save_as] = result.body
+        # Kept on the result so that a rerun that skips this call still gives later actions its answer.
+        if len(json.dumps(result.body, default=str)) <= SAVED_LIMIT_BYTES:
+            detail[SAVED] = result.body
     return ActionResult(
         key=key,
         rule=rule,
@@ -182,7 +189,7 @@ def _call(
         target=action.call,
         ok=True,
         status_code=result.status_code,
-        detail={"method": request.method, "path": request.path},
+        detail=detail,
     )
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from tasks.actions import run_action
+from tasks.actions import SAVED, run_action
 from tasks.rules import event_context, matching_rules
 from worker.errors import AuthError, PermanentError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
+from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
 from worker.settings import Action, CallAction
 from worker.targets.retry import backoff_delay
@@ -29,7 +31,18 @@ class Outcome:
 
 
 def process(runtime: Runtime, event_id: str) -> Outcome:
-    """Run the event's matching rules once and record what happened."""
+    """Run the event's matching rules once and record what happened; one run per event at a time."""
+    lock = event_lock(runtime.redis, event_id, runtime.settings.celery.task_time_limit + 10)
+    if not lock.acquire():
+        # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
+        return Outcome(EventStatus.RUNNING)
+    try:
+        return _process(runtime, event_id)
+    finally:
+        release_quietly(lock)
+
+
+def _process(runtime: Runtime, event_id: str) -> Outcome:
     record = runtime.events.get(event_id)
     if record.status in FINAL_STATUSES:
         # A redelivered message for an event that already finished: nothing left to do.
@@ -53,12 +66,13 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
             f"no rule matched source={record.source} event={record.type}",
         )
 
-    done = record.done_actions()
+    done = {action.key: action for action in record.actions if action.ok}
     for rule in rules:
         context = event_context(record)
         for index, action in enumerate(rule.do):
             key = f"{record.id}:{rule.name}:{index}"
             if key in done:
+                _restore_saved(action, done[key], context)
                 continue
             try:
                 result = run_action(runtime, action, rule=rule.name, index=index, key=key, context=context)
@@ -80,7 +94,15 @@ def process(runtime: Runtime, event_id: str) -> Outcome:
                 return _finish(runtime, record, EventStatus.FAILED, _where(rule.name, index, exc))
             result.attempts = _previous_attempts(record, key) + 1
             _put_result(record, result)
+            # Recorded the moment it took effect: whatever cuts this attempt short, a rerun will not repeat it.
+            runtime.events.save_actions(record)
     return _finish(runtime, record, EventStatus.DONE, None)
+
+
+def _restore_saved(action: Action, result: ActionResult, context: dict[str, Any]) -> None:
+    """Give later actions the answer a done ``save_as`` call kept, as the first run did."""
+    if isinstance(action, CallAction) and action.save_as and SAVED in result.detail:
+        context.setdefault("saved", {})[action.save_as] = result.detail[SAVED]
 
 
 def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:

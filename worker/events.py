@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import redis
@@ -223,6 +224,13 @@ class EventStore:
                     found.append(record)
             start += batch
         return found[:limit]
+
+    def save_actions(self, record: EventRecord) -> None:
+        """Write just the action results (one HSET): called the moment an action has taken effect."""
+        record.updated_at = time.time()
+        fields = event_fields(record)
+        mapping = {"actions": fields["actions"], "updated_at": fields["updated_at"]}
+        self._call(partial(self.redis.hset, EVENT_KEY + record.id, mapping=mapping))  # type: ignore[arg-type]
 
     def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[EventRecord]:
         """Events not yet final whose record has not changed for ``idle_seconds`` (sweeper candidates)."""

@@ -14,6 +14,7 @@ from redis.lock import Lock
 
 ROTATION_LOCK = "relay:lock:token:"
 JOB_LOCK = "relay:lock:job:"
+EVENT_LOCK = "relay:lock:event:"
 
 
 class TransactionLock(Lock):
@@ -38,6 +39,11 @@ class TransactionLock(Lock):
 def rotation_lock(client: redis.Redis, name: str, seconds: float) -> Lock:
     """The lock that lets one rotation (or manual ``set``) per token run at a time, across processes."""
     return TransactionLock(client, ROTATION_LOCK + name, timeout=seconds, blocking=False, thread_local=False)
+
+
+def event_lock(client: redis.Redis, event_id: str, seconds: float) -> Lock:
+    """The lock that lets one worker at a time process an event (duplicate messages are dropped)."""
+    return TransactionLock(client, EVENT_LOCK + event_id, timeout=seconds, blocking=False, thread_local=False)
 
 
 def job_lock(client: redis.Redis, job: str, seconds: float) -> Lock:

@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.locks import event_lock
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
@@ -271,3 +273,70 @@ def test_an_attempt_cut_by_the_time_limit_is_retried_then_given_up(runtime_for: 
     runtime.events.save(record)
     assert pipeline.interrupted(runtime, event_id, "the task ran past its soft time limit").status == EventStatus.FAILED
     assert [r.id for r in runtime.events.dead_letters()] == [event_id]
+
+
+def test_an_attempt_cut_short_after_an_action_does_not_repeat_it(runtime_for: Callable[..., Runtime]) -> None:
+    calls: list[str] = []
+    cut = iter([True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/api/gateway_groups" and next(cut, False):
+            raise SoftTimeLimitExceeded  # what Celery raises inside the task when its soft time limit strikes
+        return httpx.Response(200, json={})
+
+    runtime = runtime_for(handler)
+    event_id = store_event(runtime, RELEASE)
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        pipeline.process(runtime, event_id)
+    assert pipeline.interrupted(runtime, event_id, "time limit").status == EventStatus.RETRYING
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+
+    assert calls == ["/api/services/publish", "/api/gateway_groups", "/api/gateway_groups"]
+
+
+def test_a_saved_answer_still_feeds_later_actions_when_the_event_is_retried(fake_redis: redis.Redis) -> None:
+    settings = Settings(
+        targets={"gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": TOKEN}},
+        rules=[
+            {
+                "name": "chain",
+                "do": [
+                    {"call": "gw", "method": "GET", "path": "/api/gateway_groups", "save_as": "groups"},
+                    {"call": "gw", "method": "POST", "path": "/api/services/publish",
+                     "json": {"gateway_group_id": "{{ saved.groups.list[0].id }}"}},
+                ],
+            }
+        ],
+    )  # fmt: skip
+    bodies: list[Any] = []
+    failures = iter([503])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"total": 1, "list": [{"id": "default"}]})
+        bodies.append(json.loads(request.content))
+        return httpx.Response(next(failures, 200), json={})
+
+    runtime = Runtime(settings, fake_redis, ConfigTokens(settings), transport=httpx.MockTransport(handler))
+    event_id = store_event(runtime, RELEASE)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.RETRYING
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+    assert bodies == [{"gateway_group_id": "default"}] * 2
+
+
+def test_an_event_already_running_elsewhere_is_left_to_that_run(runtime_for: Callable[..., Runtime]) -> None:
+    calls: list[httpx.Request] = []
+    runtime = runtime_for(recording(calls))
+    event_id = store_event(runtime, RELEASE)
+    other_worker = event_lock(runtime.redis, event_id, 60)
+    assert other_worker.acquire()
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.RUNNING
+    assert calls == []
+    assert runtime.events.get(event_id).attempts == 0
+
+    other_worker.release()
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
