@@ -6,7 +6,6 @@ import logging
 
 from worker import health
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
-from worker.events import EventStatus
 from worker.locks import job_lock, release_quietly
 from worker.queue import live_task_arguments
 from worker.runtime import Runtime, get_runtime
@@ -23,13 +22,15 @@ def requeue_stranded(runtime: Runtime, *, idle_seconds: float = STRANDED_AFTER_S
     if not candidates:
         return []
     live = live_task_arguments(runtime.redis, EVENTS_QUEUE, PROCESS_EVENT)
-    stranded = [record for record in candidates if record.id not in live]
-    for record in stranded:
-        log.warning("event %s was %s with no live message: re-queued", record.id, record.status)
-        record.status = EventStatus.QUEUED
-        runtime.events.save(record)
-        app.send_task(PROCESS_EVENT, args=[record.id], queue=EVENTS_QUEUE)
-    return [record.id for record in stranded]
+    requeued = []
+    for event_id, updated_at in candidates:
+        # The compare-and-set skips an event a worker touched after the candidates were read.
+        if event_id in live or not runtime.events.requeue_if_unchanged(event_id, updated_at):
+            continue
+        log.warning("event %s was unfinished with no live message: re-queued", event_id)
+        app.send_task(PROCESS_EVENT, args=[event_id], queue=EVENTS_QUEUE)
+        requeued.append(event_id)
+    return requeued
 
 
 @app.task(name="relay.sweep_events")

@@ -232,17 +232,43 @@ class EventStore:
         mapping = {"actions": fields["actions"], "updated_at": fields["updated_at"]}
         self._call(partial(self.redis.hset, EVENT_KEY + record.id, mapping=mapping))  # type: ignore[arg-type]
 
-    def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[EventRecord]:
-        """Events not yet final whose record has not changed for ``idle_seconds`` (sweeper candidates)."""
+    def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[tuple[str, str]]:
+        """``(id, updated_at)`` of events not yet final and untouched for ``idle_seconds`` (sweeper candidates).
+
+        Reads two fields per event, not whole records: it runs every minute over the retention window.
+        """
         now = time.time() if now is None else now
         oldest = int((now - self.retention_seconds) * 1000)
         newest = int((now - idle_seconds) * 1000)
-        ids = self._call(self.redis.zrangebyscore, INDEX_KEY, oldest, newest)
+        ids = [event_id.decode() for event_id in self._call(self.redis.zrangebyscore, INDEX_KEY, oldest, newest)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hmget(EVENT_KEY + event_id, "status", "updated_at")
+            states = self._call(pipe.execute)
         return [
-            record
-            for record in self._load_many(ids)
-            if record.status not in FINAL_STATUSES and record.updated_at <= now - idle_seconds
+            (event_id, updated.decode())
+            for event_id, (status, updated) in zip(ids, states, strict=True)
+            if status is not None
+            and updated is not None
+            and status.decode() not in FINAL_STATUSES
+            and float(updated) <= now - idle_seconds
         ]
+
+    def requeue_if_unchanged(self, event_id: str, updated_at: str) -> bool:
+        """Set an unfinished event back to ``queued``, only if nobody touched it since ``updated_at`` was read."""
+        key = EVENT_KEY + event_id
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                status, current = (_text(value) for value in pipe.hmget(key, "status", "updated_at"))
+                if current != updated_at or status is None or EventStatus(status) in FINAL_STATUSES:
+                    return False
+                pipe.multi()
+                pipe.hset(key, mapping={"status": str(EventStatus.QUEUED), "updated_at": repr(time.time())})
+                self._call(pipe.execute)
+            except redis.WatchError:
+                return False
+        return True
 
     def trim_index(self, now: float | None = None) -> int:
         """Drop index entries older than the retention period (their records have expired)."""
@@ -294,3 +320,7 @@ class EventStore:
             return function(*args)
         except redis.RedisError as exc:
             raise StoreError(f"Redis error: {exc.__class__.__name__}") from None
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
