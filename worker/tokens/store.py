@@ -8,8 +8,8 @@ Keys (the names are checked to hold no ':' or glob characters):
     relay:token:<name>:sent:<...>         strings: "already notified" markers (``worker.tokens.notify``)
     relay:lock:token:<name>               the rotation lock (``worker.locks``)
 
-It is the workers' ``TokenSource``: ``current`` costs one HMGET and decrypts only when the version changed, so a
-worker that meets a 401 and asks again sees a rotation at once. While a rotation is under way (status
+It is the workers' ``TokenSource``: ``current`` costs one HMGET and decrypts only when the stored ciphertext changed,
+so a worker that meets a 401 and asks again sees a rotation at once. While a rotation is under way (status
 ``rotating`` and its lock held) ``current`` waits for it, briefly, instead of handing out a secret about to die.
 """
 
@@ -98,7 +98,10 @@ class TokenStore:
         self.seeds = dict(seeds or {})
         self.clock = clock
         self.rotation_wait_seconds = rotation_wait_seconds
-        self._cache: dict[str, Credential] = {}
+        # Keyed by the ciphertext, not the version: a token removed and added again (or re-seeded) starts over at
+        # version 1 with another secret. Fernet encrypts with a random IV, so new ciphertext means a new write, and
+        # the same ciphertext can only hold the same secret.
+        self._cache: dict[str, tuple[bytes, Credential]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {len(self.seeds)} seeds>"
@@ -155,8 +158,8 @@ class TokenStore:
         if status == TokenStatus.ROTATING:
             version, secret = self._wait_for_rotation(name, version, secret)
         cached = self._cache.get(name)
-        if cached is not None and cached.version == version:
-            return cached
+        if cached is not None and cached[0] == secret and cached[1].version == version:
+            return cached[1]
         return self._decrypt(name, version, secret)
 
     def rotation_running(self, name: str) -> bool:
@@ -387,7 +390,7 @@ class TokenStore:
     def _decrypt(self, name: str, version: int, secret: bytes) -> Credential:
         credential = Credential(SecretStr(self.cipher.decrypt(secret, name=name)), version)
         register_secret(credential.secret)  # from now on, masked in every log line of this process
-        self._cache[name] = credential
+        self._cache[name] = (secret, credential)
         return credential
 
     def _transact(self, name: str, change: Change) -> TokenRecord | None:

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from cryptography.fernet import Fernet
@@ -13,6 +14,8 @@ from cryptography.fernet import Fernet
 from tests.worker.tokens.conftest import Clock, make_settings, new_cipher
 from worker.errors import TokenError
 from worker.locks import rotation_lock
+from worker.settings import TargetConfig
+from worker.targets.client import TargetClient
 from worker.targets.tokens import ConfigTokens
 from worker.tokens.keys import Cipher, fingerprint, parse_keys
 from worker.tokens.records import Origin, TokenStatus
@@ -140,6 +143,53 @@ def test_current_decrypts_only_when_the_version_changes(store: TokenStore, monke
     store.current("gw-token")
     store.current("gw-token")
     assert len(calls) == 2
+
+
+def test_a_token_removed_and_added_again_is_read_anew(store: TokenStore, fake_redis: redis.Redis) -> None:
+    store.add("gw-token", "gw", SECRET)
+    worker_view = TokenStore(fake_redis, store.cipher)  # a worker process, with version 1 cached
+    assert worker_view.current("gw-token").secret.get_secret_value() == SECRET
+
+    store.remove("gw-token")  # `relay tokens remove` then `add` in another process: version 1 again
+    store.add("gw-token", "gw", NEWER)
+
+    fresh = worker_view.current("gw-token")
+    assert (fresh.version, fresh.secret.get_secret_value()) == (1, NEWER)
+
+
+def test_a_token_removed_and_seeded_again_is_read_anew(fake_redis: redis.Redis, cipher: Cipher) -> None:
+    def store_for(secret: str) -> TokenStore:
+        settings = make_settings(targets={"gw": {"kind": "api7", "base_url": "http://x.test", "token_secret": secret}})
+        return TokenStore(fake_redis, cipher, seeds=seeds_from_settings(settings))
+
+    worker_view = store_for(SECRET)
+    assert worker_view.current("gw").secret.get_secret_value() == SECRET
+    operator = store_for(NEWER)  # the configuration changed, and the token was removed to take it
+    operator.remove("gw")
+    assert operator.seed_all() == ["gw"]
+
+    fresh = worker_view.current("gw")
+    assert (fresh.version, fresh.secret.get_secret_value()) == (1, NEWER)
+
+
+def test_a_401_after_remove_and_add_is_retried_with_the_new_secret(store: TokenStore, fake_redis: redis.Redis) -> None:
+    store.add("gw-token", "gw", SECRET)
+    worker_view = TokenStore(fake_redis, store.cipher)
+    sent: list[str | None] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("X-API-KEY"))
+        if len(sent) == 1:
+            # Replaced while this call was in flight: the old secret is dead, the new one has version 1 too.
+            store.remove("gw-token")
+            store.add("gw-token", "gw", NEWER)
+        return httpx.Response(200) if sent[-1] == NEWER else httpx.Response(401)
+
+    target = TargetConfig.model_validate({"kind": "api7", "base_url": "http://gw.test"})
+    client = TargetClient("gw", target, worker_view, token_name="gw-token", transport=httpx.MockTransport(api))
+
+    assert client.call("GET", "/x").status_code == 200
+    assert sent == [SECRET, NEWER]
 
 
 def test_expected_version_guards_install(store: TokenStore) -> None:
