@@ -280,21 +280,39 @@ def test_history_is_capped_newest_first(store: TokenStore) -> None:
     assert entries[0].message == f"entry {HISTORY_LIMIT + 9}"
 
 
-def test_current_waits_for_a_running_rotation(store: TokenStore, fake_redis: redis.Redis) -> None:
+def test_current_waits_for_a_running_rotation(
+    store: TokenStore, fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.add("gw-token", "gw", SECRET)
     lock = rotation_lock(fake_redis, "gw-token", 30)
     assert lock.acquire()
     store.set_status("gw-token", TokenStatus.ROTATING)
+    waiting = threading.Event()
+    running = store.rotation_running
+
+    def seen_running(name: str) -> bool:
+        # ``current`` asks this only from its wait loop: once it answered True, ``current`` is waiting.
+        answer = running(name)
+        if answer:
+            waiting.set()
+        return answer
+
+    monkeypatch.setattr(store, "rotation_running", seen_running)
+    installed: list[bool] = []
 
     def finish() -> None:
-        time.sleep(0.2)
-        store.install("gw-token", NEWER, origin=Origin.ROTATION, rotated=True)
+        # The rotation ends only once ``current`` is waiting for it, however slow the main thread is.
+        if waiting.wait(timeout=10):
+            store.install("gw-token", NEWER, origin=Origin.ROTATION, rotated=True)
+            installed.append(True)
         lock.release()
 
     thread = threading.Thread(target=finish)
     thread.start()
     credential = store.current("gw-token")
     thread.join()
+    assert waiting.is_set(), "current() did not wait for the rotation"
+    assert installed == [True]
     assert (credential.version, credential.secret.get_secret_value()) == (2, NEWER)
 
 
