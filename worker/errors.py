@@ -13,7 +13,8 @@
     ├── TargetError                 a call to an admin API failed
     │   ├── RetryableError          network error, 5xx, 429: try again later (maybe after ``retry_after``)
     │   └── PermanentError          other 4xx, an error envelope: retrying will not help
-    │       └── AuthError           401/403 with the current token (after one re-read of the token store)
+    │       └── AuthError           401/403 with the current token (after one re-read of the token store);
+    │                               ``token_version``: the version of the credential refused
     ├── TokenError                  token store problems (unknown token, undecryptable secret)
     └── RuleError                   a rule or template that cannot be evaluated
 
@@ -109,7 +110,20 @@ class PermanentError(TargetError):
 
 
 class AuthError(PermanentError):
-    """The admin API refused the current token, even after re-reading it from the store."""
+    """The admin API refused the current token, even after re-reading it; ``token_version`` is the one refused."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        token_version: int | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, code=code)
+        # The version of the credential the refused request carried (None when unknown), so that exactly that
+        # version is marked invalid, never a newer one a rotation installed meanwhile.
+        self.token_version = token_version
 
 
 class TokenError(RelayError):

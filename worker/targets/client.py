@@ -17,7 +17,8 @@ answer whose body cannot be used (``envelopes``, ``api7_tokens``): the server an
 A 401 (or CODING ``AuthFailure``) makes the client read the token again from its ``TokenSource``: when the secret or
 version changed (a rotation happened meanwhile) the call is sent once more with the new one; otherwise it is an
 ``AuthError``. That is the only retry made here: every other retry is the caller's (a Celery retry, delayed by
-``retry.backoff_delay``), so a worker never sleeps inside a task.
+``retry.backoff_delay``), so a worker never sleeps inside a task. ``AuthError.token_version`` is the version of the
+credential the refused request carried (after a re-read, the newer one), so a caller marks exactly that one invalid.
 
 A secret never reaches an exception's text, a log line or a repr: transport errors are reported by type only (their
 messages may hold the URL), server messages are scrubbed of every form of the secret that was sent, and exceptions
@@ -205,6 +206,8 @@ class TargetClient:
             kind = coding_error_class(error.code)
             if kind is RetryableError:
                 return RetryableError(message, status_code=status, code=error.code, retry_after=retry_after)
+            if kind is AuthError:
+                return AuthError(message, status_code=status, code=error.code, token_version=sent[-1].version)
             return kind(message, status_code=status, code=error.code)
         if status < 400:
             location = safe_url(response.headers.get("Location", "")) or "elsewhere"
@@ -212,7 +215,8 @@ class TargetClient:
             return PermanentError(self._scrub(text, sent), status_code=status)
         message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
         if is_auth_status(status):
-            return AuthError(message, status_code=status)
+            # The last credential sent is the one refused: after a re-read, the newer version.
+            return AuthError(message, status_code=status, token_version=sent[-1].version)
         return PermanentError(message, status_code=status)
 
     def _scrub(self, text: str, credentials: list[Credential]) -> str:

@@ -222,6 +222,51 @@ def test_403_is_not_retried_even_after_a_rotation() -> None:
     assert len(recorder.requests) == 1
 
 
+def test_an_auth_error_carries_the_version_it_refused() -> None:
+    tokens = MutableTokens()  # version 1
+    with pytest.raises(AuthError) as caught:
+        make_client(Recorder([httpx.Response(401)]), tokens=tokens).call("GET", "/x")
+    assert caught.value.token_version == 1
+
+    with pytest.raises(AuthError) as forbidden:
+        make_client(Recorder([httpx.Response(403)]), tokens=tokens).call("GET", "/x")
+    assert forbidden.value.token_version == 1
+
+
+def test_an_auth_error_after_the_re_read_carries_the_version_sent_last_not_the_newest() -> None:
+    tokens = MutableTokens()
+
+    def rotate_then_refuse(request: httpx.Request) -> httpx.Response:
+        tokens.rotate(f"secret-{tokens.version}")  # v1 is refused and replaced by v2, then v2 by v3
+        return httpx.Response(401)
+
+    with pytest.raises(AuthError) as caught:
+        make_client(Recorder([rotate_then_refuse]), tokens=tokens).call("GET", "/x")
+
+    # v2 was the last one sent and refused; v3 arrived afterwards and must not be blamed.
+    assert (caught.value.token_version, tokens.version) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("code", "rotated", "refused"),
+    [("AuthFailure", False, 1), ("AuthFailure", True, 2), ("UnauthorizedOperation", True, 2)],
+)
+def test_a_coding_auth_error_carries_the_version_it_refused(code: str, rotated: bool, refused: int) -> None:
+    tokens = MutableTokens()
+    if rotated:
+        tokens.rotate()
+    envelope = httpx.Response(200, json={"Response": {"Error": {"Code": code, "Message": "no"}, "RequestId": "r"}})
+
+    with pytest.raises(AuthError) as caught:
+        make_client(Recorder([envelope]), kind="coding", tokens=tokens).call("POST", "/open-api", json={})
+
+    assert caught.value.token_version == refused
+
+
+def test_an_auth_error_without_a_version_says_none() -> None:
+    assert AuthError("refused").token_version is None
+
+
 # What every call sends.
 
 
