@@ -240,7 +240,6 @@ class CeleryConfig(_Model):
 
     visibility_timeout: int = Field(default=3600, ge=30)
     task_time_limit: int = Field(default=300, ge=5)
-    max_deliveries: int = Field(default=5, ge=1, description="redeliveries before an event is dead-lettered")
     max_retries: int = Field(default=8, ge=0)
     retry_backoff_max: int = Field(default=600, ge=1)
     concurrency: int = Field(default=2, ge=1)
@@ -249,8 +248,9 @@ class CeleryConfig(_Model):
     def _limits_below_visibility(self) -> CeleryConfig:
         if self.task_time_limit >= self.visibility_timeout:
             raise ValueError("task_time_limit must be below visibility_timeout, or tasks are redelivered twice")
-        if self.retry_backoff_max >= self.visibility_timeout:
-            raise ValueError("retry_backoff_max must be below visibility_timeout")
+        if self.retry_backoff_max + self.task_time_limit >= self.visibility_timeout:
+            # A retry's message sits unacknowledged for its delay and then while it runs: both must fit.
+            raise ValueError("retry_backoff_max + task_time_limit must be below visibility_timeout")
         return self
 
 

@@ -33,10 +33,16 @@ def test_an_event_whose_worker_is_killed_mid_call_is_done_by_another_worker(
         {
             "sources": {"github": {"kind": "github", "secret": "crash-test-secret"}},
             "targets": {
-                "gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token, "read_timeout": 8}
+                "gw": {
+                    "kind": "api7",
+                    "base_url": sandbox.url,
+                    "token_secret": sandbox.token,
+                    "connect_timeout": 1,
+                    "read_timeout": 5,
+                }
             },
             "rules": [{"name": "slow", "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}]}],
-            "celery": {"visibility_timeout": VISIBILITY_TIMEOUT, "task_time_limit": 20, "retry_backoff_max": 10},
+            "celery": {"visibility_timeout": VISIBILITY_TIMEOUT, "task_time_limit": 15, "retry_backoff_max": 10},
         }
     )
     receiver = serve_app(create_app(settings, redis_url=redis_url))

@@ -91,6 +91,10 @@ def test_missing_default_file_is_an_empty_configuration(tmp_path: Path, monkeypa
             "celery: {task_time_limit: 20}\ntargets: {p: {kind: api7, base_url: 'http://x', read_timeout: 14}}",
             "targets.p: connect_timeout + read_timeout must stay below celery.task_time_limit - 5 (15s)",
         ),
+        (
+            "celery: {visibility_timeout: 3600, task_time_limit: 3000, retry_backoff_max: 3000}",
+            "retry_backoff_max + task_time_limit must be below visibility_timeout",
+        ),
         ("celery: {task_time_limit: 4000, visibility_timeout: 3600}", "task_time_limit must be below"),
         ("rules: [{name: r, do: [{call: nowhere, path: /x}]}]", "calls unknown target 'nowhere'"),
         ("rules: [{name: r, do: [{notify: nobody, text: hi}]}]", "notifies unknown channel 'nobody'"),
