@@ -11,6 +11,7 @@ from celery.signals import worker_process_shutdown
 
 from tasks import pipeline
 from worker.celery_app import PROCESS_EVENT, app
+from worker.channels import close_shared_client
 from worker.errors import EventNotFound, StoreError
 from worker.runtime import close_runtime, get_runtime
 
@@ -44,3 +45,4 @@ def process_event(self: Task, event_id: str) -> str:
 @worker_process_shutdown.connect
 def _close_runtime(**_: Any) -> None:
     close_runtime()
+    close_shared_client()

@@ -7,7 +7,7 @@ import sys
 import click
 
 from worker.cli.output import print_json, print_table, timestamp
-from worker.events import EventRecord, EventStatus, EventStore
+from worker.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
 
 
 def _store() -> EventStore:
@@ -18,10 +18,15 @@ def _store() -> EventStore:
     return EventStore(connect(resolve_redis_url(settings)), retention_seconds=int(settings.retention_days * 86400))
 
 
-def _replay(store: EventStore, event_id: str) -> EventRecord:
+def _replay(store: EventStore, event_id: str, *, force: bool = False) -> EventRecord:
     """Re-queue one event; actions already done are skipped when it runs again."""
     from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
 
+    status = store.get(event_id).status
+    if status not in FINAL_STATUSES and not force:
+        raise click.ClickException(
+            f"event {event_id} is {status}: it will finish on its own (--force queues it again anyway)"
+        )
     record = store.prepare_replay(event_id)
     app.send_task(PROCESS_EVENT, args=[record.id], queue=EVENTS_QUEUE)
     return record
@@ -89,11 +94,12 @@ def show_event(event_id: str, as_json: bool) -> None:
 
 @events.command("replay")
 @click.argument("event_ids", nargs=-1, required=True)
-def replay_events(event_ids: tuple[str, ...]) -> None:
-    """Queue events again; actions that already took effect are not repeated."""
+@click.option("--force", is_flag=True, help="Also events not finished yet (queued, running, retrying).")
+def replay_events(event_ids: tuple[str, ...], force: bool) -> None:
+    """Queue finished events again; actions that already took effect are not repeated."""
     store = _store()
     for event_id in event_ids:
-        _replay(store, event_id)
+        _replay(store, event_id, force=force)
         click.echo(f"replayed {event_id}")
 
 

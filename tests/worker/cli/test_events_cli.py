@@ -95,3 +95,15 @@ def test_cli_without_redis_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) 
     assert code == 2
     assert "relay up" in output
     assert "Traceback" not in output
+
+
+def test_replaying_an_unfinished_event_needs_force(store: EventStore, redis_client: redis.Redis) -> None:
+    running = stored(store, EventStatus.RUNNING)
+
+    code, output = run("events", "replay", running.id)
+
+    assert code == 1
+    assert f"event {running.id} is running: it will finish on its own" in output
+    assert live_task_arguments(redis_client, EVENTS_QUEUE, PROCESS_EVENT) == set()
+    assert run("events", "replay", "--force", running.id)[0] == 0
+    assert live_task_arguments(redis_client, EVENTS_QUEUE, PROCESS_EVENT) == {running.id}
