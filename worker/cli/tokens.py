@@ -2,7 +2,8 @@
 
 Secrets are read from standard input or a hidden prompt, never from an argument (arguments end up in shell
 history and ``ps``). Nothing here prints a secret, except ``rotate --show-secret`` (once, when the admin API has
-just generated it) and ``git-credential`` (whose purpose is to hand it to git through a pipe).
+just generated it) and ``git-credential`` (whose purpose is to hand it to git through a pipe, and only for the host
+of the token's target).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+import httpx
 
 from worker.cli.output import print_json, print_table, timestamp
 from worker.errors import TokenError
@@ -346,9 +348,40 @@ def git_credential(name: str, operation: str, username: str | None) -> None:
         attributes[key] = value
     if operation != "get":
         return  # store and erase: the token store is the source of truth, git has nothing to add
-    credential = _open().store.current(name)
+    if attributes.get("protocol") != "https":
+        return  # never over plain http, whatever the host; saying nothing lets git try its other helpers
+    ctx = _open()
+    record, seed = ctx.store.find(name), ctx.store.seeds.get(name)
+    target_name = record.target if record is not None else seed.target if seed is not None else None
+    target = ctx.settings.targets.get(target_name) if target_name else None
+    if target_name is not None and target is None:
+        click.echo(
+            f"relay: token {name} is for target {target_name!r}, which is not configured: not answered", err=True
+        )
+        return
+    # A globally configured helper is asked about every host (submodules, redirects): answer only for the token's.
+    if target is not None and not git_host_matches(str(target.base_url), attributes):
+        return
+    credential = ctx.store.current(name)  # an unknown token is an error the operator should see
     click.echo(f"username={username or attributes.get('username') or name}")
     click.echo(f"password={credential.secret.get_secret_value()}")
+
+
+def git_host_matches(base_url: str, attributes: dict[str, str]) -> bool:
+    """Whether git asks about https on the host (and port) of ``base_url``, which must itself be https."""
+    host = attributes.get("host", "")
+    if attributes.get("protocol") != "https" or not host:
+        return False
+    # A host git sends holds no user, path or query: anything that could smuggle one in is refused, not parsed.
+    if any(char in "@/?#\\%" or char.isspace() for char in host):
+        return False
+    try:
+        asked = httpx.URL(f"https://{host}/")
+        expected = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        return False
+    # httpx lowercases hosts and drops a default port, so "Host.test:443" and "host.test" compare equal.
+    return expected.scheme == "https" and asked.raw_host == expected.raw_host and asked.port == expected.port
 
 
 @tokens.command("rekey")

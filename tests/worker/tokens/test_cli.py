@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 
 from worker.cli import main
+from worker.cli.tokens import git_host_matches
 from worker.settings import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
@@ -32,6 +33,8 @@ def relay(
             "targets": {
                 "gw": {"kind": "api7", "base_url": "http://127.0.0.1:9", "token": "gw-token"},
                 "git": {"kind": "coding", "base_url": "http://127.0.0.1:9"},
+                "depot": {"kind": "coding", "base_url": "https://e.coding.net"},
+                "mirror": {"kind": "bearer", "base_url": "https://git.example.test:8443/api"},
             },
         }
     )
@@ -119,18 +122,85 @@ def test_edit_changes_metadata_only(relay: Callable[..., Result], fake_redis: re
 
 
 def test_git_credential_answers_get_and_ignores_store(relay: Callable[..., Result]) -> None:
-    relay("add", "git", "--target", "git", input=SECRET)
+    relay("add", "depot", "--target", "depot", input=SECRET)
 
-    result = relay("git-credential", "git", "get", input="protocol=https\nhost=e.coding.net\nusername=ci\n\n")
+    result = relay("git-credential", "depot", "get", input="protocol=https\nhost=e.coding.net\nusername=ci\n\n")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["username=ci", f"password={SECRET}"]
 
-    anonymous = relay("git-credential", "git", "get", input="protocol=https\nhost=e.coding.net\n")
-    assert anonymous.output.splitlines() == ["username=git", f"password={SECRET}"]
+    anonymous = relay("git-credential", "depot", "get", input="protocol=https\nhost=E.Coding.net\n")
+    assert anonymous.output.splitlines() == ["username=depot", f"password={SECRET}"]
 
     for operation in ("store", "erase"):
-        ignored = relay("git-credential", "git", operation, input=f"protocol=https\npassword={SECRET}\n\n")
+        ignored = relay("git-credential", "depot", operation, input=f"protocol=https\npassword={SECRET}\n\n")
         assert (ignored.exit_code, ignored.output) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "protocol=https\nhost=evil.example\n",  # a submodule or redirect on another host
+        "protocol=https\nhost=e.coding.net.evil.example\n",
+        "protocol=https\nhost=e.coding.net:8443\n",  # same host, another port
+        "protocol=http\nhost=e.coding.net\n",  # the token must not travel in clear
+        "protocol=https\nhost=evil.example@e.coding.net\n",
+        "host=e.coding.net\n",  # no protocol
+        "protocol=https\n",  # no host
+        "",
+    ],
+)
+def test_git_credential_answers_nothing_for_another_host(relay: Callable[..., Result], asked: str) -> None:
+    relay("add", "depot", "--target", "depot", input=SECRET)
+
+    result = relay("git-credential", "depot", "get", input=asked + "\n")
+
+    assert (result.exit_code, result.output) == (0, "")
+
+
+def test_git_credential_compares_the_port_of_the_base_url(relay: Callable[..., Result]) -> None:
+    relay("add", "mirror", "--target", "mirror", input=SECRET)
+
+    answered = relay("git-credential", "mirror", "get", input="protocol=https\nhost=git.example.test:8443\n\n")
+    assert answered.output.splitlines() == ["username=mirror", f"password={SECRET}"]
+    for host in ("git.example.test", "git.example.test:443"):
+        refused = relay("git-credential", "mirror", "get", input=f"protocol=https\nhost={host}\n\n")
+        assert (refused.exit_code, refused.output) == (0, "")
+
+
+def test_git_credential_never_answers_for_a_target_over_plain_http(relay: Callable[..., Result]) -> None:
+    relay("add", "git", "--target", "git", input=SECRET)  # base_url http://127.0.0.1:9
+    result = relay("git-credential", "git", "get", input="protocol=http\nhost=127.0.0.1:9\n\n")
+    assert (result.exit_code, result.output) == (0, "")
+
+
+def test_git_credential_says_why_when_the_tokens_target_is_gone(
+    relay: Callable[..., Result], fake_redis: redis.Redis
+) -> None:
+    stored(fake_redis).add("orphan", "removed-target", SECRET)
+    result = relay("git-credential", "orphan", "get", input="protocol=https\nhost=e.coding.net\n\n")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "target 'removed-target', which is not configured" in result.stderr
+    assert SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    ("base_url", "host", "matches"),
+    [
+        ("https://e.coding.net", "e.coding.net", True),
+        ("https://e.coding.net", "e.coding.net:443", True),  # the default port, spelled out
+        ("https://e.coding.net:443/open-api", "E.CODING.NET", True),
+        ("https://[::1]:8443", "[::1]:8443", True),
+        ("https://[::1]:8443", "[::1]", False),
+        ("https://e.coding.net", "e.coding.net/other", False),
+        ("https://e.coding.net", "e.coding.net%2f", False),
+        ("https://e.coding.net", "e.coding.net#", False),
+        ("https://e.coding.net", "e.coding.net ", False),
+        ("https://e.coding.net", "coding.net", False),
+        ("http://e.coding.net", "e.coding.net", False),
+    ],
+)
+def test_git_host_matches(base_url: str, host: str, matches: bool) -> None:
+    assert git_host_matches(base_url, {"protocol": "https", "host": host}) is matches
 
 
 def test_remove_asks_first(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
