@@ -6,20 +6,25 @@ only turns the outcome into a Celery retry.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from tasks.actions import SAVED, run_action
 from tasks.rules import event_context, matching_rules
-from worker.errors import AuthError, PermanentError, RetryableError, RuleError, TargetError, TokenError
+from worker.errors import AuthError, PermanentError, RelayError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
 from worker.settings import Action, CallAction
 from worker.targets.retry import backoff_delay
+from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus
+from worker.tokens.rotation import recovery_steps
 from worker.tokens.store import TokenStore
+
+log = logging.getLogger("relay.tasks")
 
 
 @dataclass(frozen=True)
@@ -130,14 +135,28 @@ def action_target(action: Action) -> str:
 
 
 def _distrust_token(runtime: Runtime, action: Action, exc: AuthError) -> None:
-    """Mark the target's token ``invalid`` when the API refused it (not for a mere lack of permission)."""
+    """Mark the refused version of the target's token ``invalid`` and alert operators now, not at the next check.
+
+    Not for a mere lack of permission (403, CODING's UnauthorizedOperation): the token itself still works.
+    """
     refused = exc.status_code == 401 or (exc.code or "").startswith("AuthFailure")
-    if not refused or not isinstance(action, CallAction) or not isinstance(runtime.tokens, TokenStore):
+    store = runtime.tokens
+    if not refused or exc.token_version is None or not isinstance(store, TokenStore):
+        return
+    if not isinstance(action, CallAction):
         return
     name = runtime.settings.token_names[action.call]
-    # Only the version that was refused: a rotation that landed meanwhile must not be marked invalid.
-    version = runtime.tokens.current(name).version
-    runtime.tokens.set_status(name, TokenStatus.INVALID, str(exc), expected_version=version)
+    # Only the version that was refused: a secret installed meanwhile is left alone.
+    record = store.set_status(name, TokenStatus.INVALID, exc.message, expected_version=exc.token_version)
+    if record is None:
+        return
+    text = f"Relay: token {name} (target {record.target}) was refused by the admin API. " + recovery_steps(record)
+    try:
+        Notifier(store, runtime.settings).alert(record, "invalid", text)
+    except RelayError as alert_error:
+        log.warning(
+            "token %s: could not send the invalid-token alert now (%s); the token check retries", name, alert_error
+        )
 
 
 def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> Outcome:

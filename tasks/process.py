@@ -12,10 +12,12 @@ from celery.signals import worker_process_shutdown
 from tasks import pipeline
 from worker.celery_app import PROCESS_EVENT, app
 from worker.channels import close_shared_client
-from worker.errors import EventNotFound, StoreError
+from worker.errors import CorruptRecord, EventNotFound, StoreError
 from worker.runtime import close_runtime, get_runtime
 
 log = logging.getLogger("relay.tasks")
+
+STORE_RETRIES = 20
 
 
 @app.task(bind=True, name=PROCESS_EVENT, max_retries=None)
@@ -27,9 +29,13 @@ def process_event(self: Task, event_id: str) -> str:
     except EventNotFound:
         log.warning("event %s not found (expired or purged); dropping its message", event_id)
         return "missing"
+    except CorruptRecord as exc:
+        # Retrying cannot repair it: say so once and drop the message instead of looping on it.
+        log.error("event %s: %s; its message is dropped", event_id, exc)
+        return "corrupt"
     except StoreError:
-        # Redis trouble: let the message come back rather than losing the event.
-        raise self.retry(countdown=5) from None
+        # Redis trouble: try again shortly; past the cap the record stays unfinished and the sweeper re-queues it.
+        raise self.retry(countdown=5, max_retries=STORE_RETRIES) from None
     except SoftTimeLimitExceeded:
         # A call outlived the task's time budget: transient like any timeout, so retried, not dead-lettered.
         outcome = pipeline.interrupted(runtime, event_id, "the task ran past its soft time limit")

@@ -3,7 +3,8 @@
     RelayError
     ├── ConfigError                 invalid configuration (start-up stops, message names the key)
     ├── StoreError                  Redis unreachable or a record missing/corrupt
-    │   └── EventNotFound
+    │   ├── EventNotFound
+    │   └── CorruptRecord           a stored record that cannot be read back (not worth retrying)
     ├── Rejected                    a webhook delivery refused; carries the HTTP status and a short reason
     │   ├── BadRequest (400)        body the source's kind cannot parse
     │   ├── Unauthorized (401)      missing/bad signature or token, stale timestamp
@@ -38,6 +39,10 @@ class StoreError(RelayError):
 
 class EventNotFound(StoreError):
     """No event record with this id (never stored, or expired)."""
+
+
+class CorruptRecord(StoreError):
+    """A stored record cannot be parsed; retrying will not change that."""
 
 
 class Rejected(RelayError):

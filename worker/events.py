@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from worker.errors import EventNotFound, StoreError
+from worker.errors import CorruptRecord, EventNotFound, StoreError
 
 EVENT_KEY = "relay:event:"
 INDEX_KEY = "relay:events"
@@ -136,7 +136,7 @@ def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
             updated_at=float(data["updated_at"]),
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise StoreError(f"event record {data.get('id', '?')} is corrupt ({exc.__class__.__name__})") from None
+        raise CorruptRecord(f"event record {data.get('id', '?')} is corrupt ({exc.__class__.__name__})") from None
 
 
 # KEYS: dedup key, event key, index, queue list.

@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet
 
 from tasks import pipeline
+from worker.errors import AuthError
 from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
 from worker.locks import event_lock
 from worker.runtime import Runtime
@@ -340,3 +341,36 @@ def test_an_event_already_running_elsewhere_is_left_to_that_run(runtime_for: Cal
 
     other_worker.release()
     assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+
+
+def test_a_refused_token_alerts_operators_at_once(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(channels={"ops": {"kind": "slack", "url": "https://hooks.slack.example/T0/B0/x"}})
+    alerts: list[str] = []
+
+    def slack(request: httpx.Request) -> httpx.Response:
+        alerts.append(json.loads(request.content)["text"])
+        return httpx.Response(200, text="ok")
+
+    monkeypatch.setattr("worker.channels.shared_client", lambda: httpx.Client(transport=httpx.MockTransport(slack)))
+    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    store.add("gw", "gw", TOKEN)
+    runtime = Runtime(settings, fake_redis, store, transport=httpx.MockTransport(lambda r: httpx.Response(401)))
+
+    pipeline.process(runtime, store_event(runtime, RELEASE))
+
+    assert len(alerts) == 1
+    assert "token gw (target gw) was refused by the admin API" in alerts[0]
+    assert "relay tokens set gw" in alerts[0]
+    assert TOKEN not in alerts[0]
+
+
+def test_a_secret_installed_meanwhile_is_not_marked_invalid(fake_redis: redis.Redis) -> None:
+    settings = make_settings()
+    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    store.add("gw", "gw", TOKEN)
+    runtime = Runtime(settings, fake_redis, store)
+    refused_old_version = AuthError("gw: GET / answered 401", status_code=401, token_version=0)
+
+    pipeline._distrust_token(runtime, settings.rules[0].do[0], refused_old_version)
+
+    assert store.get("gw").status == TokenStatus.OK
