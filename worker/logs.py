@@ -31,21 +31,30 @@ def register_secret(value: str | SecretStr | None) -> None:
 
 def register_model_secrets(model: BaseModel) -> None:
     """Register every ``SecretStr`` found anywhere inside a settings model."""
-    _walk(model)
+    for text in secret_values(model):
+        register_secret(text)
 
 
-def _walk(value: Any) -> None:
+def secret_values(model: BaseModel) -> set[str]:
+    """The non-empty value of every ``SecretStr`` anywhere inside a model (nested models, dicts, lists)."""
+    found: set[str] = set()
+    _walk(model, found)
+    return found
+
+
+def _walk(value: Any, found: set[str]) -> None:
     if isinstance(value, SecretStr):
-        register_secret(value)
+        if text := value.get_secret_value():
+            found.add(text)
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            _walk(getattr(value, name))
+            _walk(getattr(value, name), found)
     elif isinstance(value, dict):
         for item in value.values():
-            _walk(item)
+            _walk(item, found)
     elif isinstance(value, list | tuple):
         for item in value:
-            _walk(item)
+            _walk(item, found)
 
 
 def redact(text: str) -> str:

@@ -11,7 +11,14 @@ import redis
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from worker.logs import JsonFormatter, RedactingFilter, redact, register_model_secrets, register_secret
+from worker.logs import (
+    JsonFormatter,
+    RedactingFilter,
+    redact,
+    register_model_secrets,
+    register_secret,
+    secret_values,
+)
 from worker.settings import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
@@ -62,6 +69,19 @@ def test_every_secret_of_the_settings_is_registered(log_line: logging.Handler) -
     line = render(log_line, logging.LogRecord("relay", logging.INFO, __file__, 1, message, None, None))
 
     assert line["message"] == "*** *** *** ***"
+
+
+def test_secret_values_finds_every_secret_of_the_settings() -> None:
+    settings = Settings(
+        sources={"gh": {"kind": "github", "secret": "source-secret-1", "secrets": ["source-secret-2"]}},
+        targets={"gw": {"kind": "api7", "base_url": "http://gw", "token_secret": "target-token-3"}},
+        channels={"ops": {"kind": "dingtalk", "url": "https://hooks.example/channel-url-4", "secret": "sign-5"}},
+    )
+
+    assert secret_values(settings) == {
+        "source-secret-1", "source-secret-2", "target-token-3", "https://hooks.example/channel-url-4", "sign-5"
+    }  # fmt: skip
+    assert secret_values(Settings()) == set()
 
 
 def test_extra_fields_become_json_keys(log_line: logging.Handler) -> None:

@@ -13,15 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-import httpx
 from pydantic import SecretStr, ValidationError
 
 from worker.channels import channel_url, prepare
 from worker.cli.output import print_json
 from worker.errors import ConfigError, RelayError
 from worker.events import EventRecord
+from worker.logs import secret_values
 from worker.settings import CallAction, Rule, Settings, config_path, load_settings, read_config_file
-from worker.targets.client import USER_AGENT, TargetClient
+from worker.targets.client import TargetClient
 from worker.targets.tokens import Credential
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 DRY_RUN_EVENT_ID = "evt_dry_run"
 MASK = "***"
+# What httpx adds to frame the request on the wire (same for every call, not Relay's choice): left out of the report.
+_TRANSPORT_HEADERS = frozenset({"host", "accept-encoding", "connection", "content-length"})
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|signature|passw|api[-_]?key", re.IGNORECASE)
 
 
@@ -213,36 +215,50 @@ def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[s
 
 
 def _call_request(settings: Settings, request: CallRequest, key: str) -> dict[str, Any]:
-    """The request as ``TargetClient`` would send it: same URL building, same header precedence, token masked."""
-    target = settings.targets[request.target]
+    """The request exactly as ``TargetClient.build_request`` puts it together for a real call, the token masked."""
     # Dry-run placeholders (``<saved.name>``) become their text, as they would print.
     query, body = json.loads(json.dumps([request.query, request.body], default=str))
-    with httpx.Client(base_url=str(target.base_url).rstrip("/")) as http:
-        url = http.build_request(request.method, request.path, params=query or None).url
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-    headers.update({name: MASK if _SENSITIVE_HEADER.search(name) else value for name, value in request.headers.items()})
-    headers.update(_masked_auth(request.target, settings))
-    headers["Idempotency-Key"] = key
-    if body is not None:
-        headers["Content-Type"] = "application/json"
+    placeholder = Credential(SecretStr(MASK))  # a dry run never reads a token
+    client = TargetClient(
+        request.target, settings.targets[request.target], _NoTokens(), token_name=settings.token_names[request.target]
+    )
+    try:
+        # The same arguments tasks.actions.run_action gives ``TargetClient.call``.
+        built = client.build_request(
+            request.method,
+            request.path,
+            placeholder,
+            params=query or None,
+            json=body,
+            headers=request.headers or None,
+            idempotency_key=key,
+        )
+        auth = {name.lower() for name in client.auth_headers(placeholder)}
+    finally:
+        client.close()
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in built.headers.raw:
+        name, value = raw_name.decode(built.headers.encoding), raw_value.decode(built.headers.encoding)
+        if name.lower() in _TRANSPORT_HEADERS:
+            continue
+        if name.lower() in auth:
+            value = _mask_auth(value)
+        elif _SENSITIVE_HEADER.search(name):
+            value = MASK
+        headers[name] = value
     return {
-        "method": request.method,
+        "method": built.method,
         "path": request.path,
-        "url": str(url),
+        "url": str(built.url),
         "query": query,
         "headers": headers,
         "json": body,
     }
 
 
-def _masked_auth(name: str, settings: Settings) -> dict[str, str]:
-    client = TargetClient(name, settings.targets[name], _NoTokens(), token_name=settings.token_names[name])
-    try:
-        headers = client.auth_headers(Credential(SecretStr(MASK)))
-    finally:
-        client.close()
-    # Basic auth encodes the mask along with the user name: show the scheme only.
-    return {header: value if MASK in value else f"{value.split(' ')[0]} {MASK}" for header, value in headers.items()}
+def _mask_auth(value: str) -> str:
+    # Built with the mask as the secret; Basic auth encodes it along with the user name: show the scheme only.
+    return value if MASK in value else f"{value.split(' ')[0]} {MASK}"
 
 
 class _NoTokens:
@@ -268,15 +284,8 @@ def _notification(settings: Settings, note: Notification, context: dict[str, Any
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values: list[SecretStr | None] = []
-    for source in settings.sources.values():
-        values.extend(source.all_secrets)
-    values.extend(target.token_secret for target in settings.targets.values())
-    for channel in settings.channels.values():
-        values.extend((channel.url, channel.secret))
     # Very short values would mask ordinary text; they are not real secrets anyway.
-    texts = {value.get_secret_value() for value in values if value is not None}
-    return sorted((text for text in texts if len(text) >= 6), key=len, reverse=True)
+    return sorted((text for text in secret_values(settings) if len(text) >= 6), key=len, reverse=True)
 
 
 def _mask_secrets(value: Any, secrets: list[str]) -> Any:

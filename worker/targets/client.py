@@ -1,8 +1,10 @@
 """One client per admin API target: pooled httpx, explicit timeouts, and the failure mapping in one place.
 
 Every call sends the target's token (``X-API-KEY`` header or cookie for ``api7``, ``Authorization: Bearer`` or
-Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-Key`` when it has one. What a
-failure becomes (``worker.errors``; the status and CODING code tables are in ``worker.targets.retry``):
+Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-Key`` when it has one, all put
+together by ``TargetClient.build_request``, which ``relay rules test`` uses too so that its dry run cannot drift from
+what is sent. What a failure becomes (``worker.errors``; the status and CODING code tables are in
+``worker.targets.retry``):
 
     TargetError
     ├── RetryableError   network error or timeout (no status); 429 and 5xx (``retry_after`` from ``Retry-After``,
@@ -135,6 +137,27 @@ class TargetClient:
             raise failure
         return CallResult(response.status_code, body)
 
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        credential: Credential,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Request:
+        """The request a call sends: URL and query, JSON body, every header (token, User-Agent, Idempotency-Key)."""
+        # The one place a request is put together: calls send it, and `relay rules test` shows it (token masked).
+        # httpx.Headers replaces case-insensitively, so a rule's "x-api-key" cannot travel beside ours.
+        request_headers = httpx.Headers(headers or {})
+        for name, value in self.auth_headers(credential).items():
+            request_headers[name] = value
+        if idempotency_key:
+            request_headers["Idempotency-Key"] = idempotency_key
+        return self._http.build_request(method, path, params=params, json=json, headers=request_headers)
+
     def auth_headers(self, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
         secret = credential.secret.get_secret_value()
@@ -161,15 +184,12 @@ class TargetClient:
         headers: Mapping[str, str] | None,
         idempotency_key: str | None,
     ) -> httpx.Response:
-        # httpx.Headers replaces case-insensitively, so a rule's "x-api-key" cannot travel beside ours.
-        request_headers = httpx.Headers(headers or {})
-        for name, value in self.auth_headers(credential).items():
-            request_headers[name] = value
-        if idempotency_key:
-            request_headers["Idempotency-Key"] = idempotency_key
+        request = self.build_request(
+            method, path, credential, params=params, json=json, headers=headers, idempotency_key=idempotency_key
+        )
         started = time.perf_counter()
         try:
-            response = self._http.request(method, path, params=params, json=json, headers=request_headers)
+            response = self._http.send(request)
         except httpx.TimeoutException as exc:
             reason = f"timed out ({type(exc).__name__})"
         except httpx.RequestError as exc:

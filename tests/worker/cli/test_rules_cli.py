@@ -349,6 +349,81 @@ def test_a_rule_that_cannot_render_is_shown_and_fails_the_command(config: Any) -
     assert "gw-token-secret-0001" not in result.output
 
 
+def _planned_call(config: Any, target: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The one call a dry run plans for a rule calling ``target`` with ``headers``."""
+    action: dict[str, Any] = {"call": "t", "method": "POST", "path": "/x", "json": {"n": 1}}
+    if headers:
+        action["headers"] = headers
+    config({**BASE, "targets": {"t": target}, "rules": [{"name": "r", "do": [action]}]})
+    result = dry_run("github", "push", "github_push", "--json")
+    assert result.exit_code == 0, result.output
+    call: dict[str, Any] = json.loads(result.stdout)["matched"][0]["actions"][0]
+    return call
+
+
+def test_a_rules_own_headers_are_shown_as_the_client_merges_them(config: Any) -> None:
+    target = {"kind": "api7", "base_url": "http://gw.test", "token_secret": "gw-token-secret-0001"}
+    call = _planned_call(
+        config, target, {"x-api-key": "rule-own-key-4711", "user-agent": "rule-agent/1", "X-Trace": "t1"}
+    )
+
+    names = [name.lower() for name in call["headers"]]
+    assert sorted(names) == sorted(set(names)), "a header shown twice is never sent twice"
+    shown = {name.lower(): value for name, value in call["headers"].items()}
+    # The client's token replaces the rule's; the rule's User-Agent replaces the client's default, as httpx sends.
+    assert (shown["x-api-key"], shown["user-agent"], shown["x-trace"]) == ("***", "rule-agent/1", "t1")
+    assert set(shown) == {"x-api-key", "user-agent", "x-trace", "accept", "idempotency-key", "content-type"}
+
+
+@pytest.mark.parametrize(
+    ("target", "header", "shown"),
+    [
+        ({"kind": "api7"}, "X-API-KEY", "***"),
+        ({"kind": "api7", "auth": "cookie"}, "Cookie", "X-API-KEY=***"),
+        ({"kind": "coding", "auth": "basic", "basic_user": "bot"}, "Authorization", "Basic ***"),
+        ({"kind": "bearer"}, "Authorization", "Bearer ***"),
+    ],
+)
+def test_the_token_is_masked_in_every_auth_mode(config: Any, target: dict[str, Any], header: str, shown: str) -> None:
+    call = _planned_call(config, {**target, "base_url": "https://t.test:8443", "token_secret": "t-token-secret-4711"})
+    assert call["headers"][header] == shown
+    assert call["url"] == "https://t.test:8443/x"
+    assert "t-token-secret-4711" not in json.dumps(call)
+
+
+def test_the_dry_run_shows_what_target_client_build_request_builds(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.targets.client import TargetClient
+
+    build = TargetClient.build_request
+
+    def marked(self: TargetClient, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = build(self, *args, **kwargs)
+        request.headers["X-Built-By"] = "build_request"
+        return request
+
+    monkeypatch.setattr(TargetClient, "build_request", marked)
+    call = _planned_call(config, {"kind": "bearer", "base_url": "http://t.test"})
+    assert call["headers"]["X-Built-By"] == "build_request"
+
+
+def test_the_dry_run_masks_every_secret_the_shared_collector_finds(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.logs import secret_values
+
+    # One collector for logs and dry runs: whatever it finds in the settings is masked in the report.
+    monkeypatch.setattr("worker.cli.rules.secret_values", lambda model: secret_values(model) | {"acme/orders-api"})
+    config({**BASE, "rules": [{"name": "r", "do": [{"notify": "ops", "text": "{{ payload.repository.full_name }}"}]}]})
+
+    result = dry_run("github", "push", "github_push", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert "acme/orders-api" not in result.output
+    assert json.loads(result.stdout)["matched"][0]["actions"][0]["text"] == "***"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.worker.targets.helpers import NEW_TOKEN, TOKEN, MutableTokens, Recorder, make_client, value
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.targets import Credential
 from worker.targets.client import USER_AGENT
 
 
@@ -298,6 +301,25 @@ def test_params_json_and_extra_headers_are_sent() -> None:
     assert recorder.json() == {"k": "v"}
     assert request.headers["X-Trace"] == "t1"
     assert request.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("kind", ["api7", "coding", "bearer"])
+def test_a_call_sends_exactly_the_request_build_request_makes(kind: str) -> None:
+    recorder = Recorder()
+    client = make_client(recorder, kind=kind)
+    arguments: dict[str, Any] = {
+        "params": {"page": 2},
+        "json": {"k": "v"},
+        "headers": {"X-Trace": "t1", "authorization": "Bearer rule-own"},
+        "idempotency_key": "event-1:rule:0",
+    }
+
+    client.call("PATCH", "/a/b", **arguments)
+    built = client.build_request("PATCH", "/a/b", Credential(SecretStr(TOKEN), 1), **arguments)
+
+    sent = recorder.requests[0]
+    assert (sent.method, sent.url, sent.content) == (built.method, built.url, built.content)
+    assert sent.headers.multi_items() == built.headers.multi_items()
 
 
 def test_api7_sends_the_token_in_the_x_api_key_header_by_default() -> None:
