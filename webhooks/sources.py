@@ -14,7 +14,8 @@ and either returns a ``Delivery`` or raises a ``Rejected`` subclass:
 Event type: the kind's header, required for the named kinds. ``standard`` reads a JSON field
 (``event_field``, default ``type``; dotted for nested fields: ``data.kind``). ``hmac`` and ``none`` read
 ``event_header`` if set, else ``event_field`` if set (a configured one is required), else the constant
-``"unknown"``.
+``"unknown"``. Event types and delivery ids are at most 256 characters and must have a UTF-8 form (a JSON
+string may decode to a lone surrogate, which the store cannot hold): otherwise ``BadRequest``.
 
 Delivery id: the kind's header; where the sender sent none, ``sha256:`` + the hex SHA-256 of the raw body.
 ``hmac`` with a ``timestamp_header`` signs ``f"{timestamp}.".encode() + body`` (Unix seconds, ASCII digits)
@@ -141,17 +142,13 @@ class _SourceVerifier:
             if self.event_default is None:
                 raise BadRequest(self.event_missing)
             return self.event_default
-        if len(value) > MAX_NAME_LENGTH:
-            raise BadRequest("event type too long")
-        return value
+        return _name(value, "event type")
 
     def _delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
         value = _first_header(headers, self.delivery_headers)
         if value is None:
             return "sha256:" + hashlib.sha256(body).hexdigest()
-        if len(value) > MAX_NAME_LENGTH:
-            raise BadRequest("delivery id too long")
-        return value
+        return _name(value, "delivery id")
 
 
 def build_verifier(config: SourceConfig) -> Verifier:
@@ -320,6 +317,19 @@ def _first_header(headers: Mapping[str, str], names: Sequence[str]) -> str | Non
         if value and (value := value.strip()):
             return value
     return None
+
+
+def _name(value: str, what: str) -> str:
+    """An event type or delivery id that fits in a key and that the store can take as UTF-8."""
+    if len(value) > MAX_NAME_LENGTH:
+        raise BadRequest(f"{what} too long")
+    try:
+        # A JSON field may hold a lone surrogate (JSON ``"\ud800"``): Python decodes it, but it has no UTF-8 form,
+        # and the ingest script's cjson (and the dedup key) refuse it, which would be a 503 retried forever.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid UTF-8") from None
+    return value
 
 
 def _field(payload: Any, path: tuple[str, ...]) -> str:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from webhooks.app import _headers, create_app
+from webhooks.signatures import decode_standard_secret, sign_hmac, sign_standard
+from worker.events import EventStore
 from worker.settings import Settings
 
 SOURCES: dict[str, dict[str, Any]] = {
@@ -22,6 +28,18 @@ SOURCES: dict[str, dict[str, Any]] = {
     "coding": {"kind": "coding", "secret": "s1"},
     "standard": {"kind": "standard", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
     "hmac": {"kind": "hmac", "secret": "s1", "header": "X-Sig", "timestamp_header": "X-Ts", "event_field": "a.b"},
+    "hmac-field": {"kind": "hmac", "secret": "s1", "header": "X-Sig", "event_field": "kind"},
+    "hmac-bare": {"kind": "hmac", "secret": "s1", "header": "X-Sig", "algorithm": "sha512", "encoding": "base64"},
+    "hmac-headers": {
+        "kind": "hmac",
+        "secret": "s1",
+        "header": "X-Sig",
+        "algorithm": "sha1",
+        "prefix": "sha1=",
+        "timestamp_header": "X-Ts",
+        "event_header": "X-Event",
+        "delivery_header": "X-Delivery",
+    },
     "open": {"kind": "none", "allow": ["0.0.0.0/0", "::/0"], "trusted_proxies": ["127.0.0.0/8"]},
 }
 
@@ -29,7 +47,8 @@ HEADER_NAMES = [
     "x-hub-signature-256", "x-hub-signature", "x-github-event", "x-github-delivery", "x-gitlab-token",
     "x-gitlab-event", "webhook-id", "webhook-timestamp", "webhook-signature", "x-gitea-signature",
     "x-forgejo-signature", "x-gitea-event", "x-event-key", "x-coding-signature", "x-coding-event",
-    "content-type", "x-sig", "x-ts", "x-forwarded-for", "content-length", "idempotency-key",
+    "content-type", "x-sig", "x-ts", "x-forwarded-for", "content-length", "idempotency-key", "x-event",
+    "x-delivery",
 ]  # fmt: skip
 
 header_values = st.one_of(
@@ -65,6 +84,101 @@ def test_random_deliveries_never_get_a_server_error(
     if answer.status_code >= 400:
         assert set(answer.json()) == {"error"}
         assert "s1" not in answer.json()["error"]
+
+
+# ---- correctly signed deliveries: past the signature, into parsing and storage ------------------------------
+
+KEY = b"s1"
+STANDARD_KEY = decode_standard_secret(SOURCES["standard"]["secret"])
+
+
+def signed_headers(source: str, body: bytes, *, event: str, delivery: str, msg_id: str) -> dict[str, str]:
+    """What a sender configured like ``SOURCES[source]`` sends with ``body``, signed with the shared helpers."""
+    now = str(int(time.time()))
+    signature = sign_standard(STANDARD_KEY, msg_id, now, body)
+    standard = {"webhook-id": msg_id, "webhook-timestamp": now, "webhook-signature": signature}
+    match source:
+        case "github":
+            signature = sign_hmac(KEY, body, "sha256", prefix="sha256=")
+            return {"x-hub-signature-256": signature, "x-github-event": event, "x-github-delivery": delivery}
+        case "gitlab":
+            return {"x-gitlab-token": KEY.decode(), "x-gitlab-event": event, "x-gitlab-event-uuid": delivery}
+        case "gitlab-signed":
+            return {**standard, "x-gitlab-event": event, "idempotency-key": delivery}
+        case "gitea":
+            signature = sign_hmac(KEY, body, "sha256")
+            return {"x-gitea-signature": signature, "x-gitea-event": event, "x-gitea-delivery": delivery}
+        case "bitbucket":
+            signature = sign_hmac(KEY, body, "sha256", prefix="sha256=")
+            return {"x-hub-signature": signature, "x-event-key": event, "x-request-uuid": delivery}
+        case "coding":
+            signature = sign_hmac(KEY, body, "sha1", prefix="sha1=")
+            return {"x-coding-signature": signature, "x-coding-event": event, "x-coding-delivery": delivery}
+        case "standard":
+            return standard
+        case "hmac":
+            return {"x-sig": sign_hmac(KEY, f"{now}.".encode() + body, "sha256"), "x-ts": now}
+        case "hmac-field":
+            return {"x-sig": sign_hmac(KEY, body, "sha256")}
+        case "hmac-bare":
+            return {"x-sig": sign_hmac(KEY, body, "sha512", "base64")}
+        case "hmac-headers":
+            signature = sign_hmac(KEY, f"{now}.".encode() + body, "sha1", prefix="sha1=")
+            return {"x-sig": signature, "x-ts": now, "x-event": event, "x-delivery": delivery}
+    raise AssertionError(f"no signer for {source}")
+
+
+def post_signed(
+    client: TestClient,
+    source: str,
+    body: bytes,
+    *,
+    event: str = "push",
+    delivery: str = "d-1",
+    msg_id: str = "msg_1",
+    content_type: str = "application/json",
+) -> httpx.Response:
+    """POST ``body`` to ``source`` as its sender would; header values are sent as their Latin-1 bytes."""
+    headers = {
+        "content-type": content_type,
+        **signed_headers(source, body, event=event, delivery=delivery, msg_id=msg_id),
+    }
+    answer: httpx.Response = client.post(
+        f"/hooks/{source}",
+        content=body,
+        headers=[(name.encode(), value.encode("latin-1")) for name, value in headers.items()],
+    )
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("source", "body"),
+    [
+        ("standard", b'{"type": "\\ud800"}'),
+        ("hmac", b'{"a": {"b": "push\\udc00"}}'),
+        ("hmac-field", b'{"kind": "\\udfff"}'),
+    ],
+    ids=["standard", "hmac-nested-field", "hmac-field"],
+)
+def test_an_event_type_with_a_lone_surrogate_is_a_400_not_a_503(
+    client: TestClient, redis_client: redis.Redis, source: str, body: bytes
+) -> None:
+    answer = post_signed(client, source, body)
+
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "event type is not valid UTF-8"}
+    assert redis_client.zcard("relay:events") == 0
+
+
+def test_lone_surrogates_in_the_payload_are_stored_and_read_back(client: TestClient, redis_client: redis.Redis) -> None:
+    document = {"type": "push", "\ud800": ["\udfff", {"key\udc00": "\ud83d"}]}
+
+    answer = post_signed(client, "standard", json.dumps(document).encode())
+
+    assert answer.status_code == 202, answer.text
+    record = EventStore(redis_client, retention_seconds=60).get(answer.json()["event_id"])
+    assert record.type == "push"
+    assert record.payload == document
 
 
 def test_repeated_forwarded_for_headers_are_joined_in_order() -> None:

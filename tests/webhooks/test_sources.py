@@ -552,6 +552,14 @@ BAD_BODIES = [
     signed_bad("standard", {}, b'[{"type": "a"}]', "payload has no string field 'type'"),
     signed_bad("hmac", {}, PUSH, "missing X-Event header"),
     signed_bad("hmac-b64", {}, b'{"event": "flat"}', "payload has no string field 'event.name'"),
+    # A JSON escape can spell a lone surrogate, which has no UTF-8 form for the store.
+    signed_bad("standard", {}, b'{"type": "\\ud800"}', "event type is not valid UTF-8"),
+    signed_bad("standard", {}, b'{"type": "ok\\udfff"}', "event type is not valid UTF-8"),
+    signed_bad("hmac-b64", {}, b'{"event": {"name": "\\udc00"}}', "event type is not valid UTF-8"),
+    # Only a caller that builds headers itself can pass one (ASGI decodes them as Latin-1); checked all the same.
+    signed_bad(
+        "github", {"x-github-event": "push", "x-github-delivery": "d\ud800"}, PUSH, "delivery id is not valid UTF-8"
+    ),
 ]
 
 
