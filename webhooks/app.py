@@ -33,8 +33,7 @@ REDIS_CONNECTIONS = 64
 
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
     """Build the receiver for ``settings``; all per-source work (keys, verifiers) is done here, once."""
-    from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
-    from worker.celery_app import app as celery_app
+    from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, private_app
 
     # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
     url = redis_url or resolve_redis_url(settings)
@@ -46,7 +45,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         socket_connect_timeout=2,
     )
     client = redis.asyncio.Redis(connection_pool=pool)
-    ingestor = Ingestor(settings, client, TaskMessageEncoder(celery_app, PROCESS_EVENT, EVENTS_QUEUE))
+    # The message template comes from an app built from these settings, not the global one, whose configuration
+    # would be loaded from the environment (and fail there when only ``redis_url`` was given).
+    encoder = TaskMessageEncoder(private_app(settings, redis_url=url), PROCESS_EVENT, EVENTS_QUEUE)
+    ingestor = Ingestor(settings, client, encoder)
 
     async def receive_hook(request: Request) -> Response:
         name = request.path_params["source"]

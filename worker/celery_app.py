@@ -25,11 +25,11 @@ def get_settings() -> Settings:
     return settings
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
+def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[str, Any]:
     """Celery settings that keep the design's guarantees (late acks, no loss on worker death, JSON only)."""
     from worker.redis import resolve_redis_url
 
-    url = resolve_redis_url(settings)
+    url = redis_url or resolve_redis_url(settings)
     limits = settings.celery
     transport = {
         "visibility_timeout": limits.visibility_timeout,
@@ -76,6 +76,15 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "worker-canary": {"task": "relay.canary", "schedule": CANARY_INTERVAL_SECONDS},
         "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
     }
+
+
+def private_app(settings: Settings, *, redis_url: str) -> Celery:
+    """A Celery app configured from ``settings`` and ``redis_url`` alone, for building messages in-process.
+
+    Unlike ``app``, it never reads the process's configuration (``get_settings``) and never becomes the current
+    app, so a caller that was handed its settings (the receiver) does not depend on the environment.
+    """
+    return Celery("relay", set_as_current=False, config_source=celery_config(settings, redis_url=redis_url))
 
 
 app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens"])

@@ -1,10 +1,14 @@
-"""The receiver app in process (Starlette's TestClient) on real Redis: no client input ever yields a 500."""
+"""The receiver app in process (Starlette's TestClient) on real Redis: no client input yields a 500; start and stop."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from tests.conftest import ROOT
 from webhooks.app import _headers, create_app
 from webhooks.signatures import decode_standard_secret, sign_hmac, sign_standard
 from worker.events import EventStore
@@ -267,6 +272,36 @@ def test_lone_surrogates_in_the_payload_are_stored_and_read_back(client: TestCli
     record = EventStore(redis_client, retention_seconds=60).get(answer.json()["event_id"])
     assert record.type == "push"
     assert record.payload == document
+
+
+# Run in a fresh interpreter: in this one, another test may already have configured the global Celery app.
+STANDALONE = """
+import sys
+from starlette.testclient import TestClient
+from webhooks.app import create_app
+from webhooks.signatures import sign_hmac
+from worker.settings import load_settings
+
+settings = load_settings(sources={"ci": {"kind": "hmac", "secret": "ci-secret", "header": "X-Sig"}})
+body = b'{"status": "ok"}'
+with TestClient(create_app(settings, redis_url=sys.argv[1])) as client:
+    answer = client.post("/hooks/ci", content=body, headers={"x-sig": sign_hmac(b"ci-secret", body, "sha256")})
+    print(answer.status_code, client.get("/readyz").status_code, client.get("/metrics").status_code)
+"""
+
+
+def test_create_app_needs_only_its_settings_and_redis_url(redis_url: str, tmp_path: Path) -> None:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("RELAY_")}
+    environment["PYTHONPATH"] = str(ROOT)
+
+    # No RELAY_* variable and no relay.yaml in the working directory: nothing global to fall back on.
+    result = subprocess.run(
+        [sys.executable, "-c", STANDALONE, redis_url],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["202", "200", "200"], result.stdout
 
 
 def test_repeated_forwarded_for_headers_are_joined_in_order() -> None:

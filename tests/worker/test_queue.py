@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import redis
 
-from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app, private_app
 from worker.queue import TaskMessageEncoder
+from worker.settings import load_settings
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -19,14 +20,18 @@ def _decode(raw: bytes) -> dict[str, Any]:
     return message
 
 
+@pytest.mark.parametrize("encoder_app", ["global", "private"])
 def test_encoded_message_matches_celerys_own(
-    redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, encoder_app: str
 ) -> None:
+    # Built before RELAY_REDIS_URL is set: the private app needs nothing but what it is given.
+    private = TaskMessageEncoder(private_app(load_settings(), redis_url=redis_url), PROCESS_EVENT, EVENTS_QUEUE)
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    encoder = private if encoder_app == "private" else TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)
     with app.connection_for_write(redis_url) as connection:
         app.send_task(PROCESS_EVENT, args=["evt_1"], queue=EVENTS_QUEUE, connection=connection)
     celerys = _decode(redis_client.rpop(EVENTS_QUEUE))  # type: ignore[arg-type]
-    ours = _decode(TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE).encode("evt_1"))
+    ours = _decode(encoder.encode("evt_1"))
 
     assert ours["decoded_body"] == celerys["decoded_body"] == [["evt_1"], {}, ours["decoded_body"][2]]
     assert ours["headers"]["task"] == celerys["headers"]["task"] == PROCESS_EVENT
