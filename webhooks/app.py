@@ -29,6 +29,8 @@ from worker.tokens.store import TokenStore
 log = logging.getLogger("relay.webhooks")
 
 REDIS_CONNECTIONS = 64
+# The receiver's connections are named, so that ``CLIENT LIST`` on the server shows whose they are.
+REDIS_CLIENT_NAME = "relay-webhooks"
 
 
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
@@ -43,8 +45,11 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         timeout=5,
         socket_timeout=5,
         socket_connect_timeout=2,
+        client_name=REDIS_CLIENT_NAME,
     )
-    client = redis.asyncio.Redis(connection_pool=pool)
+    # from_pool: the client owns the pool, so closing the client disconnects the pool's connections too
+    # (``Redis(connection_pool=pool)`` would leave them open after shutdown).
+    client = redis.asyncio.Redis.from_pool(pool)
     # The message template comes from an app built from these settings, not the global one, whose configuration
     # would be loaded from the environment (and fail there when only ``redis_url`` was given).
     encoder = TaskMessageEncoder(private_app(settings, redis_url=url), PROCESS_EVENT, EVENTS_QUEUE)
@@ -102,8 +107,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await client.aclose()
-        admin_client.close()
+        try:
+            await client.aclose()  # and its pool's connections, which it owns
+        finally:
+            admin_client.close()
 
     return Starlette(
         routes=[

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tests.conftest import ROOT
-from webhooks.app import _headers, create_app
+from tests.conftest import ROOT, wait_for
+from webhooks.app import REDIS_CLIENT_NAME, _headers, create_app
 from webhooks.signatures import decode_standard_secret, sign_hmac, sign_standard
 from worker.events import EventStore
 from worker.settings import Settings
@@ -302,6 +302,23 @@ def test_create_app_needs_only_its_settings_and_redis_url(redis_url: str, tmp_pa
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["202", "200", "200"], result.stdout
+
+
+def test_shutdown_closes_the_receivers_redis_connections(
+    write_config: Callable[[dict[str, Any]], Settings], redis_url: str, redis_client: redis.Redis
+) -> None:
+    def receiver_connections() -> set[str]:
+        return {entry["id"] for entry in redis_client.client_list() if entry["name"] == REDIS_CLIENT_NAME}
+
+    earlier = receiver_connections()  # left by other tests on this shared server; not this app's
+    app = create_app(write_config({"sources": SOURCES, "redis_url": redis_url}), redis_url=redis_url)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        assert post_signed(client, "standard", b'{"type": "push"}').status_code == 202
+        opened = receiver_connections() - earlier
+        assert opened
+
+    wait_for(lambda: not opened & receiver_connections(), timeout=5, what="the receiver's connections to close")
 
 
 def test_repeated_forwarded_for_headers_are_joined_in_order() -> None:
