@@ -20,6 +20,8 @@ def webhooks(host: str | None, port: int | None, workers: int) -> None:
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery
+    # For this process's own lines (uvicorn's supervisor with --workers); each process serving the app sets
+    # logging up again when it imports webhooks.asgi, which replaces the root handler rather than adding one.
     configure_logging(settings.log_level)
     uvicorn.run(
         "webhooks.asgi:app",
