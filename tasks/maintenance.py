@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from worker import health
-from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app, event_messages
 from worker.locks import job_lock, release_quietly
 from worker.queue import live_task_arguments
 from worker.runtime import Runtime, get_runtime
@@ -25,10 +25,12 @@ def requeue_stranded(runtime: Runtime, *, idle_seconds: float = STRANDED_AFTER_S
     requeued = []
     for event_id, updated_at in candidates:
         # The compare-and-set skips an event a worker touched after the candidates were read.
-        if event_id in live or not runtime.events.requeue_if_unchanged(event_id, updated_at):
+        message = event_messages().encode(event_id)
+        if event_id in live or not runtime.events.requeue_if_unchanged(
+            event_id, updated_at, queue=EVENTS_QUEUE, message=message
+        ):
             continue
         log.warning("event %s was unfinished with no live message: re-queued", event_id)
-        app.send_task(PROCESS_EVENT, args=[event_id], queue=EVENTS_QUEUE)
         requeued.append(event_id)
     return requeued
 

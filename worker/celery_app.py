@@ -11,6 +11,7 @@ from celery.signals import setup_logging
 from worker.errors import ConfigError
 from worker.health import CANARY_INTERVAL_SECONDS
 from worker.logs import configure_logging, register_model_secrets
+from worker.queue import TaskMessageEncoder
 from worker.settings import Settings, load_settings
 
 EVENTS_QUEUE = "relay.events"
@@ -88,6 +89,12 @@ def private_app(settings: Settings, *, redis_url: str) -> Celery:
 
 
 app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens"])
+
+
+@lru_cache(maxsize=1)
+def event_messages() -> TaskMessageEncoder:
+    """Encoder of ``process_event`` messages, pushed straight onto the events queue (sweeper, replays)."""
+    return TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)
 
 
 def _settings_or_exit() -> Settings:

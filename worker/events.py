@@ -254,8 +254,11 @@ class EventStore:
             and float(updated) <= now - idle_seconds
         ]
 
-    def requeue_if_unchanged(self, event_id: str, updated_at: str) -> bool:
-        """Set an unfinished event back to ``queued``, only if nobody touched it since ``updated_at`` was read."""
+    def requeue_if_unchanged(self, event_id: str, updated_at: str, *, queue: str, message: bytes) -> bool:
+        """Queue an unfinished event again, only if nobody touched it since ``updated_at`` was read.
+
+        The status change and the message go in one transaction (see ``replay``).
+        """
         key = EVENT_KEY + event_id
         with self.redis.pipeline() as pipe:
             try:
@@ -265,6 +268,7 @@ class EventStore:
                     return False
                 pipe.multi()
                 pipe.hset(key, mapping={"status": str(EventStatus.QUEUED), "updated_at": repr(time.time())})
+                pipe.lpush(queue, message)
                 self._call(pipe.execute)
             except redis.WatchError:
                 return False
@@ -280,17 +284,23 @@ class EventStore:
         """Dead-lettered events, newest first."""
         return list(self._load_many(self._call(self.redis.zrevrange, DLQ_KEY, 0, limit - 1)))
 
-    def prepare_replay(self, event_id: str) -> EventRecord:
-        """Put an event back to ``queued`` with a fresh attempt budget; actions already done stay done."""
+    def replay(self, event_id: str, *, queue: str, message: bytes) -> EventRecord:
+        """Queue an event again with a fresh attempt budget; actions already done stay done.
+
+        The record's reset and the message go in one transaction, pushed straight onto the queue's list as the
+        receiver does: no exchange routing that a lost binding key could silently drop.
+        """
         record = self.get(event_id)
         record.status = EventStatus.QUEUED
         record.attempts = 0
         record.error = None
+        record.updated_at = time.time()
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DLQ_KEY, event_id)
+            pipe.hset(EVENT_KEY + event_id, mapping=event_fields(record))  # type: ignore[arg-type]
             pipe.expire(EVENT_KEY + event_id, self.retention_seconds)
+            pipe.lpush(queue, message)
             self._call(pipe.execute)
-        self.save(record)
         return record
 
     def purge_dead_letter(self, event_id: str) -> bool:

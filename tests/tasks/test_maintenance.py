@@ -6,8 +6,9 @@ import pytest
 import redis
 
 from tasks import maintenance
-from worker.celery_app import app as celery_app
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
 from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.queue import live_task_arguments
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
@@ -24,7 +25,8 @@ def stranded(runtime: Runtime, status: EventStatus = EventStatus.QUEUED) -> str:
 
 
 @pytest.fixture
-def runtime(fake_redis: redis.Redis) -> Runtime:
+def runtime(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    monkeypatch.setenv("RELAY_REDIS_URL", "redis://127.0.0.1:1/0")  # the Celery app's broker; never contacted
     settings = Settings(retention_days=1e6)
     return Runtime(settings, fake_redis, ConfigTokens(settings))
 
@@ -50,20 +52,16 @@ def test_an_event_finished_while_the_sweeper_looked_is_left_alone(
         return set()
 
     monkeypatch.setattr(maintenance, "live_task_arguments", a_worker_finishes_it_meanwhile)
-    sent: list[object] = []
-    monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(args))
 
     assert maintenance.requeue_stranded(runtime, idle_seconds=0) == []
     assert runtime.events.get(event_id).status == EventStatus.DONE
-    assert sent == []
+    assert runtime.redis.llen(EVENTS_QUEUE) == 0
 
 
-def test_a_stranded_event_is_requeued_once(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stranded_event_is_requeued_once_straight_onto_the_queue(runtime: Runtime) -> None:
     event_id = stranded(runtime)
-    sent: list[object] = []
-    monkeypatch.setattr(maintenance, "live_task_arguments", lambda *_: set())
-    monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(kwargs["args"]))
 
     assert maintenance.requeue_stranded(runtime, idle_seconds=0) == [event_id]
-    assert sent == [[event_id]]
+    assert maintenance.requeue_stranded(runtime, idle_seconds=0) == []  # its message is live now
+    assert live_task_arguments(runtime.redis, EVENTS_QUEUE, PROCESS_EVENT) == {event_id}
     assert runtime.events.get(event_id).status == EventStatus.QUEUED

@@ -20,16 +20,14 @@ def _store() -> EventStore:
 
 def _replay(store: EventStore, event_id: str, *, force: bool = False) -> EventRecord:
     """Re-queue one event; actions already done are skipped when it runs again."""
-    from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app
+    from worker.celery_app import EVENTS_QUEUE, event_messages
 
     status = store.get(event_id).status
     if status not in FINAL_STATUSES and not force:
         raise click.ClickException(
             f"event {event_id} is {status}: it will finish on its own (--force queues it again anyway)"
         )
-    record = store.prepare_replay(event_id)
-    app.send_task(PROCESS_EVENT, args=[record.id], queue=EVENTS_QUEUE)
-    return record
+    return store.replay(event_id, queue=EVENTS_QUEUE, message=event_messages().encode(event_id))
 
 
 def _print_records(records: list[EventRecord], as_json: bool) -> None:
