@@ -60,7 +60,7 @@ def example_relay(
     """The repository's relay.example.yaml, its admin APIs pointed at the sandbox and its channels at the sink."""
     sink, _ = channel_sink
     text = (ROOT / "relay.example.yaml").read_text()
-    text = text.replace("https://api7.example.com:7443", sandbox.url).replace("https://acme.coding.net", sandbox.url)
+    text = text.replace("https://api7.example.com:7443", sandbox.url).replace("https://e.coding.net", sandbox.url)
     config = tmp_path / "relay.yaml"
     config.write_text(text)
     environment = {

@@ -177,7 +177,7 @@ def test_check_never_prints_a_secret(config: Any) -> None:
          {"label-service-on-merge": [("call", "prod",
                                       "PATCH https://api7.example.com:7443/apisix/admin/services/checkout")]}),
         ("coding", "push", "coding_push",
-         {"coding-build-on-push": [("call", "coding", "POST https://acme.coding.net/open-api"),
+         {"coding-build-on-push": [("call", "coding", "POST https://e.coding.net/open-api"),
                                    ("notify", "builds", "POST https://oapi.dingtalk.com/***")]}),
         ("github", "push", "github_push", {}),
     ],
@@ -269,7 +269,7 @@ def test_human_report_shows_the_exact_requests(example: Path) -> None:
     out = result.stdout
     assert "event: source=coding type=push (dry run: nothing is sent)" in out
     assert "matched: coding-build-on-push" in out
-    assert "  [0] call coding: POST https://acme.coding.net/open-api" in out
+    assert "  [0] call coding: POST https://e.coding.net/open-api" in out
     assert "      Authorization: Bearer ***" in out
     assert "      Idempotency-Key: evt_dry_run:coding-build-on-push:0" in out
     assert '"Revision": "e5b2f4ba3b1d7e0bd3b40e8b2e0c0d1a3f9c6e71"' in out
