@@ -374,3 +374,12 @@ def test_a_secret_installed_meanwhile_is_not_marked_invalid(fake_redis: redis.Re
     pipeline._distrust_token(runtime, settings.rules[0].do[0], refused_old_version)
 
     assert store.get("gw").status == TokenStatus.OK
+
+
+def test_payload_text_with_no_utf8_form_fails_the_call_clearly(runtime_for: Callable[..., Runtime]) -> None:
+    runtime = runtime_for(lambda r: pytest.fail("nothing can be sent"))
+    event_id = store_event(runtime, {**RELEASE, "release": {"tag_name": "v1-\ud800"}})
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
+    error = runtime.events.get(event_id).error or ""
+    assert "rule 'publish' action 0: gw: POST /api/services/publish: the request cannot be encoded" in error

@@ -156,7 +156,11 @@ class TargetClient:
             request_headers[name] = value
         if idempotency_key:
             request_headers["Idempotency-Key"] = idempotency_key
-        return self._http.build_request(method, path, params=params, json=json, headers=request_headers)
+        try:
+            return self._http.build_request(method, path, params=params, json=json, headers=request_headers)
+        except ValueError as exc:  # e.g. text with no UTF-8 form: a lone surrogate carried over from a payload
+            reason = exc.reason if isinstance(exc, UnicodeError) else type(exc).__name__
+            raise PermanentError(f"{self.name}: {method} {path}: the request cannot be encoded ({reason})") from None
 
     def auth_headers(self, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
