@@ -159,7 +159,7 @@ class TargetClient:
         try:
             return self._http.build_request(method, path, params=params, json=json, headers=request_headers)
         except ValueError as exc:  # e.g. text with no UTF-8 form: a lone surrogate carried over from a payload
-            reason = exc.reason if isinstance(exc, UnicodeError) else type(exc).__name__
+            reason = exc.reason if isinstance(exc, UnicodeEncodeError) else type(exc).__name__
             raise PermanentError(f"{self.name}: {method} {path}: the request cannot be encoded ({reason})") from None
 
     def auth_headers(self, credential: Credential) -> dict[str, str]:
