@@ -10,6 +10,7 @@ import redis
 import redis.asyncio
 
 from webhooks import metrics
+from webhooks.batch import ScriptBatcher
 from webhooks.network import check_allowed
 from webhooks.sources import Verifier, build_verifier
 from worker.errors import ConfigError, Rejected, StoreError, UnknownSource
@@ -42,7 +43,7 @@ class Ingestor:
         }
         self.encoder = encoder
         self.retention_seconds = int(settings.retention_days * 86400)
-        self._script = client.register_script(INGEST_SCRIPT)
+        self._store = ScriptBatcher(client, INGEST_SCRIPT)
 
     def source(self, name: str) -> _Source:
         """The configured source called ``name``, or ``UnknownSource``."""
@@ -80,7 +81,7 @@ class Ingestor:
             retention_seconds=self.retention_seconds,
         )
         try:
-            first = await self._script(keys=keys, args=argv)
+            first = await self._store(keys, argv)
         except redis.RedisError as exc:
             raise StoreError(f"event could not be stored ({type(exc).__name__})") from None
         if first:

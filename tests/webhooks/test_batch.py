@@ -1,0 +1,97 @@
+"""The write coalescer on real Redis: one pipeline for concurrent callers, each with its own answer or error."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from webhooks.batch import ScriptBatcher
+
+ECHO_OR_FAIL = """
+if ARGV[1] == 'bad' then return redis.error_reply('refused ' .. KEYS[1]) end
+redis.call('INCR', KEYS[1])
+return ARGV[1]
+"""
+
+
+def run_batch(redis_url: str, calls: list[tuple[str, str]]) -> tuple[list[Any], int]:
+    """Run the calls concurrently; the results (or errors) in order, and how many pipelines carried them."""
+
+    async def main() -> tuple[list[Any], int]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        pipelines = 0
+        make_pipeline = client.pipeline
+
+        def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+            nonlocal pipelines
+            pipelines += 1
+            return make_pipeline(*args, **kwargs)
+
+        client.pipeline = counting_pipeline  # type: ignore[method-assign]
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL)
+        try:
+            results = await asyncio.gather(*(batcher([key], [value]) for key, value in calls), return_exceptions=True)
+        finally:
+            await client.aclose()
+        return results, pipelines
+
+    return asyncio.run(main())
+
+
+def test_concurrent_calls_share_one_pipeline_and_get_their_own_results(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    calls = [(f"k{n}", f"v{n}") for n in range(50)]
+
+    results, pipelines = run_batch(redis_url, calls)
+
+    assert results == [value.encode() for _, value in calls]
+    assert pipelines == 1
+    assert all(redis_client.get(key) == b"1" for key, _ in calls)
+
+
+def test_one_failing_call_fails_alone(redis_url: str, redis_client: redis.Redis) -> None:
+    results, _ = run_batch(redis_url, [("a", "ok"), ("b", "bad"), ("c", "ok")])
+
+    assert results[0] == b"ok"
+    assert results[2] == b"ok"
+    assert isinstance(results[1], redis.ResponseError)
+    assert "refused b" in str(results[1])
+    assert redis_client.get("b") is None
+
+
+def test_a_batch_never_exceeds_its_limit(redis_url: str) -> None:
+    async def main() -> int:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL, max_batch=8)
+        sizes: list[int] = []
+        flush = batcher._flush
+
+        async def measured(batch: list[Any]) -> None:
+            sizes.append(len(batch))
+            await flush(batch)
+
+        batcher._flush = measured  # type: ignore[method-assign]
+        await asyncio.gather(*(batcher([f"k{n}"], ["v"]) for n in range(20)))
+        await client.aclose()
+        return max(sizes)
+
+    assert asyncio.run(main()) == 8
+
+
+def test_redis_down_fails_every_caller_with_a_redis_error() -> None:
+    async def main() -> list[Any]:
+        client = redis.asyncio.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL)
+        results = await asyncio.gather(batcher(["a"], ["x"]), batcher(["b"], ["y"]), return_exceptions=True)
+        await client.aclose()
+        return list(results)
+
+    results = asyncio.run(main())
+
+    assert len(results) == 2
+    for result in results:
+        assert isinstance(result, redis.ConnectionError)
