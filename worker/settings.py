@@ -376,6 +376,24 @@ def parse_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def unset_references(path: Path) -> list[tuple[str, str]]:
+    """``(key, variable)`` for every ``${VARIABLE}`` in the file that the environment does not set."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*where, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*where, index))
+        elif isinstance(value, str):
+            found.extend((_dotted(where), name) for name in _PLACEHOLDER.findall(value) if os.environ.get(name) is None)
+
+    walk(parse_config_file(path), ())
+    return found
+
+
 def _expand(value: Any, where: tuple[str | int, ...]) -> Any:
     if isinstance(value, dict):
         return {key: _expand(item, (*where, key)) for key, item in value.items()}

@@ -6,6 +6,7 @@ Neither command needs Redis or a running worker; the rule logic (``tasks``) is i
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -20,7 +21,15 @@ from worker.cli.output import print_json
 from worker.errors import ConfigError, RelayError
 from worker.events import EventRecord
 from worker.logs import secret_values
-from worker.settings import CallAction, Rule, Settings, config_path, load_settings, read_config_file
+from worker.settings import (
+    CallAction,
+    Rule,
+    Settings,
+    config_path,
+    load_settings,
+    read_config_file,
+    unset_references,
+)
 from worker.targets.client import TargetClient
 from worker.targets.tokens import Credential
 
@@ -32,6 +41,8 @@ MASK = "***"
 # What httpx adds to frame the request on the wire (same for every call, not Relay's choice): left out of the report.
 _TRANSPORT_HEADERS = frozenset({"host", "accept-encoding", "connection", "content-length"})
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|signature|passw|api[-_]?key", re.IGNORECASE)
+
+UNSET_STAND_IN = "https://unset.invalid/"  # stands in for an unset variable: valid as a secret or a URL
 
 
 @click.group()
@@ -62,11 +73,15 @@ def configuration_problems() -> tuple[list[str], list[Rule]]:
     """Every problem of the configuration file, one line each, and the rules that parsed."""
     from tasks.rules import check_rules
 
+    problems: list[str] = []
     try:
+        # An unset variable is one problem among others: note it, stand a value in for it, and check the rest.
+        for where, name in unset_references(config_path()):
+            problems.append(f"{config_path()}: {where}: environment variable {name} is not set")
+            os.environ[name] = UNSET_STAND_IN
         data = read_config_file(config_path())
     except ConfigError as exc:
-        return [str(exc)], []
-    problems: list[str] = []
+        return [*problems, str(exc)], []
     try:
         # Everything but the rules, which are validated one by one below so that every problem is listed.
         settings = Settings(rules=[])

@@ -123,6 +123,28 @@ def test_check_lists_every_problem_one_per_line(config: Any) -> None:
     assert "11 problem(s)" in result.stderr
 
 
+def test_check_lists_every_unset_variable_and_still_checks_the_rules(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("UNSET_SOURCE_SECRET", "UNSET_CHANNEL_URL"):
+        monkeypatch.setenv(name, "")  # recorded, so the stand-in the check sets is undone after the test
+        monkeypatch.delenv(name)
+    path = config(
+        "sources: {github: {kind: github, secret: ${UNSET_SOURCE_SECRET}}}\n"
+        "channels: {ops: {kind: slack, url: ${UNSET_CHANNEL_URL}}}\n"
+        "rules: [{name: r, do: [{notify: ops, text: '{{ paylaod.x }}'}]}]\n"
+    )
+
+    result = run("check")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}: sources.github.secret: environment variable UNSET_SOURCE_SECRET is not set",
+        f"{path}: channels.ops.url: environment variable UNSET_CHANNEL_URL is not set",
+        "rule 'r' do[0].text: unknown name 'paylaod' (a template can read event, headers, payload, saved)",
+    ]
+
+
 def test_check_json(config: Any) -> None:
     config({**BASE, "rules": [{"name": "r", "if": "payload.(", "do": [{"notify": "ops", "text": "t"}]}]})
     result = run("check", "--json")
