@@ -60,15 +60,8 @@ def store_event(
     runtime: Runtime, source: str, event_type: str, payload: Any, headers: dict[str, str] | None = None
 ) -> str:
     """Store an event record as the receiver would, and return its id."""
-    record = EventRecord(
-        id=new_event_id(),
-        source=source,
-        type=event_type,
-        delivery_id="d-1",
-        received_at=1715677340.0,
-        headers=headers or {},
-        payload=payload,
-    )
+    record = record_for(source, event_type, payload, headers)
+    record.id = new_event_id()
     runtime.redis.hset(EVENT_KEY + record.id, mapping=event_fields(record))  # type: ignore[arg-type]
     return record.id
 

@@ -13,8 +13,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet
 
 from tasks import pipeline
+from tests.tasks import support
 from worker.errors import AuthError
-from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.events import EVENT_KEY, EventStatus
 from worker.locks import event_lock
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -67,12 +68,8 @@ def runtime_for(fake_redis: redis.Redis) -> Callable[[Handler], Runtime]:
 
 
 def store_event(runtime: Runtime, payload: Any, *, event_type: str = "release") -> str:
-    record = EventRecord(
-        id=new_event_id(), source="github", type=event_type, delivery_id="d-1", received_at=1.0,
-        headers={}, payload=payload,
-    )  # fmt: skip
-    runtime.redis.hset(EVENT_KEY + record.id, mapping=event_fields(record))  # type: ignore[arg-type]
-    return record.id
+    """Store a GitHub event for ``payload`` and return its id."""
+    return support.store_event(runtime, "github", event_type, payload)
 
 
 RELEASE = {"action": "published", "release": {"tag_name": "v1.2.3"}, "n": 3}
