@@ -24,10 +24,9 @@ import redis
 import uvicorn
 import yaml
 
-from worker.celery_app import get_settings
 from worker.events import EventRecord, EventStatus, EventStore
 from worker.redis import EmbeddedRedis, free_port
-from worker.settings import Settings, load_settings
+from worker.settings import Settings, get_settings, load_settings
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent

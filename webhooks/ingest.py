@@ -42,7 +42,7 @@ class Ingestor:
             name: _Source(name, config, _verifier(name, config)) for name, config in settings.sources.items()
         }
         self.encoder = encoder
-        self.retention_seconds = int(settings.retention_days * 86400)
+        self.retention_seconds = settings.retention_seconds
         self._store = ScriptBatcher(client, INGEST_SCRIPT)
 
     def source(self, name: str) -> _Source:

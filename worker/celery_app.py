@@ -10,20 +10,12 @@ from celery.signals import setup_logging
 
 from worker.errors import ConfigError
 from worker.health import CANARY_INTERVAL_SECONDS
-from worker.logs import configure_logging, register_model_secrets
+from worker.logs import configure_logging
 from worker.queue import TaskMessageEncoder
-from worker.settings import Settings, load_settings
+from worker.settings import Settings, get_settings
 
 EVENTS_QUEUE = "relay.events"
 PROCESS_EVENT = "relay.process_event"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, read once; their secrets are masked in every log line from now on."""
-    settings = load_settings()
-    register_model_secrets(settings)
-    return settings
 
 
 def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[str, Any]:

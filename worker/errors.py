@@ -15,7 +15,8 @@
     │   ├── RetryableError          network error, 5xx, 429: try again later (maybe after ``retry_after``)
     │   └── PermanentError          other 4xx, an error envelope: retrying will not help
     │       └── AuthError           401/403 with the current token (after one re-read of the token store);
-    │                               ``token_version``: the version of the credential refused
+    │                               ``token_version``: the version of the credential refused;
+    │                               ``refused``: the token itself was refused (not a mere lack of permission)
     ├── TokenError                  token store problems (unknown token, undecryptable secret)
     └── RuleError                   a rule or template that cannot be evaluated
 
@@ -124,8 +125,12 @@ class AuthError(PermanentError):
         status_code: int | None = None,
         code: str | None = None,
         token_version: int | None = None,
+        refused: bool = False,
     ) -> None:
         super().__init__(message, status_code=status_code, code=code)
+        # Decided once, by the target kind that classified the failure: True when the secret itself was refused
+        # (401, CODING's AuthFailure.*), False when it works but lacks a permission (403, UnauthorizedOperation.*).
+        self.refused = refused
         # The version of the credential the refused request carried (None when unknown), so that exactly that
         # version is marked invalid, never a newer one a rotation installed meanwhile.
         self.token_version = token_version

@@ -30,7 +30,7 @@ class Runtime:
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.events = EventStore(self.redis, retention_seconds=int(self.settings.retention_days * 86400))
+        self.events = EventStore(self.redis, retention_seconds=self.settings.retention_seconds)
 
     def client(self, target: str) -> TargetClient:
         """The pooled client for ``target`` (created on first use)."""
@@ -59,7 +59,7 @@ def get_runtime() -> Runtime:
     """This process's runtime; a forked child builds its own instead of sharing its parent's sockets."""
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        from worker.celery_app import get_settings
+        from worker.settings import get_settings
 
         settings = get_settings()
         client = connect(resolve_redis_url(settings))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from worker.errors import ConfigError
+from worker.logs import register_model_secrets
 
 DEFAULT_CONFIG_PATH = Path("relay.yaml")
 MiB = 1024 * 1024
@@ -306,6 +307,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")
         return self
 
+    @property
+    def retention_seconds(self) -> int:
+        """How long an event record is kept, in whole seconds."""
+        return int(self.retention_days * DAY)
+
     @cached_property
     def token_names(self) -> dict[str, str]:
         """Target name to the name of its token in the store."""
@@ -425,3 +431,11 @@ def load_settings(**overrides: Any) -> Settings:
             f"{_dotted(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()
         ]
         raise ConfigError(f"{config_path()}: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once; their secrets are masked in every log line from now on."""
+    settings = load_settings()
+    register_model_secrets(settings)
+    return settings

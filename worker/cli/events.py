@@ -11,11 +11,11 @@ from worker.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
 
 
 def _store() -> EventStore:
-    from worker.celery_app import get_settings
     from worker.redis import connect, resolve_redis_url
+    from worker.settings import get_settings
 
     settings = get_settings()
-    return EventStore(connect(resolve_redis_url(settings)), retention_seconds=int(settings.retention_days * 86400))
+    return EventStore(connect(resolve_redis_url(settings)), retention_seconds=settings.retention_seconds)
 
 
 def _replay(store: EventStore, event_id: str, *, force: bool = False) -> EventRecord:

@@ -14,9 +14,9 @@ import uvicorn
 @click.option("--workers", default=1, show_default=True, help="Receiver processes.")
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
-    from worker.celery_app import get_settings
     from worker.logs import configure_logging
     from worker.redis import resolve_redis_url
+    from worker.settings import get_settings
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery

@@ -13,9 +13,10 @@ from worker.cli.output import print_json, print_table, timestamp
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def status(as_json: bool) -> None:
     """Queue depth, dead letters, worker liveness and token health; exit 1 when something needs attention."""
-    from worker.celery_app import EVENTS_QUEUE, get_settings
+    from worker.celery_app import EVENTS_QUEUE
     from worker.health import snapshot
     from worker.redis import connect, resolve_redis_url
+    from worker.settings import get_settings
     from worker.tokens.keys import load_cipher
     from worker.tokens.policy import status_now
     from worker.tokens.store import TokenStore

@@ -40,8 +40,8 @@ class Context:
 
 
 def _open() -> Context:
-    from worker.celery_app import get_settings
     from worker.redis import connect, resolve_redis_url
+    from worker.settings import get_settings
     from worker.tokens.keys import load_cipher
     from worker.tokens.store import seeds_from_settings
 
