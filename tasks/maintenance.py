@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from worker import health
-from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app, event_messages
+from worker import health, recovery
+from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
 from worker.locks import job_lock, release_quietly
 from worker.queue import live_task_arguments
 from worker.runtime import Runtime, get_runtime
@@ -45,6 +45,19 @@ def sweep_events() -> int:
     try:
         runtime.events.trim_index()
         return len(requeue_stranded(runtime))
+    finally:
+        release_quietly(lock)
+
+
+@app.task(name="relay.recover_workers", ignore_result=True, expires=RECOVER_INTERVAL_SECONDS * 3)
+def recover_workers() -> int:
+    """Hand the messages of workers whose heartbeat stopped back to the queue (one recovery at a time)."""
+    runtime = get_runtime()
+    lock = job_lock(runtime.redis, "recover_workers", 60)
+    if not lock.acquire():
+        return 0
+    try:
+        return len(recovery.recover(runtime.redis, {EVENTS_QUEUE}))
     finally:
         release_quietly(lock)
 

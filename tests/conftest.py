@@ -253,3 +253,28 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def start_beat(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
+    """Start a real ``celery -A worker beat`` with the current RELAY_CONFIG and the given Redis URL."""
+    beats: list[WorkerProcess] = []
+
+    def start(redis_url: str) -> WorkerProcess:
+        log = tmp_path / f"beat-{len(beats)}.log"
+        environment = {**os.environ, "RELAY_REDIS_URL": redis_url}
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+                 "-s", str(tmp_path / f"beat-{len(beats)}-schedule")],
+                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        beat = WorkerProcess(process, log)
+        beats.append(beat)
+        wait_for(lambda: "beat: Starting" in beat.output() or process.poll() is not None, timeout=60, what="beat")
+        assert process.poll() is None, beat.output()
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()

@@ -16,6 +16,7 @@ from worker.settings import Settings, get_settings
 
 EVENTS_QUEUE = "relay.events"
 PROCESS_EVENT = "relay.process_event"
+RECOVER_INTERVAL_SECONDS = 10.0
 
 
 def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[str, Any]:
@@ -66,6 +67,8 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic jobs; each is safe to run twice."""
     return {
         "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 60.0},
+        # Cheap (three reads of the unacked bookkeeping): often, so a dead worker's events resume within ~20 s.
+        "recover-dead-workers": {"task": "relay.recover_workers", "schedule": RECOVER_INTERVAL_SECONDS},
         "worker-canary": {"task": "relay.canary", "schedule": CANARY_INTERVAL_SECONDS},
         "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
     }
@@ -80,7 +83,7 @@ def private_app(settings: Settings, *, redis_url: str) -> Celery:
     return Celery("relay", set_as_current=False, config_source=celery_config(settings, redis_url=redis_url))
 
 
-app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens"])
+app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens", "tasks.liveness"])
 
 
 @lru_cache(maxsize=1)
