@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from worker import health, recovery
+from worker import deadletters, health, recovery
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
 from worker.locks import job_lock, release_quietly
 from worker.queue import live_task_arguments
@@ -44,6 +44,8 @@ def sweep_events() -> int:
         return 0
     try:
         runtime.events.trim_index()
+        policy = runtime.settings.dead_letters
+        deadletters.enforce(runtime.redis, retention_seconds=policy.retention_seconds, cap=policy.max_entries)
         return len(requeue_stranded(runtime))
     finally:
         release_quietly(lock)

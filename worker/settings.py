@@ -242,6 +242,8 @@ class CeleryConfig(_Model):
     visibility_timeout: int = Field(default=3600, ge=30)
     task_time_limit: int = Field(default=300, ge=5)
     max_retries: int = Field(default=8, ge=0)
+    # Runs of one event cut short with nothing recorded (its worker killed each time): past this, a poison event.
+    max_deliveries: int = Field(default=5, ge=1)
     retry_backoff_max: int = Field(default=600, ge=1)
     concurrency: int = Field(default=2, ge=1)
 
@@ -255,6 +257,18 @@ class CeleryConfig(_Model):
         return self
 
 
+class DeadLettersConfig(_Model):
+    """How long dead letters are kept and how many at most (the oldest go first)."""
+
+    retention_days: float = Field(default=30, gt=0)
+    max_entries: int = Field(default=100_000, ge=1)
+
+    @property
+    def retention_seconds(self) -> int:
+        """The retention period in whole seconds."""
+        return int(self.retention_days * DAY)
+
+
 class Settings(BaseSettings):
     """Everything Relay reads at start-up."""
 
@@ -265,6 +279,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="absent: an embedded Redis is started")
     data_dir: Path = Path(".relay")
     retention_days: float = Field(default=7, gt=0)
+    dead_letters: DeadLettersConfig = Field(default_factory=DeadLettersConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
     celery: CeleryConfig = Field(default_factory=CeleryConfig)

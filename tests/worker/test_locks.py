@@ -6,7 +6,7 @@ import fakeredis
 import pytest
 
 from worker.heartbeat import ALIVE_KEY, owner_id
-from worker.locks import EVENT_LOCK, event_lock
+from worker.locks import EVENT_LOCK, EventLock, event_lock
 
 
 @pytest.fixture
@@ -26,9 +26,10 @@ def test_a_dead_holders_lock_is_taken_over_at_once(client: fakeredis.FakeRedis) 
     client.set(EVENT_LOCK + "evt_1", "vanished-host:7|nonce", ex=300)  # no heartbeat: the holder is gone
 
     lock = event_lock(client, "evt_1", 300)
+    assert isinstance(lock, EventLock)
     assert lock.acquire() is True
     assert lock.holder() == owner_id()
-    assert lock.release() is None
+    lock.release()
     assert client.get(EVENT_LOCK + "evt_1") is None
 
 

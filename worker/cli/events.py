@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from worker import deadletters
 from worker.cli.output import print_json, print_table, timestamp
+from worker.cli.params import Age
 from worker.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
 
 
@@ -132,13 +134,21 @@ def replay_dead_letters(event_ids: tuple[str, ...], replay_all: bool) -> None:
 @dlq.command("purge")
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "purge_all", is_flag=True, help="Every dead letter.")
+@click.option("--older-than", "older_than", type=Age(), help="Those dead-lettered longer ago, e.g. 7d, 12h, 30m.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge_dead_letters(event_ids: tuple[str, ...], purge_all: bool, yes: bool) -> None:
+def purge_dead_letters(event_ids: tuple[str, ...], purge_all: bool, older_than: float | None, yes: bool) -> None:
     """Delete dead-lettered events for good."""
     store = _store()
+    if older_than is not None:
+        if event_ids or purge_all:
+            raise click.UsageError("--older-than goes alone, without event ids or --all")
+        if not yes:
+            click.confirm(f"Delete every dead letter older than {older_than:g} s for good?", abort=True)
+        click.echo(f"purged {deadletters.purge_older_than(store.redis, older_than)} event(s)")
+        return
     ids = [record.id for record in store.dead_letters(10**6)] if purge_all else list(event_ids)
     if not ids:
-        raise click.UsageError("name event ids, or --all")
+        raise click.UsageError("name event ids, --all or --older-than")
     if not yes:
         click.confirm(f"Delete {len(ids)} dead-lettered event(s) for good?", abort=True)
     purged = sum(store.purge_dead_letter(event_id) for event_id in ids)

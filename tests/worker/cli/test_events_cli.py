@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis
@@ -107,3 +108,21 @@ def test_replaying_an_unfinished_event_needs_force(store: EventStore, redis_clie
     assert live_task_arguments(redis_client, EVENTS_QUEUE, PROCESS_EVENT) == set()
     assert run("events", "replay", "--force", running.id)[0] == 0
     assert live_task_arguments(redis_client, EVENTS_QUEUE, PROCESS_EVENT) == {running.id}
+
+
+def test_dlq_purge_older_than_keeps_the_recent_ones(store: EventStore, redis_client: redis.Redis) -> None:
+    old, recent = stored(store, EventStatus.FAILED, "old"), stored(store, EventStatus.FAILED, "recent")
+    redis_client.zadd(DLQ_KEY, {old.id: time.time() - 8 * 86400})
+
+    code, output = run("dlq", "purge", "--older-than", "7d", "--yes")
+
+    assert (code, output.strip()) == (0, "purged 1 event(s)")
+    assert [record.id for record in store.dead_letters()] == [recent.id]
+    assert run("events", "show", old.id)[0] == 2
+
+
+@pytest.mark.parametrize("bad", ["7", "seven days", "-1d", "7y"])
+def test_dlq_purge_older_than_names_the_accepted_forms(store: EventStore, bad: str) -> None:
+    code, output = run("dlq", "purge", "--older-than", bad, "--yes")
+    assert code == 2
+    assert "is not a duration like 7d, 12h, 30m, 45s or 2w" in output
