@@ -3,7 +3,7 @@
 Dead letters do not expire with the other event records (``EventStore.save`` persists them): an operator must see
 and replay them. They are not kept for ever either: past ``dead_letters.retention_days`` (default 30) a dead letter
 is purged, and past ``dead_letters.max_entries`` the oldest ones are, with a warning from ``warn_fraction`` of the
-cap on (and the ``relay_dead_letters`` gauge beside ``relay_dead_letters_capacity`` on ``/metrics``).
+cap on (the ``relay_dead_letters`` gauge on ``/metrics`` shows the count).
 """
 
 from __future__ import annotations

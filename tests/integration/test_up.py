@@ -92,4 +92,40 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
         up.send_signal(signal.SIGINT)
         up.wait(60)
     assert up.returncode == 0, out.read_text()
+    assert out.read_text().rstrip().endswith("Relay stopped.")
     wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what="every child to exit")
+
+
+def test_a_second_relay_up_names_what_stands_in_its_way(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "up.out"
+
+    def second(cwd: Path, *ports: int) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "worker.cli", "up", "--port", str(ports[0]), "--sandbox-port", str(ports[1])]
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    with out.open("wb") as stdout:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+            cwd=tmp_path, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="relay up to start")
+        redis_url = (tmp_path / ".relay" / "redis.url").read_text()
+
+        same_dir = second(tmp_path, free_port(), free_port())
+        other = tmp_path / "other"
+        other.mkdir()
+        same_port = second(other, port, free_port())
+
+        assert same_dir.returncode == 1
+        assert f"another relay up holds {tmp_path / '.relay'} (pid {first.pid})" in same_dir.stderr
+        assert same_port.returncode == 1
+        assert f"port {port} is in use" in same_port.stderr
+        # The first instance is untouched: its Redis address is still there for every CLI command.
+        assert (tmp_path / ".relay" / "redis.url").read_text() == redis_url
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import hmac
 import json
@@ -16,10 +17,13 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from worker.settings import config_path, load_settings, parse_config_file
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"
+LOCK_FILE = "up.lock"
 SANDBOX_TARGET = "sandbox"
 DEMO_BODY = {
     "ref": "refs/heads/main",
@@ -143,60 +148,129 @@ def _wait_http(url: str, timeout: float) -> bool:
 @click.option("--sandbox-port", default=9180, show_default=True, type=int)
 def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
     """Run Relay: Redis (embedded unless configured), receiver, worker, beat, and the sandbox when needed."""
-    from worker.redis import EmbeddedRedis
-
     settings = load_settings()
     data_dir = (data_dir or settings.data_dir).resolve()
-    env = {**os.environ, "RELAY_DATA_DIR": str(data_dir)}
-    redis_server: EmbeddedRedis | None = None
-    supervisor = Supervisor(data_dir / "logs", env)
-    demo_secret: str | None = None
-    stopping = False
+    demo = not settings.targets
+    with hold_data_dir(data_dir):
+        check_ports_free(host, [port, *([sandbox_port] if demo else [])])
+        stop = _stop_on_signals()
+        env = {**os.environ, "RELAY_DATA_DIR": str(data_dir)}
+        supervisor = Supervisor(data_dir / "logs", env)
+        redis_server = None
+        try:
+            click.echo(f"starting Relay in {data_dir} ...", err=True)
+            redis_server = _start_redis(settings.redis_url, data_dir, env)
+            demo_secret = _start_children(supervisor, env, data_dir, host, port, sandbox_port, demo)
+            receiver = f"http://{host}:{port}"
+            if not _wait_http(f"{receiver}/healthz", 30):
+                raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
+            _announce(receiver, redis_server, data_dir, sandbox_port if demo else None, demo_secret)
+            _supervise(supervisor, data_dir, stop)
+        finally:
+            supervisor.stop()
+            if redis_server is not None:
+                redis_server.stop()
+        click.echo("Relay stopped.", err=True)
+
+
+@contextlib.contextmanager
+def hold_data_dir(data_dir: Path) -> Iterator[None]:
+    """Hold ``data_dir`` for this ``relay up`` alone (an advisory lock that dies with the process)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise click.ClickException(f"another relay up holds {data_dir} (pid {holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+
+
+def check_ports_free(host: str, ports: list[int]) -> None:
+    """Refuse to start, naming the port, when something already listens where a child must."""
+    for port in ports:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise click.ClickException(
+                    f"port {port} is in use on {host}: stop what holds it or pass --port"
+                ) from None
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    try:
-        if settings.redis_url is None:
-            redis_server = EmbeddedRedis(data_dir).start()
-            env["RELAY_REDIS_URL"] = redis_server.url
-        if not env.get(TOKEN_KEY_ENV) and ensure_dev_key(data_dir):
-            click.echo(f"generated {data_dir / KEY_FILE} to encrypt stored tokens (production sets {TOKEN_KEY_ENV})")
-        if not settings.targets:
-            demo_secret = secrets.token_hex(16)
-            env[_SECRET_ENV] = demo_secret
-            env[_TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
-            env["RELAY_CONFIG"] = str(_write_demo_config(data_dir, sandbox_port))
-            # The bootstrap secret travels in the environment, never on a command line.
-            supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
-        python = [sys.executable, "-m"]
-        supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
-        supervisor.start(
+    return stop
+
+
+def _start_redis(redis_url: str | None, data_dir: Path, env: dict[str, str]) -> Any:
+    from worker.redis import EmbeddedRedis
+
+    if redis_url is not None:
+        return None
+    redis_server = EmbeddedRedis(data_dir).start()
+    env["RELAY_REDIS_URL"] = redis_server.url
+    return redis_server
+
+
+def _start_children(
+    supervisor: Supervisor, env: dict[str, str], data_dir: Path, host: str, port: int, sandbox_port: int, demo: bool
+) -> str | None:
+    """Start the sandbox (demo only), the receiver, a worker and beat; returns the demo source's secret."""
+    if not env.get(TOKEN_KEY_ENV) and ensure_dev_key(data_dir):
+        click.echo(f"generated {data_dir / KEY_FILE} to encrypt stored tokens (production sets {TOKEN_KEY_ENV})")
+    demo_secret = None
+    if demo:
+        demo_secret = secrets.token_hex(16)
+        env[_SECRET_ENV] = demo_secret
+        env[_TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
+        env["RELAY_CONFIG"] = str(_write_demo_config(data_dir, sandbox_port))
+        # The bootstrap secret travels in the environment, never on a command line.
+        supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
+    python = [sys.executable, "-m"]
+    supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
+    supervisor.start(
+        "worker", [*python, "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "1"]
+    )
+    supervisor.start(
+        "beat",
+        [
+            *python,
+            "celery",
+            "-A",
             "worker",
-            [*python, "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "1"],
-        )
-        supervisor.start(
             "beat",
-            [*python, "celery", "-A", "worker", "beat", "--loglevel", "INFO",
-             "--schedule", str(data_dir / "beat-schedule")],
-        )  # fmt: skip
-        receiver = f"http://{host}:{port}"
-        if not _wait_http(f"{receiver}/healthz", 30):
-            raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
-        _announce(receiver, redis_server, data_dir, sandbox_port if demo_secret else None, demo_secret)
-        while not stopping:
-            failed = supervisor.exited()
-            if failed:
-                raise click.ClickException(f"{failed} exited; see {data_dir / 'logs' / (failed + '.log')}")
-            time.sleep(0.2)
-        click.echo("stopping...", err=True)
-    finally:
-        supervisor.stop()
-        if redis_server is not None:
-            redis_server.stop()
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(data_dir / "beat-schedule"),
+        ],
+    )
+    return demo_secret
+
+
+def _supervise(supervisor: Supervisor, data_dir: Path, stop: threading.Event) -> None:
+    while not stop.wait(0.2):
+        failed = supervisor.exited()
+        if failed:
+            raise click.ClickException(f"{failed} exited; see {data_dir / 'logs' / (failed + '.log')}")
+    click.echo("stopping...", err=True)
 
 
 def _write_demo_config(data_dir: Path, sandbox_port: int) -> Path:
