@@ -38,6 +38,7 @@ def main(config_path: Path | None) -> None:
 
 
 def _register() -> None:
+    from worker.cli.chaos import chaos
     from worker.cli.events import dlq, events
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
@@ -45,7 +46,7 @@ def _register() -> None:
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos):
         main.add_command(command)
 
 

@@ -1,0 +1,25 @@
+"""The fault suite's short run: kills, restarts and a failing admin API lose nothing and duplicate nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.chaos import Plan, run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(240)
+def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: Path) -> None:
+    report = run(Plan(duration=20, rate=5, kill_every=3, settle_timeout=90, seed=7), tmp_path)
+
+    assert report.acknowledged > 0.5 * report.posted, report.to_json()  # the receiver was up most of the time
+    assert report.missing == [], report.to_json()
+    assert report.duplicated_effects == {}, report.to_json()
+    assert report.done + sum(report.dead_lettered.values()) == report.acknowledged
+    assert report.settled_after_last_fault_seconds is not None
+    assert report.settled_after_last_fault_seconds < 60, report.to_json()
+    assert any("redis killed" in fault for fault in report.faults)
+    assert any("receiver killed" in fault for fault in report.faults)
