@@ -53,6 +53,10 @@ def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[s
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": limits.concurrency,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A second SIGTERM/Ctrl-C (cold shutdown) still gives running tasks this long before their messages are
+        # handed back; a single SIGTERM is a warm shutdown that lets them finish (bounded by task_time_limit).
+        "worker_soft_shutdown_timeout": float(min(30, limits.task_time_limit)),
+        "worker_enable_soft_shutdown_on_idle": True,
         "task_time_limit": limits.task_time_limit,
         "task_soft_time_limit": max(1, limits.task_time_limit - 5),
         "worker_send_task_events": True,
