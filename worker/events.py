@@ -109,12 +109,21 @@ def event_fields(record: EventRecord) -> dict[str, str]:
         "received_at": repr(record.received_at),
         "headers": json.dumps(record.headers, separators=(",", ":")),
         "payload": json.dumps(record.payload, separators=(",", ":")),
+        **status_fields(record, with_actions=True),
+    }
+
+
+def status_fields(record: EventRecord, *, with_actions: bool = False) -> dict[str, str]:
+    """The fields a status change writes, and ``actions`` when asked; never the payload or headers."""
+    fields = {
         "status": str(record.status),
         "attempts": str(record.attempts),
-        "actions": json.dumps([asdict(action) for action in record.actions], separators=(",", ":")),
         "error": record.error or "",
         "updated_at": repr(record.updated_at or record.received_at),
     }
+    if with_actions:
+        fields["actions"] = json.dumps([asdict(action) for action in record.actions], separators=(",", ":"))
+    return fields
 
 
 def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
@@ -198,9 +207,12 @@ class EventStore:
     def save(self, record: EventRecord, *, index: bool = False) -> None:
         """Write the whole record back; dead letters are kept without expiry."""
         record.updated_at = time.time()
+        self._write(record, event_fields(record), index=index)
+
+    def _write(self, record: EventRecord, fields: dict[str, str], *, index: bool = False) -> None:
         key = EVENT_KEY + record.id
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=event_fields(record))  # type: ignore[arg-type]
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             if record.status == EventStatus.FAILED:
                 pipe.persist(key)
                 pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
@@ -209,6 +221,15 @@ class EventStore:
             if index:
                 pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
             self._call(pipe.execute)
+
+    def save_status(self, record: EventRecord, *, with_actions: bool = False) -> None:
+        """Write just the status fields (status, attempts, error, updated_at), and the results ``with_actions``.
+
+        One HSET of those fields, never the payload or headers: a status changes twice per attempt. A failed
+        event becomes a dead letter (kept without expiry), as with ``save``.
+        """
+        record.updated_at = time.time()
+        self._write(record, status_fields(record, with_actions=with_actions))
 
     def recent(self, limit: int = 20, *, status: EventStatus | None = None) -> list[EventRecord]:
         """The newest records first, skipping ids whose record has expired."""
@@ -228,7 +249,7 @@ class EventStore:
     def save_actions(self, record: EventRecord) -> None:
         """Write just the action results (one HSET): called the moment an action has taken effect."""
         record.updated_at = time.time()
-        fields = event_fields(record)
+        fields = status_fields(record, with_actions=True)
         mapping = {"actions": fields["actions"], "updated_at": fields["updated_at"]}
         self._call(partial(self.redis.hset, EVENT_KEY + record.id, mapping=mapping))  # type: ignore[arg-type]
 
