@@ -1,4 +1,5 @@
-"""What a worker process holds: settings, a Redis client, the event store and one client per target.
+"""What a worker process holds: settings, a Redis client, the event store, the token source, one client per target
+and the notification channels; ``close`` releases them all.
 
 Created lazily in the process that uses it, so a Celery pool child opens its own connections after fork.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import redis
 
+from worker.channels import Notifications
 from worker.events import EventStore
 from worker.redis import connect, resolve_redis_url
 from worker.settings import Settings
@@ -27,10 +29,12 @@ class Runtime:
     tokens: TokenSource
     transport: httpx.BaseTransport | None = None  # tests put an httpx.MockTransport here
     events: EventStore = field(init=False)
+    notifications: Notifications = field(init=False)
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.redis, retention_seconds=self.settings.retention_seconds)
+        self.notifications = Notifications(self.settings.channels, transport=self.transport)
 
     def client(self, target: str) -> TargetClient:
         """The pooled client for ``target`` (created on first use)."""
@@ -49,6 +53,11 @@ class Runtime:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        self.notifications.close()
+        # A token source holding resources of its own (a pool, a cache) says so with a ``close`` method.
+        close_tokens = getattr(self.tokens, "close", None)
+        if callable(close_tokens):
+            close_tokens()
         self.redis.close()
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.channels import send_notification
+from worker import channels as _channels
+from worker.channels import Notifications, send_notification
 from worker.errors import TargetError
 from worker.settings import ChannelConfig, Settings
 from worker.tokens.policy import DAY, seconds_left
@@ -27,8 +28,8 @@ log = logging.getLogger("relay.tokens")
 
 
 def default_sender(config: ChannelConfig, text: str, key: str) -> object:
-    """``worker.channels.send_notification`` with the marker as Idempotency-Key."""
-    return send_notification(config, text, idempotency_key=key)
+    """``send_notification`` over the process's shared client, with the marker as Idempotency-Key."""
+    return send_notification(config, text, idempotency_key=key, client=_channels.shared_client())
 
 
 @dataclass
@@ -54,14 +55,25 @@ def marker_prefix(record: TokenRecord, subject: str) -> str:
 
 
 class Notifier:
-    """Sends token notifications; ``dry_run`` only reports which would go out."""
+    """Sends token notifications; ``dry_run`` only reports which would go out.
+
+    Through ``notifications`` (the worker's, with its pooled client) when given; otherwise through ``send``, by
+    default the process's shared client.
+    """
 
     def __init__(
-        self, store: TokenStore, settings: Settings, *, send: Sender = default_sender, dry_run: bool = False
+        self,
+        store: TokenStore,
+        settings: Settings,
+        *,
+        send: Sender = default_sender,
+        notifications: Notifications | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.store = store
         self.settings = settings
         self.send = send
+        self.notifications = notifications
         self.dry_run = dry_run
 
     @property
@@ -113,7 +125,7 @@ class Notifier:
             if not self._claim(key, ttl):
                 continue
             try:
-                self.send(config, text, key)
+                self._send(name, config, text, key)
             except TargetError as exc:
                 # Give the marker back: the next check tries this channel again.
                 self.store.redis.delete(key)
@@ -122,6 +134,12 @@ class Notifier:
             else:
                 delivery.sent.append(name)
         return delivery
+
+    def _send(self, name: str, config: ChannelConfig, text: str, key: str) -> None:
+        if self.notifications is not None:
+            self.notifications.send(name, text, idempotency_key=key)
+        else:
+            self.send(config, text, key)
 
     def _claim_all(self, record: TokenRecord, subject: str, ttl: float) -> None:
         prefix = marker_prefix(record, subject)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from worker import channels
+from worker.channels import client as channels
 from worker.channels import (
     dingtalk_signature,
     feishu_signature,
@@ -303,3 +303,40 @@ def test_send_uses_the_shared_client_by_default(monkeypatch: pytest.MonkeyPatch)
     assert send_notification(channel("slack"), "hello", channel="ops") == 200
     assert json.loads(seen[0].content) == {"text": "hello"}
     client.close()
+
+
+@pytest.mark.parametrize("kind", sorted(URLS))
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failure_and_is_not_followed(kind: str, status: int) -> None:
+    seen: list[httpx.Request] = []
+    secret = "sig-secret-0123456789"
+    # Where a misconfigured proxy might point: credentials in the user part and the query, and the channel URL.
+    location = f"https://relay:hunter2@login.example.com/sso?next={URLS[kind]}&token=tok-0123456789"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, headers={"Location": location}, json={"errcode": 0, "code": 0})
+
+    with pytest.raises(PermanentError) as caught:
+        _send(channel(kind, secret), handler, channel="ops")
+    message = str(caught.value)
+    assert message == (
+        f"channel 'ops' ({kind}) answered {status}: redirect to https://login.example.com/sso, "
+        "not followed (fix the channel's url)"
+    )
+    assert caught.value.status_code == status
+    assert len(seen) == 1  # never followed
+
+
+def test_a_redirect_back_into_the_channel_url_shows_none_of_its_secret_parts() -> None:
+    location = URLS["slack"] + "/again"
+
+    with pytest.raises(PermanentError) as caught:
+        _send(channel("slack"), lambda r: httpx.Response(302, headers={"Location": location}), channel="ops")
+    assert CREDENTIALS["slack"] not in str(caught.value)
+    assert "redirect to ***/again" in str(caught.value)
+
+
+def test_a_redirect_without_a_location_says_elsewhere() -> None:
+    with pytest.raises(PermanentError, match="redirect to elsewhere, not followed"):
+        _send(channel("webhook"), lambda r: httpx.Response(302), channel="ops")

@@ -1,85 +1,33 @@
-"""Notification channels: each kind gets the body its API expects, signed where the API asks for it.
-
-    kind      body                                                        failure reported as
-    slack     {"text": ...}                                               HTTP 4xx/5xx, plain-text reason
-    wecom     {"msgtype": "text", "text": {"content": ...}}               errcode != 0 (45009: rate limit)
-    dingtalk  {"msgtype": "text", "text": {"content": ...}}               errcode != 0 (130101: rate limit)
-              signed: ``timestamp`` (ms) and ``sign`` in the query
-    feishu    {"msg_type": "text", "content": {"text": ...}}              code != 0 (11232: rate limit)
-              signed: ``timestamp`` (s) and ``sign`` in the body
-    webhook   {"text": ..., "event": {"id", "source", "type", ...}}       HTTP status only
+"""Posting a notification: the signed request, what the answer means, and secrets kept out of errors and logs.
 
 A channel's URL embeds its credential (Slack's path, WeCom's ``key``, DingTalk's ``access_token``, Feishu's hook
 id), so neither it nor the signing secret appears in an error, and httpx's request log line shows only the host.
+Redirects are never followed: a 3xx is a failure naming where it pointed, without its query or user information.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from worker.channels.kinds import Body, WecomType, kind_of
 from worker.errors import PermanentError, RetryableError
 from worker.settings import ChannelConfig
 from worker.targets.client import USER_AGENT
 from worker.targets.retry import parse_retry_after
 
-WecomType = Literal["text", "markdown"]
-
-# Message size limits in UTF-8 bytes, as each API documents them (Feishu's is for the whole body: leave room).
-TEXT_LIMITS: dict[str, int] = {"slack": 40000, "dingtalk": 20000, "feishu": 18000, "webhook": 1 << 20}
-WECOM_LIMITS: dict[str, int] = {"text": 2048, "markdown": 4096}
-# Codes that mean "too many messages, try later" or "busy"; every other non-zero code is permanent.
-RETRYABLE_CODES: dict[str, frozenset[int]] = {
-    "wecom": frozenset({-1, 45009, 45033}),
-    "dingtalk": frozenset({-1, 130101}),
-    "feishu": frozenset({11232, 230020}),
-}
-EVENT_FIELDS = ("id", "source", "type", "delivery_id", "received_at")
-
 
 def notification_body(
     config: ChannelConfig, text: str, *, event: Mapping[str, Any] | None = None, wecom_type: WecomType = "text"
-) -> dict[str, Any]:
+) -> Body:
     """The JSON body for ``text`` in the channel kind's format (unsigned)."""
-    if config.kind == "wecom":
-        return {"msgtype": wecom_type, wecom_type: {"content": truncate(text, WECOM_LIMITS[wecom_type])}}
-    text = truncate(text, TEXT_LIMITS[config.kind])
-    if config.kind == "dingtalk":
-        return {"msgtype": "text", "text": {"content": text}}
-    if config.kind == "feishu":
-        return {"msg_type": "text", "content": {"text": text}}
-    if config.kind == "webhook":
-        return {"text": text, "event": {key: event[key] for key in EVENT_FIELDS if key in event} if event else {}}
-    return {"text": text}
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes, ending with an ellipsis when cut."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode(errors="ignore") + "…"
-
-
-def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
-    """DingTalk's ``sign``: base64 of HMAC-SHA256 keyed with the secret over ``"{timestamp}\\n{secret}"``."""
-    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def feishu_signature(secret: str, timestamp_s: int) -> str:
-    """Feishu's ``sign``: base64 of HMAC-SHA256 keyed with ``"{timestamp}\\n{secret}"`` over an empty message."""
-    digest = hmac.new(f"{timestamp_s}\n{secret}".encode(), b"", hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return kind_of(config.kind).body(text, event=event, msgtype=wecom_type)
 
 
 def channel_url(config: ChannelConfig) -> httpx.URL:
@@ -99,22 +47,19 @@ def prepare(
     *,
     event: Mapping[str, Any] | None = None,
     now: float | None = None,
-) -> tuple[httpx.URL, dict[str, Any]]:
+) -> tuple[httpx.URL, Body]:
     """The URL and body to post, signed when the channel has a secret (DingTalk in the URL, Feishu in the body)."""
     url = channel_url(config)
-    # A settings field may choose WeCom's markdown later; plain text is what every other kind sends.
     body = notification_body(config, text, event=event, wecom_type=config.msgtype)
     if config.secret is None:
         return url, body
-    secret = config.secret.get_secret_value()
     moment = time.time() if now is None else now
-    if config.kind == "dingtalk":
-        stamp = int(moment * 1000)
-        url = url.copy_merge_params({"timestamp": str(stamp), "sign": dingtalk_signature(secret, stamp)})
-    elif config.kind == "feishu":
-        stamp = int(moment)
-        body = {"timestamp": str(stamp), "sign": feishu_signature(secret, stamp), **body}
-    return url, body
+    return kind_of(config.kind).sign(url, body, config.secret.get_secret_value(), moment)
+
+
+def new_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """A pooled client for notifications: Relay's User-Agent, redirects never followed."""
+    return httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=False, transport=transport)
 
 
 def send_notification(
@@ -154,9 +99,17 @@ def check_answer(config: ChannelConfig, response: httpx.Response, where: str) ->
             status_code=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-    code, message = _error_code(config, response)
+    if 300 <= status < 400:
+        # Not followed: the URL's credential must not travel to another address, and the message was not delivered.
+        location = _redact(config, safe_location(response.headers.get("Location", ""))) or "elsewhere"
+        raise PermanentError(
+            f"{where} answered {status}: redirect to {location}, not followed (fix the channel's url)",
+            status_code=status,
+        )
+    kind = kind_of(config.kind)
+    code, message = kind.error_code(response)
     if code:
-        error = RetryableError if code in RETRYABLE_CODES.get(config.kind, ()) else PermanentError
+        error = RetryableError if code in kind.retryable_codes else PermanentError
         raise error(
             f"{where} refused the message: code {code}: {_redact(config, message)}", status_code=status, code=str(code)
         )
@@ -164,26 +117,17 @@ def check_answer(config: ChannelConfig, response: httpx.Response, where: str) ->
         raise PermanentError(f"{where} answered {status}: {_reason(config, response)}", status_code=status)
 
 
-def _error_code(config: ChannelConfig, response: httpx.Response) -> tuple[int | None, str]:
-    """The API's own error code and message from a JSON answer (WeCom/DingTalk ``errcode``, Feishu ``code``)."""
-    if config.kind not in RETRYABLE_CODES:
-        return None, ""
+def safe_location(location: str) -> str:
+    """A redirect's target without user information, query or fragment (any of them may carry a credential)."""
     try:
-        body = response.json()
-    except ValueError:
-        return None, ""
-    if not isinstance(body, dict):
-        return None, ""
-    # Feishu answers ``code``/``msg``; its older custom bots ``StatusCode``/``StatusMessage``.
-    for code_key, message_key in (("errcode", "errmsg"), ("code", "msg"), ("StatusCode", "StatusMessage")):
-        code = body.get(code_key)
-        if isinstance(code, int) and not isinstance(code, bool):
-            return code, str(body.get(message_key) or "")
-    return None, ""
+        parsed = httpx.URL(location.strip())
+    except httpx.InvalidURL:
+        return ""
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
 
 
 def _reason(config: ChannelConfig, response: httpx.Response) -> str:
-    code, message = _error_code(config, response)
+    code, message = kind_of(config.kind).error_code(response)
     if code:
         return f"code {code}: {_redact(config, message)}"
     text = response.text.strip()[:200]
@@ -236,16 +180,16 @@ _shared_lock = threading.Lock()
 
 
 def shared_client() -> httpx.Client:
-    """This process's pooled client for notifications; a forked child makes its own instead of sharing sockets."""
+    """This process's pooled client for callers without a ``Notifications``; a forked child makes its own."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=False))
+            _shared = (os.getpid(), new_client())
         return _shared[1]
 
 
 def close_shared_client() -> None:
-    """Close this process's notification client, if it has one."""
+    """Close this process's shared notification client, if it has one."""
     global _shared
     with _shared_lock:
         if _shared is not None and _shared[0] == os.getpid():
