@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import redis
 
+from worker.channels import Notifications
 from worker.errors import RelayError
 from worker.settings import Settings
 from worker.tokens import admin, metrics
@@ -66,6 +67,7 @@ class TokenChecker:
         *,
         transport: httpx.BaseTransport | None = None,
         send: Sender = default_sender,
+        notifications: Notifications | None = None,
         dry_run: bool = False,
         settle_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -76,7 +78,7 @@ class TokenChecker:
         self.transport = transport
         self.dry_run = dry_run
         self.clock = clock
-        self.notifier = Notifier(store, settings, send=send, dry_run=dry_run)
+        self.notifier = Notifier(store, settings, send=send, notifications=notifications, dry_run=dry_run)
         self.rotator = Rotator(
             store, settings, self.notifier, transport=transport, settle_seconds=settle_seconds, clock=clock, sleep=sleep
         )

@@ -9,6 +9,7 @@ import redis
 
 from worker.channels import Notifications
 from worker.settings import Settings
+from worker.tokens.checker import TokenChecker
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenRecord
 from worker.tokens.store import TokenStore
@@ -40,3 +41,10 @@ def test_alerts_go_through_the_given_notifications_and_a_failed_channel_gets_its
     markers = {key.decode() for key in fake_redis.scan_iter("relay:token:*:sent:*")}
     assert any(key.endswith(":ops") for key in markers)
     assert not any(key.endswith(":chat") for key in markers)  # given back: the next check tries it again
+
+
+def test_the_checker_hands_its_notifications_to_its_notifier(store: TokenStore, settings: Settings) -> None:
+    with Notifications(settings.channels, transport=httpx.MockTransport(lambda r: httpx.Response(200))) as sender:
+        checker = TokenChecker(store, settings, notifications=sender)
+        assert checker.notifier.notifications is sender
+        assert checker.rotator.notifier is checker.notifier
