@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from worker.channels import Notifications
 from worker.errors import AuthError, RelayError
 from worker.settings import Settings
 from worker.targets.tokens import TokenSource
@@ -15,11 +16,19 @@ from worker.tokens.store import TokenStore
 log = logging.getLogger("relay.tokens")
 
 
-def report_refused(tokens: TokenSource, settings: Settings, token_name: str, exc: AuthError) -> TokenRecord | None:
+def report_refused(
+    tokens: TokenSource,
+    settings: Settings,
+    token_name: str,
+    exc: AuthError,
+    *,
+    notifications: Notifications | None = None,
+) -> TokenRecord | None:
     """Mark the refused version of a token ``invalid`` and alert operators now, not at the next check.
 
-    The alert also writes the token's audit entry. Not for a mere lack of permission (403, CODING's
-    UnauthorizedOperation): the token itself still works. Returns the record marked, or None.
+    The alert (through ``notifications``, the worker's, when given) also writes the token's audit entry. Not for a
+    mere lack of permission (403, CODING's UnauthorizedOperation): the token itself still works. Returns the record
+    marked, or None.
     """
     if not _refused(exc) or exc.token_version is None or not isinstance(tokens, TokenStore):
         return None
@@ -29,7 +38,7 @@ def report_refused(tokens: TokenSource, settings: Settings, token_name: str, exc
         return None
     text = f"Relay: token {token_name} (target {record.target}) was refused by the admin API. " + recovery_steps(record)
     try:
-        Notifier(tokens, settings).alert(record, "invalid", text)
+        Notifier(tokens, settings, notifications=notifications).alert(record, "invalid", text)
     except RelayError as alert_error:
         log.warning(
             "token %s: could not send the invalid-token alert now (%s); the token check retries",
