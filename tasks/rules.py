@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.actions import parse_scope
+from tasks.actions import runner_for
 from tasks.templates import (
     compile_condition,
     compile_template,
@@ -18,7 +17,7 @@ from tasks.templates import (
 )
 from worker.errors import RuleError
 from worker.events import EventRecord
-from worker.settings import CallAction, NotifyAction, Rule
+from worker.settings import Action, Rule, rule_references
 
 # What a template may read, besides the helpers (``now()``, ``range``...).
 CONTEXT_NAMES = frozenset({"payload", "headers", "event", "saved"})
@@ -100,49 +99,39 @@ def check_rules(
     sources: Collection[str] = (),
 ) -> list[str]:
     """Every problem of the rules, one line each naming the rule and the field; empty when all is well."""
+    references = rule_references(rules, {"target": targets, "channel": channels})
     problems = [
         f"rule {name!r}: the name is used by {count} rules (results and Idempotency-Keys are keyed by it)"
-        for name, count in Counter(rule.name for rule in rules).items()
-        if count > 1
+        for name, count in references.duplicates.items()
     ]
-    for rule in rules:
-        problems.extend(f"rule {rule.name!r} {problem}" for problem in _rule_problems(rule, targets, channels, sources))
+    unknown = {(ref.rule, ref.index) for ref in references.unknown}
+    for position, rule in enumerate(rules):
+        problems.extend(f"rule {rule.name!r} {problem}" for problem in _rule_problems(rule, sources))
+        for index, action in enumerate(rule.do):
+            where = f"rule {rule.name!r} do[{index}]"
+            if (position, index) in unknown:
+                problems.append(f"{where}.{action.kind}: unknown {action.addresses} {action.address!r}")
+            problems.extend(where + problem for problem in _action_problems(action))
     return problems
 
 
-def _rule_problems(
-    rule: Rule, targets: Collection[str], channels: Collection[str], sources: Collection[str]
-) -> Iterator[str]:
+def _rule_problems(rule: Rule, sources: Collection[str]) -> Iterator[str]:
     names = [rule.on.source] if isinstance(rule.on.source, str) else rule.on.source
     for name in names:
         if sources and name != "*" and name not in sources:
             yield f"on.source: unknown source {name!r}"
     if rule.condition is not None:
         yield from _expression_problems("if", rule.condition, condition=True)
-    for index, action in enumerate(rule.do):
-        where = f"do[{index}]"
-        if isinstance(action, CallAction):
-            if action.call not in targets:
-                yield f"{where}.call: unknown target {action.call!r}"
-            for scope in action.requires:
-                try:
-                    parse_scope(scope)
-                except ValueError as exc:
-                    yield f"{where}.requires: {exc}"
-            fields: dict[str, Any] = {
-                "path": action.path,
-                "query": action.query,
-                "headers": action.headers,
-                "json": action.body,
-            }
-        else:
-            assert isinstance(action, NotifyAction)
-            if action.notify not in channels:
-                yield f"{where}.notify: unknown channel {action.notify!r}"
-            fields = {"text": action.text}
-        for field, value in fields.items():
-            for location, source in walk_strings(value, field):
-                yield from _expression_problems(f"{where}.{location}", source)
+
+
+def _action_problems(action: Action) -> Iterator[str]:
+    """An action's own problems, each starting with ``.field``."""
+    runner = runner_for(action)
+    for field, problem in runner.problems(action):
+        yield f".{field}: {problem}"
+    for field, value in runner.templates(action).items():
+        for location, source in walk_strings(value, field):
+            yield from _expression_problems(f".{location}", source)
 
 
 def _expression_problems(where: str, source: str, *, condition: bool = False) -> Iterator[str]:

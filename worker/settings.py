@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -175,6 +178,10 @@ def _name_matches(pattern: str | list[str], value: str) -> bool:
 class CallAction(_Model):
     """Call a target's admin API."""
 
+    kind: ClassVar[str] = "call"  # also the key that names the action's address
+    addresses: ClassVar[str] = "target"  # what the address names (a key of ``Settings.targets``)
+    verb: ClassVar[str] = "calls"
+
     call: str
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str
@@ -191,15 +198,31 @@ class CallAction(_Model):
             raise ValueError("must start with '/' (it is appended to the target's base_url)")
         return value
 
+    @property
+    def address(self) -> str:
+        """The target called."""
+        return self.call
+
 
 class NotifyAction(_Model):
     """Send a message to a channel."""
 
+    kind: ClassVar[str] = "notify"
+    addresses: ClassVar[str] = "channel"  # a key of ``Settings.channels``
+    verb: ClassVar[str] = "notifies"
+
     notify: str
     text: str
 
+    @property
+    def address(self) -> str:
+        """The channel notified."""
+        return self.notify
 
+
+# A new action kind: its model here (``kind``, ``addresses``, ``verb``, ``address``), and its runner in tasks/actions/.
 Action = CallAction | NotifyAction
+ACTION_KINDS: dict[str, type[CallAction | NotifyAction]] = {model.kind: model for model in get_args(Action)}
 
 
 class Rule(_Model):
@@ -209,6 +232,42 @@ class Rule(_Model):
     on: RuleTrigger = Field(default_factory=RuleTrigger)
     condition: str | None = Field(default=None, alias="if")
     do: list[Action] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class UnknownReference:
+    """An action that names a target or channel the configuration does not have."""
+
+    rule: int  # position of the rule in ``rules``
+    index: int  # position of the action in the rule's ``do``
+    action: Action
+
+    def __str__(self) -> str:
+        return f"{self.action.verb} unknown {self.action.addresses} {self.action.address!r}"
+
+
+@dataclass(frozen=True)
+class RuleReferences:
+    """What ``rule_references`` found: rule names used more than once (with their counts), unknown references."""
+
+    duplicates: dict[str, int]
+    unknown: list[UnknownReference]
+
+
+def rule_references(rules: list[Rule], known: Mapping[str, Collection[str]]) -> RuleReferences:
+    """Duplicate rule names and unknown references, in configuration order; ``known``: names per ``addresses``.
+
+    The one check behind both the settings' validation and ``relay rules check``.
+    """
+    # Action results and Idempotency-Keys are keyed by rule name: two rules must not share one.
+    counts = Counter(rule.name for rule in rules)
+    unknown = [
+        UnknownReference(position, index, action)
+        for position, rule in enumerate(rules)
+        for index, action in enumerate(rule.do)
+        if action.address not in known.get(action.addresses, ())
+    ]
+    return RuleReferences({name: count for name, count in counts.items() if count > 1}, unknown)
 
 
 class RotationPolicy(_Model):
@@ -299,16 +358,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
-        names = [rule.name for rule in self.rules]
-        if duplicates := sorted({name for name in names if names.count(name) > 1}):
-            # Action results and Idempotency-Keys are keyed by rule name: two rules must not share one.
-            raise ValueError(f"rule names must be unique: {', '.join(map(repr, duplicates))}")
-        for rule in self.rules:
-            for action in rule.do:
-                if isinstance(action, CallAction) and action.call not in self.targets:
-                    raise ValueError(f"rule {rule.name!r} calls unknown target {action.call!r}")
-                if isinstance(action, NotifyAction) and action.notify not in self.channels:
-                    raise ValueError(f"rule {rule.name!r} notifies unknown channel {action.notify!r}")
+        references = rule_references(self.rules, {"target": self.targets, "channel": self.channels})
+        if references.duplicates:
+            raise ValueError(f"rule names must be unique: {', '.join(map(repr, sorted(references.duplicates)))}")
+        if references.unknown:
+            first = references.unknown[0]
+            raise ValueError(f"rule {self.rules[first.rule].name!r} {first}")
         soft_limit = self.celery.task_time_limit - 5
         for name, target in self.targets.items():
             if target.connect_timeout + target.read_timeout >= soft_limit:

@@ -12,16 +12,10 @@ import redis
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from tasks import actions, pipeline
-from tasks.actions import (
-    CallRequest,
-    Notification,
-    check_scopes,
-    missing_scopes,
-    parse_scope,
-    plan_rule,
-    render_call,
-)
+from tasks import pipeline
+from tasks.actions import RUNNERS, idempotency_key, plan_rule
+from tasks.actions.call import CallRequest, check_scopes, render_call
+from tasks.actions.notify import Notification
 from tasks.templates import Placeholder
 from tests.tasks.support import (
     FEISHU_URL,
@@ -37,64 +31,10 @@ from worker.cli import main
 from worker.errors import PermanentError, RuleError
 from worker.events import EventStatus
 from worker.runtime import Runtime
-from worker.settings import CallAction, Rule, Settings
+from worker.settings import ACTION_KINDS, CallAction, Rule, Settings
+from worker.tokens import scopes
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
-
-
-@pytest.mark.parametrize(
-    ("scope", "parsed"),
-    [
-        ("project:depot:rw", ("project:depot", "rw")),
-        ("project:depot:ro", ("project:depot", "ro")),
-        (" Project:Depot:RO ", ("project:depot", "ro")),
-        ("project:depot", ("project:depot", None)),
-        ("user", ("user", None)),
-        ("rw", ("rw", None)),
-        ("team_member:list-all.v2:ro", ("team_member:list-all.v2", "ro")),
-    ],
-)
-def test_parse_scope(scope: str, parsed: tuple[str, str | None]) -> None:
-    assert parse_scope(scope) == parsed
-
-
-@pytest.mark.parametrize("scope", ["", "project depot", "project::ro", ":ro", "project:", "a:b:rw!"])
-def test_parse_scope_refuses_malformed_scopes(scope: str) -> None:
-    with pytest.raises(ValueError, match=r"is not of the form resource:scope:ro\|rw"):
-        parse_scope(scope)
-
-
-@pytest.mark.parametrize(
-    ("required", "granted", "missing"),
-    [
-        ([], [], []),
-        ([], ["project:depot:rw"], []),
-        (["project:depot:ro"], ["project:depot:ro"], []),
-        (["project:depot:rw"], ["project:depot:rw"], []),
-        (["project:depot:ro"], ["project:depot:rw"], []),  # rw implies ro
-        (["project:depot:rw"], ["project:depot:ro"], ["project:depot:rw"]),
-        (["project:depot:rw"], [], ["project:depot:rw"]),
-        (["project:depot:ro"], ["project:issue:rw"], ["project:depot:ro"]),
-        (["project:depot:ro"], ["project:rw"], ["project:depot:ro"]),  # no hierarchy between resources
-        (["project:depot:rw"], ["project:depot"], []),  # a grant without suffix is full access
-        (["project:depot"], ["project:depot:ro"], []),  # a requirement without suffix needs any access
-        (["project:depot"], ["project:issue:ro"], ["project:depot"]),
-        ([" Project:Depot:RW "], ["project:depot:rw"], []),
-        (["project:depot:ro"], ["PROJECT:DEPOT:RW"], []),
-        (["b:x:rw", "a:x:ro", "b:x:rw"], [], ["b:x:rw", "a:x:ro"]),  # in order, once
-        (["a:x:rw", "b:x:ro"], ["b:x:rw"], ["a:x:rw"]),
-        (["a:x:ro"], ["a x ro", "a:x:ro"], []),  # unreadable grants are skipped
-        (["a:x:rw"], ["a:x:ro", "a:x:rw"], []),  # the highest grant counts
-    ],
-)
-def test_missing_scopes(required: list[str], granted: list[str], missing: list[str]) -> None:
-    assert missing_scopes(required, granted) == missing
-    assert missing_scopes(required, set(granted)) == missing
-
-
-def test_missing_scopes_refuses_a_malformed_requirement() -> None:
-    with pytest.raises(ValueError, match="'bad scope'"):
-        missing_scopes(["bad scope"], ["a:ro"])
 
 
 def _runtime(client: redis.Redis, rules: list[dict[str, Any]], seen: list[httpx.Request]) -> Runtime:
@@ -107,7 +47,7 @@ def _runtime(client: redis.Redis, rules: list[dict[str, Any]], seen: list[httpx.
 
 def test_an_unknown_grant_never_blocks(fake_redis: redis.Redis) -> None:
     runtime = _runtime(fake_redis, [], [])
-    assert actions.granted_scopes(runtime, "coding") is None
+    assert scopes.granted_scopes(runtime.tokens, "coding") is None
     check_scopes(runtime, CallAction.model_validate({"call": "coding", "path": "/x", "requires": ["a:b:rw"]}))
 
 
@@ -115,7 +55,7 @@ def test_an_unknown_grant_never_blocks(fake_redis: redis.Redis) -> None:
 def grants(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
     """Pretend the token store knows these scopes per target."""
     known: dict[str, set[str]] = {}
-    monkeypatch.setattr(actions, "granted_scopes", lambda runtime, target: known.get(target))
+    monkeypatch.setattr(scopes, "granted_scopes", lambda tokens, token_name: known.get(token_name))
     return known
 
 
@@ -375,8 +315,18 @@ def test_granted_scopes_come_from_the_token_store(fake_redis: redis.Redis) -> No
     store.add(name, "coding", "coding-token-secret", scopes=["project:ci:rw"])
     runtime = Runtime(settings, fake_redis, store)
 
-    assert actions.granted_scopes(runtime, "coding") == {"project:ci:rw"}
+    assert scopes.granted_scopes(runtime.tokens, name) == {"project:ci:rw"}
     with pytest.raises(PermanentError, match="project:depot:ro"):
         check_scopes(
             runtime, CallAction.model_validate({"call": "coding", "path": "/x", "requires": ["project:depot:ro"]})
         )
+
+
+def test_every_action_kind_has_one_runner() -> None:
+    assert set(RUNNERS) == set(ACTION_KINDS)
+    for kind, runner in RUNNERS.items():
+        assert runner.kind == kind == ACTION_KINDS[kind].kind
+
+
+def test_the_idempotency_key_names_the_event_the_rule_and_the_action() -> None:
+    assert idempotency_key("evt_1", "ship", 2) == "evt_1:ship:2"

@@ -21,6 +21,7 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
 from worker.tokens.keys import parse_keys
+from worker.tokens.lifecycle import report_refused
 from worker.tokens.records import TokenStatus
 from worker.tokens.store import TokenStore
 
@@ -166,6 +167,27 @@ def test_transient_failure_asks_for_a_retry_and_the_rerun_skips_done_actions(
     assert record.error is None
 
 
+def test_status_changes_leave_the_payload_as_the_receiver_wrote_it(runtime_for: Callable[..., Runtime]) -> None:
+    failures = iter([503])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(failures, 200) if request.url.path == "/api/gateway_groups" else 200
+        return httpx.Response(status, json={})
+
+    runtime = runtime_for(handler)
+    event_id = store_event(runtime, RELEASE)
+    # Valid JSON in a form the store never writes (spaces, key order): a rewrite of the record would change it.
+    received = b'{ "n": 3, "release": { "tag_name": "v1.2.3" },  "action": "published" }'
+    runtime.redis.hset(EVENT_KEY + event_id, "payload", received)
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.RETRYING  # running, then retrying
+    assert runtime.redis.hget(EVENT_KEY + event_id, "payload") == received
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE  # running, then done
+    assert runtime.redis.hget(EVENT_KEY + event_id, "payload") == received
+    record = runtime.events.get(event_id)
+    assert (record.attempts, record.error, [a.ok for a in record.actions]) == (2, None, [True, True])
+
+
 def test_retry_after_from_a_429_sets_the_delay(runtime_for: Callable[..., Runtime]) -> None:
     runtime = runtime_for(lambda r: httpx.Response(429, headers={"Retry-After": "7"}))
     assert pipeline.process(runtime, store_event(runtime, RELEASE)).retry_in == 7.0
@@ -223,16 +245,13 @@ def test_token_never_reaches_the_event_record(runtime_for: Callable[..., Runtime
     assert "bad key ***" in (runtime.events.get(event_id).error or "")
 
 
-def test_a_failed_notification_is_recorded_as_a_notify_action(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_notification_is_recorded_as_a_notify_action(fake_redis: redis.Redis) -> None:
     settings = Settings(
         channels={"ops": {"kind": "slack", "url": "https://hooks.slack.example/T0/B0/secret-path"}},
         rules=[{"name": "tell", "on": {"source": "github"}, "do": [{"notify": "ops", "text": "hi"}]}],
     )
-    slack = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no_service")))
-    monkeypatch.setattr("worker.channels.shared_client", lambda: slack)
-    runtime = Runtime(settings, fake_redis, ConfigTokens(settings))
+    slack = httpx.MockTransport(lambda r: httpx.Response(404, text="no_service"))
+    runtime = Runtime(settings, fake_redis, ConfigTokens(settings), transport=slack)
     event_id = store_event(runtime, RELEASE)
 
     assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
@@ -340,18 +359,19 @@ def test_an_event_already_running_elsewhere_is_left_to_that_run(runtime_for: Cal
     assert pipeline.process(runtime, event_id).status == EventStatus.DONE
 
 
-def test_a_refused_token_alerts_operators_at_once(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_token_alerts_operators_at_once(fake_redis: redis.Redis) -> None:
     settings = make_settings(channels={"ops": {"kind": "slack", "url": "https://hooks.slack.example/T0/B0/x"}})
     alerts: list[str] = []
 
-    def slack(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "hooks.slack.example":
+            return httpx.Response(401)  # the admin API refuses the token
         alerts.append(json.loads(request.content)["text"])
         return httpx.Response(200, text="ok")
 
-    monkeypatch.setattr("worker.channels.shared_client", lambda: httpx.Client(transport=httpx.MockTransport(slack)))
     store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
     store.add("gw", "gw", TOKEN)
-    runtime = Runtime(settings, fake_redis, store, transport=httpx.MockTransport(lambda r: httpx.Response(401)))
+    runtime = Runtime(settings, fake_redis, store, transport=httpx.MockTransport(handler))
 
     pipeline.process(runtime, store_event(runtime, RELEASE))
 
@@ -368,7 +388,7 @@ def test_a_secret_installed_meanwhile_is_not_marked_invalid(fake_redis: redis.Re
     runtime = Runtime(settings, fake_redis, store)
     refused_old_version = AuthError("gw: GET / answered 401", status_code=401, token_version=0)
 
-    pipeline._distrust_token(runtime, settings.rules[0].do[0], refused_old_version)
+    assert report_refused(runtime.tokens, settings, "gw", refused_old_version) is None
 
     assert store.get("gw").status == TokenStatus.OK
 

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from worker.channels import channel_url, prepare
+from worker.channels import channel_url
 from worker.cli.output import print_json
 from worker.errors import ConfigError, RelayError
 from worker.events import EventRecord
-from worker.logs import secret_values
+from worker.logs import MASK, secret_values
 from worker.settings import (
-    CallAction,
+    ACTION_KINDS,
     Rule,
     Settings,
     config_path,
@@ -30,17 +29,11 @@ from worker.settings import (
     read_config_file,
     unset_references,
 )
-from worker.targets.client import TargetClient
-from worker.targets.tokens import Credential
 
 if TYPE_CHECKING:
-    from tasks.actions import CallRequest, Notification, PlannedAction
+    from tasks.actions import PlannedAction
 
 DRY_RUN_EVENT_ID = "evt_dry_run"
-MASK = "***"
-# What httpx adds to frame the request on the wire (same for every call, not Relay's choice): left out of the report.
-_TRANSPORT_HEADERS = frozenset({"host", "accept-encoding", "connection", "content-length"})
-_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|signature|passw|api[-_]?key", re.IGNORECASE)
 
 UNSET_STAND_IN = "https://unset.invalid/"  # stands in for an unset variable: valid as a secret or a URL
 
@@ -131,27 +124,30 @@ def _rule_problems(index: int, raw: Any, exc: ValidationError) -> list[str]:
     for err in exc.errors():
         loc = err["loc"]
         if len(loc) >= 3 and loc[0] == "do" and isinstance(loc[1], int) and isinstance(actions, list):
-            # An action is a union: report only the errors of the kind it names (``call`` or ``notify``).
-            action = actions[loc[1]]
-            kind = _action_kind(action)
-            if kind is None:
-                problem = f"do[{loc[1]}]: an action needs 'call' (a target) or 'notify' (a channel)"
+            # An action is a union: report only the errors of the kind it names (``call``, ``notify``...).
+            model = _action_model(actions[loc[1]])
+            if model is None:
+                problem = f"do[{loc[1]}]: an action needs {_action_keys()}"
                 if problem not in problems:
                     problems.append(problem)
                 continue
-            if loc[2] != kind:
+            if loc[2] != model.__name__:  # pydantic names a union member's errors after its class
                 continue
             loc = (*loc[:2], *loc[3:])
         problems.append(f"{_location(loc)}: {str(err['msg']).removeprefix('Value error, ')}")
     return [f"{prefix} {problem}" for problem in problems]
 
 
-def _action_kind(action: Any) -> str | None:
-    if isinstance(action, dict) and "call" in action:
-        return "CallAction"
-    if isinstance(action, dict) and "notify" in action:
-        return "NotifyAction"
-    return None
+def _action_model(action: Any) -> type | None:
+    """The action model whose kind key the raw action holds (``call: gw`` is a call)."""
+    if not isinstance(action, dict):
+        return None
+    return next((model for kind, model in ACTION_KINDS.items() if kind in action), None)
+
+
+def _action_keys() -> str:
+    keys = [f"{kind!r} (a {model.addresses})" for kind, model in ACTION_KINDS.items()]
+    return " or ".join([", ".join(keys[:-1]), keys[-1]] if len(keys) > 1 else keys)
 
 
 def _location(loc: Iterable[int | str]) -> str:
@@ -169,7 +165,7 @@ def _location(loc: Iterable[int | str]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO[bytes] | None, as_json: bool) -> None:
     """Show which rules an event matches and exactly what they would send; nothing is sent."""
-    from tasks.actions import plan_rule
+    from tasks.actions import idempotency_key, plan_rule
     from tasks.rules import event_context, explain
 
     settings = load_settings()
@@ -195,7 +191,8 @@ def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO
         context = event_context(record)
         planned = plan_rule(verdict.rule, context)
         actions = [
-            _describe(settings, step, f"{record.id}:{verdict.rule.name}:{step.index}", context) for step in planned
+            _describe(settings, step, idempotency_key(record.id, verdict.rule.name, step.index), context)
+            for step in planned
         ]
         failed = failed or any(step.error for step in planned)
         report["matched"].append({"rule": verdict.rule.name, "actions": actions})
@@ -216,86 +213,13 @@ def _read_json(stream: IO[bytes], option: str) -> Any:
 
 
 def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[str, Any]) -> dict[str, Any]:
-    from tasks.actions import CallRequest
+    from tasks.actions import runner_for
 
     action = step.action
-    kind = "call" if isinstance(action, CallAction) else "notify"
-    where = {"target": action.call} if isinstance(action, CallAction) else {"channel": action.notify}
+    head = {"kind": action.kind, action.addresses: action.address, "index": step.index}
     if step.request is None:
-        return {"kind": kind, **where, "index": step.index, "error": step.error}
-    if isinstance(step.request, CallRequest):
-        scopes = {"requires": action.requires} if isinstance(action, CallAction) and action.requires else {}
-        return {"kind": kind, **where, "index": step.index, **_call_request(settings, step.request, key), **scopes}
-    return {"kind": kind, **where, "index": step.index, **_notification(settings, step.request, context)}
-
-
-def _call_request(settings: Settings, request: CallRequest, key: str) -> dict[str, Any]:
-    """The request exactly as ``TargetClient.build_request`` puts it together for a real call, the token masked."""
-    # Dry-run placeholders (``<saved.name>``) become their text, as they would print.
-    query, body = json.loads(json.dumps([request.query, request.body], default=str))
-    placeholder = Credential(SecretStr(MASK))  # a dry run never reads a token
-    client = TargetClient(
-        request.target, settings.targets[request.target], _NoTokens(), token_name=settings.token_names[request.target]
-    )
-    try:
-        # The same arguments tasks.actions.run_action gives ``TargetClient.call``.
-        built = client.build_request(
-            request.method,
-            request.path,
-            placeholder,
-            params=query or None,
-            json=body,
-            headers=request.headers or None,
-            idempotency_key=key,
-        )
-        auth = {name.lower() for name in client.auth_headers(placeholder)}
-    finally:
-        client.close()
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in built.headers.raw:
-        name, value = raw_name.decode(built.headers.encoding), raw_value.decode(built.headers.encoding)
-        if name.lower() in _TRANSPORT_HEADERS:
-            continue
-        if name.lower() in auth:
-            value = _mask_auth(value)
-        elif _SENSITIVE_HEADER.search(name):
-            value = MASK
-        headers[name] = value
-    return {
-        "method": built.method,
-        "path": request.path,
-        "url": str(built.url),
-        "query": query,
-        "headers": headers,
-        "json": body,
-    }
-
-
-def _mask_auth(value: str) -> str:
-    # Built with the mask as the secret; Basic auth encodes it along with the user name: show the scheme only.
-    return value if MASK in value else f"{value.split(' ')[0]} {MASK}"
-
-
-class _NoTokens:
-    def current(self, name: str) -> Credential:
-        raise RelayError("a dry run never reads a token")
-
-
-def _notification(settings: Settings, note: Notification, context: dict[str, Any]) -> dict[str, Any]:
-    config = settings.channels[note.channel]
-    try:
-        url, body = prepare(config, note.text, event=context.get("event"))
-    except ValueError as exc:
-        raise RelayError(f"channel {note.channel!r}: {exc}") from None
-    if "sign" in body:
-        body = {**body, "sign": MASK}
-    return {
-        "channel_kind": config.kind,
-        "url": f"{url.scheme}://{url.host}/{MASK}",
-        "signed": config.secret is not None,
-        "text": note.text,
-        "body": body,
-    }
+        return {**head, "error": step.error}
+    return {**head, **runner_for(action).preview(settings, action, step.request, key, context)}
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -333,22 +257,13 @@ def _print_report(report: dict[str, Any], *, unknown_source: bool) -> None:
 
 
 def _print_action(action: dict[str, Any]) -> None:
-    head = f"  [{action['index']}] {action['kind']} {action.get('target') or action.get('channel')}"
+    from tasks.actions import RUNNERS
+
+    head = f"  [{action['index']}] {action['kind']} {action[ACTION_KINDS[action['kind']].addresses]}"
     if "error" in action:
         click.echo(f"{head}: error: {action['error']}")
         return
-    if action["kind"] == "call":
-        click.echo(f"{head}: {action['method']} {action['url']}")
-        for name, value in action["headers"].items():
-            click.echo(f"      {name}: {value}")
-        if action["json"] is not None:
-            click.echo("")
-            click.echo(_indent(json.dumps(action["json"], indent=2, ensure_ascii=False, default=str), 6))
-        return
-    signed = ", signed" if action["signed"] else ""
-    click.echo(f"{head} ({action['channel_kind']}{signed}): POST {action['url']}")
-    click.echo(_indent(json.dumps(action["body"], indent=2, ensure_ascii=False, default=str), 6))
-
-
-def _indent(text: str, spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in text.splitlines())
+    first, *rest = RUNNERS[action["kind"]].report_lines(action)
+    click.echo(head + first)
+    for line in rest:
+        click.echo(line)
