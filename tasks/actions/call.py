@@ -164,8 +164,14 @@ def _built_request(settings: Settings, request: CallRequest, key: str) -> dict[s
         elif _SENSITIVE_HEADER.search(name):
             value = MASK
         headers[name] = value
-    return {"method": built.method, "path": request.path, "url": str(built.url), "query": query, "headers": headers,
-            "json": body}  # fmt: skip
+    return {
+        "method": built.method,
+        "path": request.path,
+        "url": str(built.url),
+        "query": query,
+        "headers": headers,
+        "json": body,
+    }
 
 
 def _mask_auth(value: str) -> str:
