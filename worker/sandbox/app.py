@@ -50,6 +50,9 @@ def build_app(state: SandboxState) -> Starlette:
     return app
 
 
-def create_app(bootstrap_token: str, *, clock: Callable[[], float] = time.time) -> Starlette:
-    """Build a sandbox whose admin API accepts `bootstrap_token` (a never-expiring token named "bootstrap")."""
-    return build_app(new_state(bootstrap_token, clock))
+def create_app(bootstrap_token: str, *, clock: Callable[[], float] = time.time, seed: int | None = None) -> Starlette:
+    """Build a sandbox whose admin API accepts `bootstrap_token` (a never-expiring token named "bootstrap").
+
+    `seed` makes faults injected at a `rate` hit the same requests on every run.
+    """
+    return build_app(new_state(bootstrap_token, clock, seed=seed))

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from worker.sandbox.effects import GROUPINGS
 from worker.sandbox.faults import FaultError, parse_faults
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import error_response, loads_strict
@@ -39,6 +40,18 @@ def control_routes(state: SandboxState) -> list[BaseRoute]:
     async def clear_faults(request: Request) -> JSONResponse:
         return JSONResponse({"deleted": state.faults.clear()})
 
+    async def list_effects(request: Request) -> JSONResponse:
+        query = request.query_params
+        by = query.get("by", "idempotency_key")
+        if by not in GROUPINGS:
+            return error_response(400, f"by must be one of {', '.join(GROUPINGS)}")
+        method = query.get("method")
+        counts = state.effects.public(by, path=query.get("path", ""), method=method.upper() if method else None)
+        return JSONResponse(counts)
+
+    async def clear_effects(request: Request) -> JSONResponse:
+        return JSONResponse({"deleted": state.effects.clear()})
+
     return [
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/requests", list_requests, methods=["GET"]),
@@ -46,4 +59,6 @@ def control_routes(state: SandboxState) -> list[BaseRoute]:
         Route("/_sandbox/faults", list_faults, methods=["GET"]),
         Route("/_sandbox/faults", add_faults, methods=["POST"]),
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/effects", list_effects, methods=["GET"]),
+        Route("/_sandbox/effects", clear_effects, methods=["DELETE"]),
     ]

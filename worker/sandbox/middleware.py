@@ -1,4 +1,4 @@
-"""What happens around every non-control request: recording, faults, authentication, idempotency."""
+"""What happens around every non-control request: recording, faults, authentication, counting effects."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import asyncio
 import base64
 import binascii
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from worker.sandbox.idempotency import WRITE_METHODS, StoredResponse, fingerprint
+from worker.sandbox.effects import is_effect
+from worker.sandbox.faults import Fault
 from worker.sandbox.recorder import RequestRecord, body_json, safe_headers, safe_query
 from worker.sandbox.state import SandboxState
 from worker.sandbox.tokens import AuthResult
@@ -53,15 +53,6 @@ def coding_secret(request: Request) -> str | None:
             return value  # not valid Basic: check it as is, so it fails as an invalid key
         return decoded.partition(":")[2] or None
     return None
-
-
-@dataclass
-class Captured:
-    """Status, headers and body the inner app answered."""
-
-    status: int = 500
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
 
 
 class BodyTooLargeError(Exception):
@@ -133,48 +124,38 @@ class SandboxMiddleware:
         fault = self.state.faults.take(record.method, record.path)
         if fault is not None:
             record.fault = fault.public()
+        if fault is not None and fault.when == "before":
             if fault.latency_ms:
                 await asyncio.sleep(fault.latency_ms / 1000)
             if fault.status is not None:
-                retry = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-                return await _answer(scope, receive, send, fault.status, "sandbox fault injected", retry)
+                return await _fault_answer(scope, receive, send, fault)
+            fault = None
         if not coding and not auth.ok:
             return await _answer(scope, receive, send, 401, auth.reason)
         if auth.token is not None:
             self.state.tokens.touch(auth.token.id)
-        key = record.idempotency_key
-        if key is None or record.method not in WRITE_METHODS:
-            return (await self._run(scope, body, receive, send)).status
-        return await self._run_once(scope, body, receive, send, record, key)
+        # No Idempotency-Key cache: API7 documents no such header, so a repeated write applies twice, as there.
+        status = await self._run(scope, body, receive, send, record, after=fault, coding=coding)
+        if fault is not None and fault.status is not None:
+            # The write took effect, but the client is told it failed: its outcome is unknown to the caller.
+            return await _fault_answer(scope, receive, send, fault)
+        return status
 
-    async def _run_once(
-        self, scope: Scope, body: bytes, receive: Receive, send: Send, record: RequestRecord, key: str
+    async def _run(
+        self,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        record: RequestRecord,
+        *,
+        after: Fault | None,
+        coding: bool,
     ) -> int:
-        cache = self.state.idempotency
-        slot = (record.method, record.path, key)
-        stored = await cache.claim(slot)
-        if stored is not None:
-            if stored.fingerprint != fingerprint(body):
-                message = "Idempotency-Key was already used with a different request body"
-                return await _answer(scope, receive, send, 422, message)
-            record.replayed = True
-            headers = [*stored.headers, (b"idempotent-replayed", b"true")]
-            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
-            await send({"type": "http.response.body", "body": stored.body})
-            return stored.status
-        answer: StoredResponse | None = None
-        try:
-            captured = await self._run(scope, body, receive, send)
-            # A 5xx means the write may not have happened: let the client's retry run it for real.
-            if captured.status < 500:
-                answer = StoredResponse(fingerprint(body), captured.status, captured.headers, bytes(captured.body))
-        finally:
-            cache.release(slot, answer)
-        return captured.status
-
-    async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> Captured:
-        captured = Captured()
+        """Run the routes; count a write that took effect; apply an "after" fault to the answer."""
+        status = 500  # what an app that never answers amounts to
         body_sent = False
+        swallow = after is not None and after.status is not None
 
         async def replay_receive() -> Message:
             nonlocal body_sent
@@ -184,15 +165,30 @@ class SandboxMiddleware:
             return await receive()
 
         async def capture_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                captured.status = message["status"]
-                captured.headers = list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                captured.body.extend(message.get("body", b""))
-            await send(message)
+                status = message["status"]
+                self._count_effect(record, status, coding=coding)
+                if after is not None and after.latency_ms:
+                    # Counted before the delay: a client that times out meanwhile does not undo the write.
+                    await asyncio.sleep(after.latency_ms / 1000)
+            if not swallow:
+                await send(message)
 
         await self.app(scope, replay_receive, capture_send)
-        return captured
+        return status
+
+    def _count_effect(self, record: RequestRecord, status: int, *, coding: bool) -> None:
+        # CODING's only action is a read, and its errors come back with HTTP 200: nothing to count there.
+        if not coding and is_effect(record.method, status, record.query):
+            record.effect = True
+            self.state.effects.add(record.method, record.path, record.idempotency_key)
+
+
+async def _fault_answer(scope: Scope, receive: Receive, send: Send, fault: Fault) -> int:
+    assert fault.status is not None
+    retry = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+    return await _answer(scope, receive, send, fault.status, "sandbox fault injected", retry)
 
 
 async def _answer(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,18 +12,24 @@ from starlette.datastructures import Headers, QueryParams
 
 from worker.sandbox.web import loads_strict
 
-# Headers that carry credentials; they are dropped, not masked, so no part of a secret is kept.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "set-cookie"})
-# Body and query fields that carry credentials.
-SECRET_FIELDS = frozenset({"token", "api_key", "secret", "password", "x-api-key"})
+# A header or field whose name contains one of these (case-insensitive) carries a credential: its value is masked
+# whole, so no part of a secret is kept. A pattern, not a list, so `x-auth-token` or `client_secret` are covered too.
+SECRET_NAME = re.compile(r"token|key|secret|passw|pwd|authorization|cookie|credential", re.IGNORECASE)
+# Names that match the pattern but carry no credential; the sandbox shows them as sent.
+NOT_SECRET = frozenset({"idempotency-key"})
 REDACTED = "[redacted]"
 MAX_RECORDS = 10_000
 
 
+def is_secret_name(name: str) -> bool:
+    """Tell whether a header, query or JSON field name looks like it carries a credential."""
+    return name.lower() not in NOT_SECRET and SECRET_NAME.search(name) is not None
+
+
 def redact(value: Any) -> Any:
-    """Return a JSON value with every secret-named field masked."""
+    """Return a JSON value with every secret-named field masked, at any depth."""
     if isinstance(value, dict):
-        return {k: REDACTED if k.lower() in SECRET_FIELDS else redact(v) for k, v in value.items()}
+        return {k: REDACTED if is_secret_name(k) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
@@ -32,14 +39,14 @@ def safe_query(query: QueryParams) -> dict[str, str | list[str]]:
     """Return the query string as a dict (lists for repeated keys), credentials masked."""
     result: dict[str, str | list[str]] = {}
     for key in query:
-        values = [REDACTED if key.lower() in SECRET_FIELDS else v for v in query.getlist(key)]
+        values = [REDACTED if is_secret_name(key) else v for v in query.getlist(key)]
         result[key] = values[0] if len(values) == 1 else values
     return result
 
 
 def safe_headers(headers: Headers) -> dict[str, str]:
-    """Return the request headers without credential-bearing ones."""
-    return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    """Return the request headers, credential-bearing ones masked."""
+    return {k: REDACTED if is_secret_name(k) else v for k, v in headers.items()}
 
 
 def body_json(body: bytes) -> Any:
@@ -68,7 +75,7 @@ class RequestRecord:
     status: int = 0
     duration_ms: float = 0.0
     fault: dict[str, Any] | None = None
-    replayed: bool = False
+    effect: bool = False
 
     def public(self) -> dict[str, Any]:
         """Return the record as the control API shows it."""
@@ -92,6 +99,21 @@ class Recorder:
         return dropped
 
     def public(self, filters: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """Return the requests, oldest first, optionally only those whose path starts with `path`."""
-        prefix = (filters or {}).get("path", "")
-        return [r.public() for r in self._records if r.path.startswith(prefix)]
+        """Return the requests, oldest first, filtered by FILTERS (`path` is a prefix, the others exact)."""
+        wanted = {name: value for name, value in (filters or {}).items() if name in FILTERS or name == "path"}
+        return [r.public() for r in self._records if _matches(r, wanted)]
+
+
+# Exact-match query filters of GET /_sandbox/requests (besides the `path` prefix) and how each reads a record.
+FILTERS: dict[str, Callable[[RequestRecord], str]] = {
+    "method": lambda r: r.method,
+    "status": lambda r: str(r.status),
+    "idempotency_key": lambda r: r.idempotency_key or "",
+    "effect": lambda r: str(r.effect).lower(),
+}
+
+
+def _matches(record: RequestRecord, wanted: Mapping[str, str]) -> bool:
+    if not record.path.startswith(wanted.get("path", "")):
+        return False
+    return all(FILTERS[name](record) == value for name, value in wanted.items() if name != "path")

@@ -1,4 +1,4 @@
-"""Injected faults: statuses, 429 with Retry-After, latency; consumed in order; recorded."""
+"""Injected faults: statuses, 429 with Retry-After, latency; counted or at a rate; before or after the effect."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import recorded
+from tests.worker.sandbox.support import BOOTSTRAP, FakeClock, make_client, recorded
+from worker.sandbox.state import SandboxState, new_state
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +155,67 @@ async def test_an_invalid_fault_is_400(anon: httpx.AsyncClient, body: bytes, mes
     assert response.status_code == 400
     assert message in response.json()["error_msg"]
     assert (await anon.get("/_sandbox/faults")).json() == []
+
+
+async def rate_statuses(seed: int, n: int) -> list[int]:
+    """Statuses of `n` requests to a fresh sandbox (seeded) failing 20% of POSTs with 503."""
+    async with make_client(new_state(BOOTSTRAP, FakeClock(), seed=seed), headers={"X-API-KEY": BOOTSTRAP}) as c:
+        await inject(c, {"status": 503, "rate": 0.2, "method": "POST", "path": "/apisix/admin/services"})
+        result = [(await c.post("/apisix/admin/services", json={"name": "s"})).status_code for _ in range(n)]
+        assert (await c.get("/api/gateway_groups")).status_code == 200  # another route is spared
+        (fault,) = (await c.get("/_sandbox/faults")).json()
+        assert (fault["count"], fault["fired"]) == (None, result.count(503))  # stays until cleared
+        effects = (await c.get("/_sandbox/effects", params={"by": "path"})).json()
+        assert effects["counts"] == {"/apisix/admin/services": result.count(200)}
+        return result
+
+
+async def test_a_rate_fails_that_share_of_matching_requests_until_cleared() -> None:
+    first = await rate_statuses(seed=7, n=400)
+    assert set(first) == {200, 503}
+    assert 0.14 < first.count(503) / len(first) < 0.26
+    assert await rate_statuses(seed=7, n=400) == first  # a seed makes a run repeatable
+
+
+async def test_a_rate_with_a_count_stops_after_that_many_hits(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await inject(anon, {"status": 429, "retry_after": 2, "rate": 1, "count": 2})
+    assert await statuses(client, 3) == [429, 429, 200]
+    assert (await anon.get("/_sandbox/faults")).json() == []
+
+
+async def test_a_fault_after_the_effect_loses_the_answer_not_the_write(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient, state: SandboxState
+) -> None:
+    await inject(anon, {"status": 503, "when": "after", "method": "POST"})
+    response = await client.post("/apisix/admin/services", json={"name": "s"}, headers={"Idempotency-Key": "e:r:0"})
+    assert response.status_code == 503
+    assert response.json() == {"error_msg": "sandbox fault injected"}
+    assert len(state.catalog.services) == 1
+    (record,) = await recorded(anon)
+    assert (record["status"], record["effect"], record["fault"]["when"]) == (503, True, "after")
+    assert (await anon.get("/_sandbox/effects")).json()["counts"] == {"e:r:0": 1}
+
+
+async def test_a_timeout_before_the_effect_delays_the_write(anon: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    await inject(anon, {"latency_ms": 100, "method": "POST"})
+    started = time.perf_counter()
+    assert (await client.post("/apisix/admin/services", json={"name": "s"})).status_code == 200
+    assert time.perf_counter() - started >= 0.1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"status": 503, "rate": 0}', "rate must be a number in (0, 1]"),
+        (b'{"status": 503, "rate": 1.5}', "rate must be a number in (0, 1]"),
+        (b'{"status": 503, "rate": true}', "rate must be a number"),
+        (b'{"status": 503, "count": null}', "count null (until cleared) needs a rate"),
+        (b'{"status": 503, "when": "during"}', "when must be before or after"),
+    ],
+)
+async def test_an_invalid_rate_or_phase_is_400(anon: httpx.AsyncClient, body: bytes, message: str) -> None:
+    response = await anon.post("/_sandbox/faults", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert message in response.json()["error_msg"]

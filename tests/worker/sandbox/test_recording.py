@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.worker.sandbox.support import BOOTSTRAP, START, create_token, recorded
-from worker.sandbox.recorder import Recorder, RequestRecord
+from worker.sandbox.recorder import Recorder, RequestRecord, is_secret_name
 from worker.sandbox.state import SandboxState
 
 pytestmark = pytest.mark.anyio
@@ -42,7 +42,7 @@ async def test_a_request_is_recorded_with_its_fields(
     assert record["time"] == START
     assert record["headers"]["user-agent"] == "relay-test"
     assert record["fault"] is None
-    assert record["replayed"] is False
+    assert record["effect"] is True
 
 
 async def test_odd_requests_are_recorded_too(anon: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
@@ -88,7 +88,8 @@ async def test_no_secret_is_ever_recorded(anon: httpx.AsyncClient, client: httpx
     records = await recorded(anon)
     assert records[-1]["json"]["plugins"]["x"]["token"] == "[redacted]"
     assert any(r["query"].get("api_key") == "[redacted]" for r in records)
-    assert all(not {"x-api-key", "cookie", "authorization"} & {h.lower() for h in r["headers"]} for r in records)
+    for r in records:
+        assert all(v == "[redacted]" for h, v in r["headers"].items() if h in {"x-api-key", "cookie", "authorization"})
 
 
 async def test_control_requests_are_not_recorded(anon: httpx.AsyncClient) -> None:
@@ -111,3 +112,60 @@ def test_the_record_is_bounded() -> None:
     for index in range(5):
         recorder.add(RequestRecord("GET", f"/{index}", {}, {}, None, False, None, None, float(index)))
     assert [r["path"] for r in recorder.public()] == ["/2", "/3", "/4"]
+
+
+SECRET_VALUE = "s3cr3t-value-never-recorded"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-API-KEY", "Authorization", "Proxy-Authorization", "Cookie", "x-auth-token", "X-Client-Secret", "X-Password"],
+)
+async def test_a_credential_header_is_masked_by_its_name(anon: httpx.AsyncClient, name: str) -> None:
+    await anon.get("/api/gateway_groups", headers={name: SECRET_VALUE, "X-Trace": "t-1"})
+    (record,) = await recorded(anon)
+    assert record["headers"][name.lower()] == "[redacted]"
+    assert record["headers"]["x-trace"] == "t-1"
+    assert SECRET_VALUE not in json.dumps(record)
+
+
+@pytest.mark.parametrize("name", ["api_key", "access_token", "client_secret", "password", "X-Api-Key", "session_key"])
+async def test_a_credential_query_field_is_masked(anon: httpx.AsyncClient, name: str) -> None:
+    await anon.get("/api/gateway_groups", params={name: SECRET_VALUE, "page": "2"})
+    (record,) = await recorded(anon)
+    assert record["query"] == {name: "[redacted]", "page": "2"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"password": SECRET_VALUE},
+        {"client_secret": SECRET_VALUE},
+        {"credentials": {"user": "u", "pass": SECRET_VALUE}},
+        {"plugins": {"key-auth": {"key": SECRET_VALUE}}},
+        {"plugins": {"jwt-auth": {"private_key": SECRET_VALUE, "algorithm": "RS256"}}},
+        {"upstream": {"tls": {"client_cert_KEY": SECRET_VALUE}}},
+        {"nodes": [{"host": "h"}, {"authToken": SECRET_VALUE}]},
+        {"headers": {"Authorization": f"Bearer {SECRET_VALUE}"}},
+        {"cookies": [{"Cookie": SECRET_VALUE}]},
+    ],
+    ids=["password", "client_secret", "credentials", "key", "private_key", "cert_KEY", "list", "authz", "cookie"],
+)
+async def test_a_credential_json_field_is_masked_at_any_depth(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    await client.post("/apisix/admin/services", json={"name": "kept", **body})
+    (record,) = await recorded(anon)
+    assert SECRET_VALUE not in json.dumps(record)
+    assert "[redacted]" in json.dumps(record["json"])
+    assert record["json"]["name"] == "kept"
+
+
+def test_idempotency_key_is_not_a_credential() -> None:
+    assert not is_secret_name("Idempotency-Key")
+    assert [n for n in ("token", "KEY", "passwd", "x-cookie-id", "user_name", "desc") if is_secret_name(n)] == [
+        "token",
+        "KEY",
+        "passwd",
+        "x-cookie-id",
+    ]

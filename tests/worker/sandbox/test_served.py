@@ -83,3 +83,14 @@ async def test_latency_does_not_hold_up_other_clients(served: str) -> None:
                     await anyio.sleep(0.01)
             group.start_soon(get, "/api/gateway_groups")
         assert finished == ["/api/gateway_groups", "/api/tokens"]
+
+
+@pytest.mark.parametrize(("when", "effects"), [("before", 0), ("after", 1)])
+def test_a_timeout_loses_the_answer_and_the_write_happens_only_after(served: str, when: str, effects: int) -> None:
+    with httpx.Client(base_url=served, timeout=10, headers={"X-API-KEY": BOOTSTRAP}) as http:
+        fault = {"latency_ms": 1500, "when": when, "method": "POST"}
+        assert http.post("/_sandbox/faults", json=fault).status_code == 201
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/apisix/admin/services", json={"name": "s"}, headers={"Idempotency-Key": "k"}, timeout=0.3)
+        # "after": handled and counted before the delay, so the client's timeout finds the write done.
+        assert http.get("/_sandbox/effects").json()["total"] == effects
