@@ -12,8 +12,10 @@ from worker.runtime import Runtime, get_runtime
 
 log = logging.getLogger("relay.maintenance")
 
-# A record untouched this long with no message anywhere is stranded: no worker is going to pick it up.
-STRANDED_AFTER_SECONDS = 120.0
+# A record untouched this long with no message anywhere is stranded: no worker is going to pick it up. (A message
+# can vanish between a worker's BRPOP and kombu's unacked bookkeeping when the worker or Redis dies right there.)
+# Short, so that such an event still finishes within a minute; a live message of any age makes an event not stranded.
+STRANDED_AFTER_SECONDS = 30.0
 
 
 def requeue_stranded(runtime: Runtime, *, idle_seconds: float = STRANDED_AFTER_SECONDS) -> list[str]:

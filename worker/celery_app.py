@@ -70,7 +70,7 @@ def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[s
 def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic jobs; each is safe to run twice."""
     return {
-        "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 60.0},
+        "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 20.0},
         # Cheap (three reads of the unacked bookkeeping): often, so a dead worker's events resume within ~20 s.
         "recover-dead-workers": {"task": "relay.recover_workers", "schedule": RECOVER_INTERVAL_SECONDS},
         "worker-canary": {"task": "relay.canary", "schedule": CANARY_INTERVAL_SECONDS},

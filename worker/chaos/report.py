@@ -16,8 +16,6 @@ from worker.events import FINAL_STATUSES, EventStatus, EventStore
 if TYPE_CHECKING:
     from worker.chaos.run import Timeline
 
-SERVICE_PREFIX = "chaos-"
-
 
 @dataclass
 class Report:
@@ -43,7 +41,7 @@ class Report:
         return {**asdict(self), "missing_count": len(self.missing), "ok": self.ok}
 
 
-def build_report(redis_url: str, sandbox: str, token: str, timeline: Timeline, settle_timeout: float) -> Report:
+def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeout: float) -> Report:
     """Wait until every acknowledged event is final (or the timeout), then count."""
     acknowledged = {p.event_id: p.at for p in timeline.posted if p.event_id}
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
@@ -51,7 +49,7 @@ def build_report(redis_url: str, sandbox: str, token: str, timeline: Timeline, s
     last_fault = timeline.faults[-1][0] if timeline.faults else time.time()
     finals = _wait_final(store, set(acknowledged), settle_timeout)
     settled = max((record[1] for record in finals.values()), default=last_fault)
-    effects = _effects(sandbox, token)
+    effects = _effects(sandbox)
     dead = Counter(_reason(error) for status, _, error in finals.values() if status == EventStatus.FAILED)
     return Report(
         posted=len(timeline.posted),
@@ -84,12 +82,14 @@ def _wait_final(store: EventStore, ids: set[str], timeout: float) -> dict[str, t
     return finals
 
 
-def _effects(sandbox: str, token: str) -> Counter[str]:
-    """Creates that took effect at the sandbox, per event (the service is named after the event)."""
-    answer = httpx.get(f"{sandbox}/apisix/admin/services", headers={"X-API-KEY": token}, timeout=30)
+def _effects(sandbox: str) -> Counter[str]:
+    """Writes that took effect at the sandbox, per event (Relay's Idempotency-Key starts with the event id)."""
+    answer = httpx.get(f"{sandbox}/_sandbox/effects", params={"by": "idempotency_key"}, timeout=30)
     answer.raise_for_status()
-    names = [item.get("name", "") for item in answer.json().get("list", [])]
-    return Counter(name.removeprefix(SERVICE_PREFIX) for name in names if name.startswith(SERVICE_PREFIX))
+    counts: Counter[str] = Counter()
+    for key, n in answer.json().get("counts", {}).items():
+        counts[key.split(":", 1)[0]] += int(n)
+    return counts
 
 
 def _reason(error: str) -> str:

@@ -6,7 +6,6 @@ took effect twice at the sandbox.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -118,13 +117,12 @@ def post_steadily(url: str, secret: str, plan: Plan, timeline: Timeline, stop: t
             stop.wait(max(0.0, started + n * interval - time.monotonic()))
 
 
-def inject_faults(cluster: Cluster, sandbox: str, plan: Plan, timeline: Timeline, rng: random.Random) -> None:
+def inject_faults(cluster: Cluster, plan: Plan, timeline: Timeline, rng: random.Random) -> None:
     """Kill a random worker every ``kill_every`` s, restart Redis and the receiver, and make the sandbox fail."""
     started = time.monotonic()
     redis_at = [plan.duration * (k + 1) / (plan.redis_restarts + 1) for k in range(plan.redis_restarts)]
     receiver_at = plan.duration * 0.5 + plan.kill_every / 2
     next_kill = plan.kill_every
-    fault_every, next_fault = 1.0 / (0.2 * plan.rate), 0.0
     while (elapsed := time.monotonic() - started) < plan.duration:
         if redis_at and elapsed >= redis_at[0]:
             kill = len(redis_at) % 2 == 0  # the first restart is a SIGKILL, the next a clean stop
@@ -140,22 +138,20 @@ def inject_faults(cluster: Cluster, sandbox: str, plan: Plan, timeline: Timeline
             cluster.restart(victim)
             timeline.faults.append((time.time(), f"{victim} killed and restarted"))
             next_kill += plan.kill_every
-        if elapsed >= next_fault:
-            _sandbox_fault(sandbox, rng)
-            next_fault += fault_every
         time.sleep(0.05)
 
 
-def _sandbox_fault(sandbox: str, rng: random.Random) -> None:
-    # Roughly a fifth of the calls fail: 503s, a 429 with Retry-After, and an answer slower than the read
-    # timeout (the create still happens: the outcome is unknown to Relay, as with a real gateway).
-    faults = [
-        {"status": 503, "count": 1},
-        {"status": 429, "retry_after": 1, "count": 1},
-        {"latency_ms": int(READ_TIMEOUT * 1000) + 500, "count": 1, "method": "POST"},
+def sandbox_faults() -> list[dict[str, Any]]:
+    """About a fifth of the calls fail: 503s, 429s with Retry-After, and creates answered after the read timeout.
+
+    The slow ones take effect before the late answer (``"when": "after"``): the outcome is unknown to Relay, as
+    when a real gateway applies a write and the answer is lost.
+    """
+    return [
+        {"status": 503, "rate": 0.12},
+        {"status": 429, "retry_after": 1, "rate": 0.04},
+        {"latency_ms": int(READ_TIMEOUT * 1000) + 500, "when": "after", "method": "POST", "rate": 0.04},
     ]
-    with contextlib.suppress(httpx.HTTPError):
-        httpx.post(f"{sandbox}/_sandbox/faults", json=[rng.choice(faults)], timeout=2)
 
 
 def run(plan: Plan, work_dir: Path) -> Report:
@@ -169,19 +165,20 @@ def run(plan: Plan, work_dir: Path) -> Report:
     timeline = Timeline()
     try:
         cluster.start(sandbox_port)
+        httpx.post(f"{sandbox}/_sandbox/faults", json=sandbox_faults(), timeout=5).raise_for_status()
         stop = threading.Event()
         sender = threading.Thread(
             target=post_steadily, args=(f"{cluster.receiver_url}/hooks/chaos", secret, plan, timeline, stop)
         )
         sender.start()
         try:
-            inject_faults(cluster, sandbox, plan, timeline, rng)
+            inject_faults(cluster, plan, timeline, rng)
         finally:
             sender.join(plan.duration + 30)
             stop.set()
         httpx.delete(f"{sandbox}/_sandbox/faults", timeout=5)
         timeline.faults.append((time.time(), "faults stopped"))
-        return build_report(cluster.redis.url, sandbox, token, timeline, plan.settle_timeout)
+        return build_report(cluster.redis.url, sandbox, timeline, plan.settle_timeout)
     finally:
         cluster.stop()
 
