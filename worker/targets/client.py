@@ -231,7 +231,11 @@ class TargetClient:
             if kind is RetryableError:
                 return RetryableError(message, status_code=status, code=error.code, retry_after=retry_after)
             if kind is AuthError:
-                return AuthError(message, status_code=status, code=error.code, token_version=sent[-1].version)
+                # Decided here, once: AuthFailure.* refuses the secret; UnauthorizedOperation.* only denies the act.
+                refused = coding_needs_reauth(error.code)
+                return AuthError(
+                    message, status_code=status, code=error.code, token_version=sent[-1].version, refused=refused
+                )
             return kind(message, status_code=status, code=error.code)
         if status < 400:
             location = safe_url(response.headers.get("Location", "")) or "elsewhere"
@@ -240,7 +244,8 @@ class TargetClient:
         message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
         if is_auth_status(status):
             # The last credential sent is the one refused: after a re-read, the newer version.
-            return AuthError(message, status_code=status, token_version=sent[-1].version)
+            # 401 refuses the secret; 403 accepts it but denies the act.
+            return AuthError(message, status_code=status, token_version=sent[-1].version, refused=status == 401)
         return PermanentError(message, status_code=status)
 
     def _scrub(self, text: str, credentials: list[Credential]) -> str:

@@ -65,7 +65,7 @@ def probe(client: TargetClient, token_id: str | None) -> tuple[Probe, ApiToken |
         else:
             return Probe.UNKNOWN, None
     except AuthError as exc:
-        return (Probe.REFUSED if _refused(exc) else Probe.WORKS), None
+        return (Probe.REFUSED if exc.refused else Probe.WORKS), None
     except RetryableError:
         return Probe.UNKNOWN, None
     except (PermanentError, ValueError):
@@ -91,10 +91,3 @@ def answer_lost(exc: TargetError) -> bool:
         return exc.status_code != 429
     # A 2xx whose body could not be used (no secret, another shape): the server did act.
     return isinstance(exc, PermanentError) and exc.status_code is None and not isinstance(exc, AuthError)
-
-
-def _refused(exc: AuthError) -> bool:
-    # 401 and CODING's AuthFailure.* refuse the secret; 403 and UnauthorizedOperation.* accept it but deny the act.
-    if exc.code:
-        return exc.code.split(".")[0] == "AuthFailure"
-    return exc.status_code == 401
