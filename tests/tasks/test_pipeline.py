@@ -386,7 +386,7 @@ def test_a_secret_installed_meanwhile_is_not_marked_invalid(fake_redis: redis.Re
     store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
     store.add("gw", "gw", TOKEN)
     runtime = Runtime(settings, fake_redis, store)
-    refused_old_version = AuthError("gw: GET / answered 401", status_code=401, token_version=0)
+    refused_old_version = AuthError("gw: GET / answered 401", status_code=401, token_version=0, refused=True)
 
     assert report_refused(runtime.tokens, settings, "gw", refused_old_version) is None
 

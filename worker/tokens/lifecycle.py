@@ -30,7 +30,8 @@ def report_refused(
     mere lack of permission (403, CODING's UnauthorizedOperation): the token itself still works. Returns the record
     marked, or None.
     """
-    if not _refused(exc) or exc.token_version is None or not isinstance(tokens, TokenStore):
+    # ``refused`` is decided once, by the target client where it classifies the failure.
+    if not exc.refused or exc.token_version is None or not isinstance(tokens, TokenStore):
         return None
     # Only the version that was refused: a secret installed meanwhile is left alone.
     record = tokens.set_status(token_name, TokenStatus.INVALID, exc.message, expected_version=exc.token_version)
@@ -46,9 +47,3 @@ def report_refused(
             alert_error,
         )
     return record
-
-
-def _refused(exc: AuthError) -> bool:
-    # The target kind decides (``exc.refused``). Until every kind sets it, the pipeline's former reading stands in:
-    # 401, or a CODING AuthFailure.* code.
-    return exc.refused or exc.status_code == 401 or (exc.code or "").startswith("AuthFailure")

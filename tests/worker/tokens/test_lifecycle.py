@@ -65,7 +65,8 @@ def test_a_newer_version_installed_meanwhile_is_left_alone(store: TokenStore, se
     store.add("gw-token", "gw", SECRET)
     store.install("gw-token", "gw-token-new-secret", origin=Origin.CLI)
 
-    assert report_refused(store, settings, "gw-token", AuthError("401", status_code=401, token_version=1)) is None
+    refusal = AuthError("401", status_code=401, token_version=1, refused=True)
+    assert report_refused(store, settings, "gw-token", refusal) is None
     assert store.get("gw-token").status == TokenStatus.OK
 
 
