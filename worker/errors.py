@@ -12,7 +12,8 @@
     │   ├── UnknownSource (404)
     │   └── PayloadTooLarge (413)
     ├── TargetError                 a call to an admin API failed
-    │   ├── RetryableError          network error, 5xx, 429: try again later (maybe after ``retry_after``)
+    │   ├── RetryableError          network error, 5xx, 429: try again later (maybe after ``retry_after``);
+    │   │                           ``maybe_applied``: the request may have taken effect (no answer came back)
     │   └── PermanentError          other 4xx, an error envelope: retrying will not help
     │       └── AuthError           401/403 with the current token (after one re-read of the token store);
     │                               ``token_version``: the version of the credential refused;
@@ -106,9 +107,13 @@ class RetryableError(TargetError):
         status_code: int | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        maybe_applied: bool = False,
     ) -> None:
         super().__init__(message, status_code=status_code, code=code)
         self.retry_after = retry_after
+        # True when the request may have reached the server and taken effect although no answer came back (a read
+        # timeout, a connection cut mid-answer, a 504): retrying a non-idempotent write could apply it twice.
+        self.maybe_applied = maybe_applied
 
 
 class PermanentError(TargetError):
