@@ -20,7 +20,7 @@ from webhooks.ingest import Ingestor, count_rejection
 from worker import health
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
-from worker.redis import connect, resolve_redis_url
+from worker.redis import async_client, connect, resolve_redis_url
 from worker.settings import Settings
 from worker.tokens.keys import load_cipher
 from worker.tokens.metrics import refresh_expiry_gauge
@@ -39,17 +39,16 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
 
     # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
     url = redis_url or resolve_redis_url(settings)
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
+    # The client owns its pool (closing it disconnects the pool); a sentinel:// URL follows the current primary.
+    client = async_client(
         url,
+        settings,
         max_connections=REDIS_CONNECTIONS,
         timeout=5,
         socket_timeout=5,
         socket_connect_timeout=2,
         client_name=REDIS_CLIENT_NAME,
     )
-    # from_pool: the client owns the pool, so closing the client disconnects the pool's connections too
-    # (``Redis(connection_pool=pool)`` would leave them open after shutdown).
-    client = redis.asyncio.Redis.from_pool(pool)
     # The message template comes from an app built from these settings, not the global one, whose configuration
     # would be loaded from the environment (and fail there when only ``redis_url`` was given).
     encoder = TaskMessageEncoder(private_app(settings, redis_url=url), PROCESS_EVENT, EVENTS_QUEUE)
@@ -90,7 +89,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
             return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
         return JSONResponse({"status": "ok", "redis": True})
 
-    admin_client = connect(url)
+    admin_client = connect(url, settings)
     token_store = TokenStore(admin_client, lambda: load_cipher(settings.data_dir))
 
     def metrics_page() -> bytes:

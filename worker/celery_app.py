@@ -21,11 +21,11 @@ RECOVER_INTERVAL_SECONDS = 10.0
 
 def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[str, Any]:
     """Celery settings that keep the design's guarantees (late acks, no loss on worker death, JSON only)."""
-    from worker.redis import resolve_redis_url
+    from worker.redis import is_sentinel, resolve_redis_url
 
     url = redis_url or resolve_redis_url(settings)
     limits = settings.celery
-    transport = {
+    transport: dict[str, Any] = {
         "visibility_timeout": limits.visibility_timeout,
         # kombu scans for unacked messages past the visibility timeout this often (seconds).
         "unacked_restore_interval": max(1, min(10, limits.visibility_timeout // 10)),
@@ -34,8 +34,9 @@ def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[s
         "socket_connect_timeout": 5,
         "health_check_interval": 25,
     }
+    broker_url = _sentinel_broker(settings, url, transport) if is_sentinel(url) else url
     return {
-        "broker_url": url,
+        "broker_url": broker_url,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "result_backend": None,
@@ -65,6 +66,19 @@ def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[s
         "beat_schedule": beat_schedule(settings),
         "beat_max_loop_interval": 30,
     }
+
+
+def _sentinel_broker(settings: Settings, url: str, transport: dict[str, Any]) -> str:
+    """kombu's sentinel transport: the Sentinels in the URL, the master's name and the Sentinels' options aside."""
+    from worker.redis import SentinelURL
+
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    transport["master_name"] = settings.redis_sentinel_master
+    sentinel_kwargs: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    if settings.redis_sentinel_password is not None:
+        sentinel_kwargs["password"] = settings.redis_sentinel_password.get_secret_value()
+    transport["sentinel_kwargs"] = sentinel_kwargs  # explicit: the master's password never goes to the Sentinels
+    return SentinelURL.parse(url).broker_url(password)
 
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:

@@ -175,6 +175,9 @@ def _name_matches(pattern: str | list[str], value: str) -> bool:
     return "*" in names or value in names
 
 
+UnknownPolicy = Literal["dead_letter", "retry"]
+
+
 class CallAction(_Model):
     """Call a target's admin API."""
 
@@ -190,6 +193,9 @@ class CallAction(_Model):
     body: Any = Field(default=None, alias="json")
     save_as: str | None = None
     requires: list[str] = Field(default_factory=list, description="token scopes, resource:scope:ro|rw")
+    on_unknown: UnknownPolicy | None = Field(
+        default=None, description="a call cut short with no answer: dead_letter (POST/PATCH default) or retry"
+    )
 
     @field_validator("path")
     @classmethod
@@ -202,6 +208,18 @@ class CallAction(_Model):
     def address(self) -> str:
         """The target called."""
         return self.call
+
+    @property
+    def unknown_policy(self) -> UnknownPolicy:
+        """What a rerun does when this call was sent and no answer came back."""
+        if self.on_unknown is not None:
+            return self.on_unknown
+        return "dead_letter" if self.method in ("POST", "PATCH") else "retry"
+
+    @property
+    def description(self) -> str:
+        """The call as an operator checks it: target, method and path template."""
+        return f"{self.call} {self.method} {self.path}"
 
 
 class NotifyAction(_Model):
@@ -218,6 +236,16 @@ class NotifyAction(_Model):
     def address(self) -> str:
         """The channel notified."""
         return self.notify
+
+    @property
+    def unknown_policy(self) -> UnknownPolicy:
+        """A message that may have been posted is sent again: a duplicate notification beats a lost one."""
+        return "retry"
+
+    @property
+    def description(self) -> str:
+        """The notification as an operator checks it."""
+        return f"channel {self.notify}"
 
 
 # A new action kind: its model here (``kind``, ``addresses``, ``verb``, ``address``), and its runner in tasks/actions/.
@@ -335,7 +363,12 @@ class Settings(BaseSettings):
         env_prefix="RELAY_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
     )
 
-    redis_url: str | None = Field(default=None, description="absent: an embedded Redis is started")
+    redis_url: str | None = Field(
+        default=None, description="absent: an embedded Redis is started; sentinel://h1:26379;sentinel://h2:26379/0"
+    )
+    redis_sentinel_master: str | None = Field(default=None, description="the master's name, for a sentinel:// URL")
+    redis_password: SecretStr | None = Field(default=None, description="Redis' password (with a sentinel:// URL)")
+    redis_sentinel_password: SecretStr | None = Field(default=None, description="the Sentinels' own password")
     data_dir: Path = Path(".relay")
     retention_days: float = Field(default=7, gt=0)
     dead_letters: DeadLettersConfig = Field(default_factory=DeadLettersConfig)
@@ -355,6 +388,12 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 raise ValueError(f"name {name!r} may hold only letters, digits, '.', '_' and '-'")
         return value
+
+    @model_validator(mode="after")
+    def _sentinel_has_a_master(self) -> Settings:
+        if (self.redis_url or "").startswith("sentinel://") and not self.redis_sentinel_master:
+            raise ValueError("redis_url: a sentinel:// URL needs redis_sentinel_master (RELAY_REDIS_SENTINEL_MASTER)")
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
