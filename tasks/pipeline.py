@@ -12,6 +12,7 @@ from typing import Any
 
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
+from worker import inflight
 from worker.errors import PermanentError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.locks import event_lock, release_quietly
@@ -45,6 +46,10 @@ def _process(runtime: Runtime, event_id: str) -> Outcome:
     if record.status in FINAL_STATUSES:
         # A redelivered message for an event that already finished: nothing left to do.
         return Outcome(record.status)
+    if record.status == EventStatus.RUNNING and _poison(runtime, record):
+        runs = record.interrupted
+        reason = f"poison: {runs} runs of this event were cut short with nothing recorded (its worker died each time)"
+        return _finish(runtime, record, EventStatus.FAILED, reason)
     record.attempts += 1
     if record.attempts > runtime.settings.celery.max_retries + 1:
         return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
@@ -81,31 +86,73 @@ def _run_rules(runtime: Runtime, record: EventRecord, rules: list[Rule]) -> Outc
     return _finish(runtime, record, EventStatus.DONE, None)
 
 
+def _poison(runtime: Runtime, record: EventRecord) -> bool:
+    """Count a run found cut short (the event left ``running``); True past ``celery.max_deliveries``."""
+    # We hold the event lock: a ``running`` status left behind is a run that died without recording anything.
+    record.interrupted = inflight.count_interrupted(runtime.redis, record.id)
+    return record.interrupted > runtime.settings.celery.max_deliveries
+
+
 def _run_step(
     runtime: Runtime, record: EventRecord, action: Action, step: Step, context: dict[str, Any]
 ) -> Outcome | None:
     """Run one action and record its result: None when it took effect, else what becomes of the event."""
+    guarded = action.unknown_policy == "dead_letter"
+    if guarded and step.key in record.in_flight:
+        # Sent by a run that died before the answer: it may have taken effect, and sending it again may repeat it.
+        return _unknown(runtime, record, action, step)
+    if guarded:
+        inflight.mark(runtime.redis, record.id, step.key, action.description)
     try:
         result = run_action(runtime, action, step, context)
     except RetryableError as exc:
-        _record_failure(record, step, action, exc)
-        limits = runtime.settings.celery
-        if record.attempts > limits.max_retries:
-            return _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
-        record.status = EventStatus.RETRYING
-        record.error = _where(step, exc)
-        runtime.events.save_status(record, with_actions=True)
-        delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
-        return Outcome(EventStatus.RETRYING, retry_in=delay)
+        if guarded and exc.maybe_applied:
+            return _unknown(runtime, record, action, step)
+        outcome = _retry_later(runtime, record, action, step, exc)
     except (PermanentError, TargetError, RuleError, TokenError) as exc:
         # A refused token (``AuthError``) was already reported to the token lifecycle by the call's runner.
         _record_failure(record, step, action, exc)
+        outcome = _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
+    else:
+        result.attempts = _previous_attempts(record, step.key) + 1
+        _put_result(record, result)
+        # Recorded the moment it took effect: whatever cuts this attempt short, a rerun will not repeat it.
+        runtime.events.save_actions(record, landed=step.key if guarded else None)
+        return None
+    if guarded:  # the answer said it did not take effect: a rerun may send it again
+        inflight.clear(runtime.redis, record.id, step.key)
+    return outcome
+
+
+def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: Step, exc: RetryableError) -> Outcome:
+    """Record a transient failure and schedule the next attempt, or give up past the retry budget."""
+    _record_failure(record, step, action, exc)
+    limits = runtime.settings.celery
+    if record.attempts > limits.max_retries:
         return _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
-    result.attempts = _previous_attempts(record, step.key) + 1
-    _put_result(record, result)
-    # Recorded the moment it took effect: whatever cuts this attempt short, a rerun will not repeat it.
-    runtime.events.save_actions(record)
-    return None
+    record.status = EventStatus.RETRYING
+    record.error = _where(step, exc)
+    runtime.events.save_status(record, with_actions=True)
+    delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
+    return Outcome(EventStatus.RETRYING, retry_in=delay)
+
+
+def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) -> Outcome:
+    """Dead-letter the event for an action whose outcome is unknown, naming what to check."""
+    reason = inflight.unknown_reason(action.description)
+    _put_result(
+        record,
+        ActionResult(
+            key=step.key, rule=step.rule, index=step.index, kind=action.kind, target=action.address, ok=False,
+            error=reason, attempts=_previous_attempts(record, step.key) + 1,
+            detail={"at": time.time(), "unknown": True},
+        ),
+    )  # fmt: skip
+    outcome = _finish(
+        runtime, record, EventStatus.FAILED, f"rule {step.rule!r} action {step.index}: {reason}", with_actions=True
+    )
+    inflight.clear(runtime.redis, record.id, step.key)
+    return outcome
 
 
 def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:

@@ -4,7 +4,8 @@
     ├── ConfigError                 invalid configuration (start-up stops, message names the key)
     ├── StoreError                  Redis unreachable or a record missing/corrupt
     │   ├── EventNotFound
-    │   └── CorruptRecord           a stored record that cannot be read back (not worth retrying)
+    │   ├── CorruptRecord           a stored record that cannot be read back (not worth retrying)
+    │   └── UnresolvedOutcome       a replay of an event with an action of unknown outcome, not resolved
     ├── Rejected                    a webhook delivery refused; carries the HTTP status and a short reason
     │   ├── BadRequest (400)        body the source's kind cannot parse
     │   ├── Unauthorized (401)      missing/bad signature or token, stale timestamp
@@ -45,6 +46,10 @@ class EventNotFound(StoreError):
 
 class CorruptRecord(StoreError):
     """A stored record cannot be parsed; retrying will not change that."""
+
+
+class UnresolvedOutcome(StoreError):
+    """A replay met an action whose outcome is unknown and was not told to skip or retry it."""
 
 
 class Rejected(RelayError):

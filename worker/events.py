@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 import redis
@@ -30,6 +29,7 @@ EVENT_KEY = "relay:event:"
 INDEX_KEY = "relay:events"
 DEDUP_KEY = "relay:dedup:"
 DLQ_KEY = "relay:dlq"
+IN_FLIGHT = "inflight:"  # prefix of the event hash's in-flight fields
 
 
 class EventStatus(StrEnum):
@@ -78,6 +78,9 @@ class EventRecord:
     actions: list[ActionResult] = field(default_factory=list)
     error: str | None = None
     updated_at: float = 0.0
+    # ``inflight:<key>`` fields: actions sent whose result was never recorded (see ``worker.inflight``).
+    in_flight: dict[str, str] = field(default_factory=dict)
+    interrupted: int = 0  # runs of this event cut short with nothing recorded (a worker killed mid-run)
 
     def to_json(self, *, with_payload: bool = True) -> dict[str, Any]:
         """A JSON-ready dict, as ``relay events show --json`` prints it."""
@@ -143,9 +146,21 @@ def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
             actions=[ActionResult(**item) for item in json.loads(data["actions"])],
             error=data["error"] or None,
             updated_at=float(data["updated_at"]),
+            in_flight={key[len(IN_FLIGHT) :]: value for key, value in data.items() if key.startswith(IN_FLIGHT)},
+            interrupted=int(data.get("interrupted") or 0),
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        # RecursionError: a payload nested deeper than any reader can follow (the receiver caps depth at the door;
+        # a record written before that cap, or by hand, must still not crash its readers).
         raise CorruptRecord(f"event record {data.get('id', '?')} is corrupt ({exc.__class__.__name__})") from None
+
+
+def corrupt_placeholder(event_id: str, reason: str) -> EventRecord:
+    """What readers show for a record that cannot be parsed: its id, and why, as a failed event."""
+    return EventRecord(
+        id=event_id, source="?", type="?", delivery_id="", received_at=0.0, headers={}, payload=None,
+        status=EventStatus.FAILED, error=reason,
+    )  # fmt: skip
 
 
 # KEYS: dedup key, event key, index, queue list.
@@ -246,12 +261,31 @@ class EventStore:
             start += batch
         return found[:limit]
 
-    def save_actions(self, record: EventRecord) -> None:
-        """Write just the action results (one HSET): called the moment an action has taken effect."""
+    def save_actions(self, record: EventRecord, *, landed: str | None = None) -> None:
+        """Write just the action results: called the moment an action has taken effect.
+
+        ``landed`` is the key of that action: its in-flight mark goes in the same transaction.
+        """
         record.updated_at = time.time()
         fields = status_fields(record, with_actions=True)
         mapping = {"actions": fields["actions"], "updated_at": fields["updated_at"]}
-        self._call(partial(self.redis.hset, EVENT_KEY + record.id, mapping=mapping))  # type: ignore[arg-type]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(EVENT_KEY + record.id, mapping=mapping)  # type: ignore[arg-type]
+            if landed is not None:
+                pipe.hdel(EVENT_KEY + record.id, IN_FLIGHT + landed)
+            self._call(pipe.execute)
+        record.in_flight.pop(landed or "", None)
+
+    def dead_letter_corrupt(self, event_id: str, reason: str) -> None:
+        """Move a record that cannot be parsed to the dead letters, with the reason, touching nothing else."""
+        key = EVENT_KEY + event_id
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key, mapping={"status": str(EventStatus.FAILED), "error": reason, "updated_at": repr(time.time())}
+            )
+            pipe.persist(key)
+            pipe.zadd(DLQ_KEY, {event_id: time.time()})
+            self._call(pipe.execute)
 
     def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[tuple[str, str]]:
         """``(id, updated_at)`` of events not yet final and untouched for ``idle_seconds`` (sweeper candidates).
@@ -305,13 +339,23 @@ class EventStore:
         """Dead-lettered events, newest first."""
         return list(self._load_many(self._call(self.redis.zrevrange, DLQ_KEY, 0, limit - 1)))
 
-    def replay(self, event_id: str, *, queue: str, message: bytes) -> EventRecord:
+    def replay(
+        self,
+        event_id: str,
+        *,
+        queue: str,
+        message: bytes,
+        resolve: Callable[[EventRecord], EventRecord] | None = None,
+    ) -> EventRecord:
         """Queue an event again with a fresh attempt budget; actions already done stay done.
 
+        ``resolve`` may change the record first (``worker.inflight.resolve_unknown``: actions of unknown outcome).
         The record's reset and the message go in one transaction, pushed straight onto the queue's list as the
         receiver does: no exchange routing that a lost binding key could silently drop.
         """
         record = self.get(event_id)
+        if resolve is not None:
+            record = resolve(record)
         record.status = EventStatus.QUEUED
         record.attempts = 0
         record.error = None
@@ -319,6 +363,9 @@ class EventStore:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DLQ_KEY, event_id)
             pipe.hset(EVENT_KEY + event_id, mapping=event_fields(record))  # type: ignore[arg-type]
+            if record.in_flight:
+                pipe.hdel(EVENT_KEY + event_id, *(IN_FLIGHT + key for key in record.in_flight))
+            pipe.hdel(EVENT_KEY + event_id, "interrupted")
             pipe.expire(EVENT_KEY + event_id, self.retention_seconds)
             pipe.lpush(queue, message)
             self._call(pipe.execute)
@@ -339,11 +386,12 @@ class EventStore:
         return count
 
     def _load_many(self, ids: Iterable[bytes]) -> Iterable[EventRecord]:
+        names = [event_id.decode() for event_id in ids]
         with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in ids:
-                pipe.hgetall(EVENT_KEY + event_id.decode())
+            for event_id in names:
+                pipe.hgetall(EVENT_KEY + event_id)
             results = self._call(pipe.execute)
-        return [parse_record(fields) for fields in results if fields]
+        return [_parse_or_placeholder(name, fields) for name, fields in zip(names, results, strict=True) if fields]
 
     @staticmethod
     def _call(function: Any, *args: Any) -> Any:
@@ -351,6 +399,14 @@ class EventStore:
             return function(*args)
         except redis.RedisError as exc:
             raise StoreError(f"Redis error: {exc.__class__.__name__}") from None
+
+
+def _parse_or_placeholder(event_id: str, fields: Mapping[bytes, bytes]) -> EventRecord:
+    # One unreadable record must not hide every other one from a list.
+    try:
+        return parse_record(fields)
+    except CorruptRecord as exc:
+        return corrupt_placeholder(event_id, str(exc))
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import click
 
@@ -10,6 +11,7 @@ from worker import deadletters
 from worker.cli.output import print_json, print_table, timestamp
 from worker.cli.params import Age
 from worker.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
+from worker.inflight import Resolution, resolve_unknown
 
 
 def _store() -> EventStore:
@@ -20,8 +22,8 @@ def _store() -> EventStore:
     return EventStore(connect(resolve_redis_url(settings)), retention_seconds=settings.retention_seconds)
 
 
-def _replay(store: EventStore, event_id: str, *, force: bool = False) -> EventRecord:
-    """Re-queue one event; actions already done are skipped when it runs again."""
+def _replay(store: EventStore, event_id: str, *, force: bool = False, unknown: Resolution = "refuse") -> EventRecord:
+    """Re-queue one event; actions already done are skipped when it runs again, unknown ones as ``unknown`` says."""
     from worker.celery_app import EVENTS_QUEUE, event_messages
 
     status = store.get(event_id).status
@@ -29,7 +31,22 @@ def _replay(store: EventStore, event_id: str, *, force: bool = False) -> EventRe
         raise click.ClickException(
             f"event {event_id} is {status}: it will finish on its own (--force queues it again anyway)"
         )
-    return store.replay(event_id, queue=EVENTS_QUEUE, message=event_messages().encode(event_id))
+    message = event_messages().encode(event_id)
+    return store.replay(event_id, queue=EVENTS_QUEUE, message=message, resolve=partial(resolve_unknown, how=unknown))
+
+
+def _resolution(skip_unknown: bool, retry_unknown: bool) -> Resolution:
+    if skip_unknown and retry_unknown:
+        raise click.UsageError("--skip-unknown and --retry-unknown exclude each other")
+    return "skip" if skip_unknown else "retry" if retry_unknown else "refuse"
+
+
+_skip_unknown = click.option(
+    "--skip-unknown", is_flag=True, help="An action whose outcome is unknown took effect: record it as done."
+)
+_retry_unknown = click.option(
+    "--retry-unknown", is_flag=True, help="An action whose outcome is unknown did not take effect: send it again."
+)
 
 
 def _print_records(records: list[EventRecord], as_json: bool) -> None:
@@ -95,11 +112,14 @@ def show_event(event_id: str, as_json: bool) -> None:
 @events.command("replay")
 @click.argument("event_ids", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Also events not finished yet (queued, running, retrying).")
-def replay_events(event_ids: tuple[str, ...], force: bool) -> None:
+@_skip_unknown
+@_retry_unknown
+def replay_events(event_ids: tuple[str, ...], force: bool, skip_unknown: bool, retry_unknown: bool) -> None:
     """Queue finished events again; actions that already took effect are not repeated."""
     store = _store()
+    unknown = _resolution(skip_unknown, retry_unknown)
     for event_id in event_ids:
-        _replay(store, event_id, force=force)
+        _replay(store, event_id, force=force, unknown=unknown)
         click.echo(f"replayed {event_id}")
 
 
@@ -119,15 +139,18 @@ def list_dead_letters(limit: int, as_json: bool) -> None:
 @dlq.command("replay")
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
-def replay_dead_letters(event_ids: tuple[str, ...], replay_all: bool) -> None:
+@_skip_unknown
+@_retry_unknown
+def replay_dead_letters(event_ids: tuple[str, ...], replay_all: bool, skip_unknown: bool, retry_unknown: bool) -> None:
     """Take events off the dead letters and queue them again."""
     store = _store()
+    unknown = _resolution(skip_unknown, retry_unknown)
     ids = [record.id for record in store.dead_letters(10**6)] if replay_all else list(event_ids)
     if not ids:
         raise click.UsageError("name event ids, or --all")
     with click.progressbar(ids, label="replaying", file=sys.stderr) as bar:
         for event_id in bar:
-            _replay(store, event_id)
+            _replay(store, event_id, unknown=unknown)
     click.echo(f"replayed {len(ids)} event(s)")
 
 
