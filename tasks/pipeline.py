@@ -13,7 +13,7 @@ from typing import Any
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
 from worker import inflight
-from worker.errors import PermanentError, RetryableError, RuleError, TargetError, TokenError
+from worker.errors import CorruptRecord, PermanentError, RetryableError, RuleError, TargetError, TokenError
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
@@ -169,7 +169,11 @@ def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
 
 def fail(runtime: Runtime, event_id: str, error: str) -> None:
     """Dead-letter an event after an unexpected error, so it is never left silently ``running``."""
-    record = runtime.events.get(event_id)
+    try:
+        record = runtime.events.get(event_id)
+    except CorruptRecord as exc:
+        runtime.events.dead_letter_corrupt(event_id, f"{error}; {exc}")
+        return
     if record.status not in FINAL_STATUSES:
         _finish(runtime, record, EventStatus.FAILED, error)
 

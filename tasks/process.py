@@ -30,8 +30,9 @@ def process_event(self: Task, event_id: str) -> str:
         log.warning("event %s not found (expired or purged); dropping its message", event_id)
         return "missing"
     except CorruptRecord as exc:
-        # Retrying cannot repair it: say so once and drop the message instead of looping on it.
-        log.error("event %s: %s; its message is dropped", event_id, exc)
+        # Retrying cannot repair it: into the dead letters with the reason, where the sweeper leaves it alone.
+        log.error("event %s: %s; dead-lettered", event_id, exc)
+        runtime.events.dead_letter_corrupt(event_id, str(exc))
         return "corrupt"
     except StoreError:
         # Redis trouble: try again shortly; past the cap the record stays unfinished and the sweeper re-queues it.

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tasks.process import process_event
-from worker.events import EVENT_KEY
+from worker.events import DLQ_KEY, EVENT_KEY, EventStore
 from worker.runtime import close_runtime
 from worker.settings import Settings
 
@@ -25,10 +25,38 @@ def configured(
 
 
 @pytest.mark.usefixtures("configured")
-def test_a_corrupt_record_is_dropped_not_retried_forever(redis_client: redis.Redis) -> None:
-    redis_client.hset(EVENT_KEY + "evt_corrupt", mapping={"id": "evt_corrupt", "status": "queued"})
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "evt_corrupt", "status": "queued"},  # fields missing
+        # nested deeper than any reader can follow (stored before the receiver's depth cap, or by hand)
+        {
+            **dict.fromkeys(("source", "type", "delivery_id"), "x"),
+            "id": "evt_corrupt",
+            "received_at": "1",
+            "headers": "{}",
+            "payload": "[" * 100_000 + "]" * 100_000,
+            "status": "queued",
+            "attempts": "0",
+            "actions": "[]",
+            "error": "",
+            "updated_at": "1",
+        },
+    ],
+)
+def test_a_corrupt_record_is_dead_lettered_with_its_reason_not_retried_forever(
+    redis_client: redis.Redis, fields: dict[str, str]
+) -> None:
+    redis_client.hset(EVENT_KEY + "evt_corrupt", mapping=fields)  # type: ignore[arg-type]
 
     assert process_event.run("evt_corrupt") == "corrupt"
+
+    assert redis_client.hget(EVENT_KEY + "evt_corrupt", "status") == b"failed"
+    assert b"is corrupt" in redis_client.hget(EVENT_KEY + "evt_corrupt", "error")  # type: ignore[operator]
+    assert redis_client.zscore(DLQ_KEY, "evt_corrupt") is not None
+    # Every reader lists it instead of failing: the dead letters show it with the reason.
+    store = EventStore(redis_client, retention_seconds=60)
+    assert [(r.id, r.status) for r in store.dead_letters()] == [("evt_corrupt", "failed")]
 
 
 @pytest.mark.usefixtures("configured")
