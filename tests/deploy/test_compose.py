@@ -110,6 +110,12 @@ def test_only_the_receiver_publishes_on_every_interface() -> None:
     assert list(published) == ["webhooks"]  # flower and the sandbox bind 127.0.0.1 only
 
 
+def test_metrics_on_the_public_port_need_a_token() -> None:
+    webhooks = _services()["webhooks"]
+    assert webhooks["environment"]["RELAY_RECEIVER__METRICS_TOKEN"].startswith("${RELAY_METRICS_TOKEN:?")
+    assert [port.split(":")[-1] for port in webhooks["ports"]] == ["8000"]  # no other port published
+
+
 def _environment_values() -> list[tuple[str, str, str]]:
     return [
         (name, key, str(value))
@@ -138,6 +144,7 @@ def test_every_variable_the_example_configuration_uses_is_passed(role: str) -> N
     for variable in _example_variables():
         assert environment[variable] == f"${{{variable}:-}}"  # the env file's value, passed through
     assert environment["RELAY_CONFIG"] == "/etc/relay/relay.yaml"
+    assert environment["RELAY_TOKEN_KEY"].startswith("${RELAY_TOKEN_KEY:?")  # required, never defaulted
     assert any(volume.endswith(":/etc/relay/relay.yaml:ro") for volume in _services()[role]["volumes"])
 
 
