@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from webhooks import metrics
 from webhooks.ingest import Ingestor, count_rejection
+from webhooks.network import check_allowed
+from webhooks.ratelimit import RateLimited, TokenBucket
+from webhooks.sources import Verifier
 from worker import health
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
@@ -33,93 +40,159 @@ REDIS_CONNECTIONS = 64
 REDIS_CLIENT_NAME = "relay-webhooks"
 
 
+@dataclass
+class _Wiring:
+    """Per-process resources, built in the lifespan (not at import or create_app time) and closed there."""
+
+    client: redis.asyncio.Redis | None = None
+    admin_client: redis.Redis | None = None
+    ingestor: Ingestor | None = None
+
+
 def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette:
-    """Build the receiver for ``settings``; all per-source work (keys, verifiers) is done here, once."""
+    """Build the receiver for ``settings``; its Redis pool and stores are made in the app's lifespan."""
+    url = redis_url or resolve_redis_url(settings)
+    # Sources are checked now (a bad key fails create_app, not the first delivery); Redis is connected at startup.
+    verifiers = Ingestor.check_sources(settings)
+    wiring = _Wiring()
+    buckets = {name: TokenBucket(config.rate_per_second, config.burst) for name, config in settings.sources.items()}
+    routes = [
+        Route("/hooks/{source}", _hook_endpoint(wiring, buckets), methods=["POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", _readyz_endpoint(wiring), methods=["GET"]),
+        Route("/metrics", _metrics_endpoint(wiring, settings), methods=["GET"]),
+    ]
+    # redirect_slashes off: Starlette's redirect builds its Location from the Host header (an open redirect).
+    router = Router(routes=routes, redirect_slashes=False, lifespan=_lifespan(wiring, settings, url, verifiers))
+    app = Starlette(exception_handlers={HTTPException: _http_error})
+    app.router = router
+    return app
+
+
+def _lifespan(
+    wiring: _Wiring, settings: Settings, url: str, verifiers: dict[str, Verifier]
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
     from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, private_app
 
-    # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
-    url = redis_url or resolve_redis_url(settings)
-    # The client owns its pool (closing it disconnects the pool); a sentinel:// URL follows the current primary.
-    client = async_client(
-        url,
-        settings,
-        max_connections=REDIS_CONNECTIONS,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        client_name=REDIS_CLIENT_NAME,
-    )
-    # The message template comes from an app built from these settings, not the global one, whose configuration
-    # would be loaded from the environment (and fail there when only ``redis_url`` was given).
-    encoder = TaskMessageEncoder(private_app(settings, redis_url=url), PROCESS_EVENT, EVENTS_QUEUE)
-    ingestor = Ingestor(settings, client, encoder)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        # A blocking pool makes a burst of deliveries wait briefly for a connection instead of failing with 503.
+        # The client owns its pool (closing it disconnects the pool); a sentinel:// URL follows the current primary.
+        wiring.client = async_client(
+            url,
+            settings,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            client_name=REDIS_CLIENT_NAME,
+        )
+        wiring.admin_client = connect(url, settings)
+        # The message template comes from an app built from these settings, not the global one, whose
+        # configuration would be loaded from the environment (and fail there when only ``redis_url`` was given).
+        encoder = TaskMessageEncoder(private_app(settings, redis_url=url), PROCESS_EVENT, EVENTS_QUEUE)
+        wiring.ingestor = Ingestor(settings, wiring.client, encoder, verifiers=verifiers)
+        try:
+            yield
+        finally:
+            try:
+                await wiring.client.aclose()  # and its pool's connections, which it owns
+            finally:
+                wiring.admin_client.close()
 
+    return lifespan
+
+
+def _hook_endpoint(wiring: _Wiring, buckets: dict[str, TokenBucket]) -> Callable[[Request], Awaitable[Response]]:
     async def receive_hook(request: Request) -> Response:
+        assert wiring.ingestor is not None  # set by the lifespan before any request is served
+        ingestor = wiring.ingestor
         name = request.path_params["source"]
         label = name if name in ingestor.sources else metrics.UNKNOWN_SOURCE
         metrics.RECEIVED.labels(label).inc()
         try:
-            source = ingestor.source(name)
-            body = await _read_body(request, source.config.max_body_bytes)
-            headers = _headers(request.scope["headers"])
-            peer = request.client.host if request.client else None
-            accepted = await ingestor.ingest(source, headers, body, peer=peer)
+            return await _receive(ingestor, buckets, request, name)
         except Rejected as exc:
             count_rejection(label, exc)
-            return JSONResponse({"error": exc.reason}, status_code=exc.status_code)
+            extra = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+            return JSONResponse({"error": exc.reason}, status_code=exc.status_code, headers=extra)
         except StoreError as exc:
             metrics.REJECTED.labels(label, "unavailable").inc()
             log.error("source %s: %s", name, exc)
             return JSONResponse({"error": "event could not be stored, retry later"}, status_code=503)
         except ClientDisconnect:
-            return Response(status_code=400)
-        if accepted.duplicate:
-            metrics.DUPLICATES.labels(label).inc()
-            return JSONResponse({"event_id": accepted.event_id, "duplicate": True}, status_code=200)
-        metrics.ACCEPTED.labels(label).inc()
-        return JSONResponse({"event_id": accepted.event_id, "duplicate": False}, status_code=202)
+            return JSONResponse({"error": "client disconnected before the body was read"}, status_code=400)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    return receive_hook
 
+
+async def _receive(ingestor: Ingestor, buckets: dict[str, TokenBucket], request: Request, name: str) -> Response:
+    source = ingestor.source(name)
+    headers = _headers(request.scope["headers"])
+    peer = request.client.host if request.client else None
+    # The allowlist and the rate limit come before the body is read: a refused sender costs no buffering.
+    check_allowed(source.config, peer, headers.get("x-forwarded-for"))
+    buckets[name].take(name)
+    body = await _read_body(request, source.config.max_body_bytes)
+    accepted = await ingestor.ingest(source, headers, body, peer=peer)
+    label = source.name
+    if accepted.duplicate:
+        metrics.DUPLICATES.labels(label).inc()
+        return JSONResponse({"event_id": accepted.event_id, "duplicate": True}, status_code=200)
+    metrics.ACCEPTED.labels(label).inc()
+    return JSONResponse({"event_id": accepted.event_id, "duplicate": False}, status_code=202)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _readyz_endpoint(wiring: _Wiring) -> Callable[[Request], Awaitable[Response]]:
     async def readyz(request: Request) -> Response:
         try:
-            await client.ping()
+            assert wiring.client is not None
+            await wiring.client.ping()
         except redis.RedisError:
             return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
         return JSONResponse({"status": "ok", "redis": True})
 
-    admin_client = connect(url, settings)
-    token_store = TokenStore(admin_client, lambda: load_cipher(settings.data_dir))
+    return readyz
+
+
+def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    from worker.celery_app import EVENTS_QUEUE
+
+    token = settings.receiver.metrics_token
 
     def metrics_page() -> bytes:
         # Queue, workers and token expiry are read from Redis at scrape time (metadata only, no key needed),
         # so this one endpoint shows the whole system.
+        assert wiring.admin_client is not None
         with contextlib.suppress(RelayError, redis.RedisError):
-            health.observe(health.snapshot(admin_client, EVENTS_QUEUE))
-            refresh_expiry_gauge(token_store, time.time())
+            health.observe(health.snapshot(wiring.admin_client, EVENTS_QUEUE))
+            store = TokenStore(wiring.admin_client, lambda: load_cipher(settings.data_dir))
+            refresh_expiry_gauge(store, time.time())
         return generate_latest()
 
     async def prometheus(request: Request) -> Response:
+        if token is not None and not _bearer_matches(request, token.get_secret_value()):
+            return JSONResponse({"error": "metrics need Authorization: Bearer <receiver.metrics_token>"}, 401)
         return Response(await run_in_threadpool(metrics_page), media_type=CONTENT_TYPE_LATEST)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        try:
-            await client.aclose()  # and its pool's connections, which it owns
-        finally:
-            admin_client.close()
+    return prometheus
 
-    return Starlette(
-        routes=[
-            Route("/hooks/{source}", receive_hook, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer JSON like every other refusal, not Starlette's plain text."""
+    assert isinstance(exc, HTTPException)
+    reasons = {404: f"no route {request.url.path}", 405: f"method {request.method} not allowed here"}
+    reason = reasons.get(exc.status_code, str(exc.detail))
+    return JSONResponse({"error": reason}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -37,13 +37,24 @@ class _Source:
 class Ingestor:
     """Verifies deliveries and stores each new one together with its queued task, atomically."""
 
-    def __init__(self, settings: Settings, client: redis.asyncio.Redis, encoder: TaskMessageEncoder) -> None:
-        self.sources = {
-            name: _Source(name, config, _verifier(name, config)) for name, config in settings.sources.items()
-        }
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.asyncio.Redis,
+        encoder: TaskMessageEncoder,
+        *,
+        verifiers: Mapping[str, Verifier] | None = None,
+    ) -> None:
+        built = verifiers if verifiers is not None else self.check_sources(settings)
+        self.sources = {name: _Source(name, config, built[name]) for name, config in settings.sources.items()}
         self.encoder = encoder
         self.retention_seconds = settings.retention_seconds
         self._store = ScriptBatcher(client, INGEST_SCRIPT)
+
+    @staticmethod
+    def check_sources(settings: Settings) -> dict[str, Verifier]:
+        """Each source's verifier (keys decoded once); raises ``ConfigError`` naming a bad source."""
+        return {name: _verifier(name, config) for name, config in settings.sources.items()}
 
     def source(self, name: str) -> _Source:
         """The configured source called ``name``, or ``UnknownSource``."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -380,11 +381,28 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
 
 
+# No real sender nests beyond about 20 (GitHub's deepest payloads are ~10); past 64 a body is an attack on every
+# recursive reader downstream (the worker, the CLI), so it is refused at the door.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_depth(text: str, what: str) -> None:
+    """Refuse JSON nested deeper than ``MAX_JSON_DEPTH``, counted on the text (strings removed) before parsing."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+
+
 def _json(data: bytes | str, what: str) -> Any:
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
         raise BadRequest(f"{what} is not valid UTF-8") from None
+    _check_depth(text, what)
     try:
         value = _DECODER.decode(text)
     except (ValueError, RecursionError):

@@ -63,6 +63,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# A webhook secret shorter than this is guessable or a placeholder (one space was once accepted).
+MIN_SECRET_LENGTH = 16
+
 SourceKind = Literal["github", "gitlab", "gitea", "bitbucket", "coding", "standard", "hmac", "none"]
 
 
@@ -76,6 +79,9 @@ class SourceConfig(_Model):
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=MiB, gt=0)
     dedup_window_seconds: int = Field(default=3 * DAY, gt=0)
+    # Token bucket per source (per receiver process): sustained deliveries per second and the burst above it.
+    rate_per_second: float = Field(default=50, gt=0)
+    burst: int = Field(default=200, ge=1)
     # kind: hmac (and the Standard Webhooks kinds' event field)
     header: str | None = None
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
@@ -317,10 +323,17 @@ class TokensConfig(_Model):
 
 
 class ReceiverConfig(_Model):
-    """Where ``relay webhooks`` listens."""
+    """Where ``relay webhooks`` listens, and the limits a public endpoint needs."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # h11 buffers at most this much of a request's head (request line and all headers): past it h11 refuses the request (uvicorn answers 400).
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    # Connections and requests served at once per process; past it uvicorn answers 503.
+    limit_concurrency: int = Field(default=1000, ge=1)
+    timeout_keep_alive: int = Field(default=5, ge=1)
+    # Set: /metrics answers only ``Authorization: Bearer <token>``, so the public port does not show token names.
+    metrics_token: SecretStr | None = None
 
 
 class CeleryConfig(_Model):
@@ -388,6 +401,14 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 raise ValueError(f"name {name!r} may hold only letters, digits, '.', '_' and '-'")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_secrets_are_long(self) -> Settings:
+        # Here, not on SourceConfig: the file's secrets are what a sender must guess (unit tests build short ones).
+        for name, source in self.sources.items():
+            if any(len(secret.get_secret_value().strip()) < MIN_SECRET_LENGTH for secret in source.all_secrets):
+                raise ValueError(f"sources.{name}: a secret is blank or shorter than {MIN_SECRET_LENGTH} characters")
+        return self
 
     @model_validator(mode="after")
     def _sentinel_has_a_master(self) -> Settings:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import ROOT, wait_for
+from tests.support import ROOT, wait_for
 from webhooks.signatures import sign_hmac
 from worker.logs import MASK
 from worker.redis import free_port

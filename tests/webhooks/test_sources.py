@@ -502,6 +502,8 @@ def signed_bad(source: str, headers: dict[str, str], body: bytes, reason: str) -
     return pytest.param(source, {**headers, **sign(source, body)}, body, BadRequest, reason, id=f"{source}:{reason}")
 
 
+DEEP = "body is nested deeper than 64 levels"
+
 BAD_BODIES = [
     signed_bad("github", {"x-github-event": "push"}, b"", "body is empty"),
     signed_bad("github", {"x-github-event": "push"}, b"{", "body is not valid JSON"),
@@ -510,7 +512,9 @@ BAD_BODIES = [
     signed_bad("github", {"x-github-event": "push"}, b"null", "body is not a JSON object or array"),
     signed_bad("github", {"x-github-event": "push"}, b'{"n": NaN}', "body is not valid JSON"),
     signed_bad("github", {"x-github-event": "push"}, b'{"n": 1e999}', "body is not valid JSON"),
-    signed_bad("github", {"x-github-event": "push"}, b"[" * 100_000 + b"]" * 100_000, "body is not valid JSON"),
+    signed_bad("github", {"x-github-event": "push"}, b"[" * 100_000 + b"]" * 100_000, DEEP),
+    signed_bad("github", {"x-github-event": "push"}, b"[" * 950 + b"]" * 950, DEEP),
+    signed_bad("github", {"x-github-event": "push"}, b'{"a":' * 65 + b"1" + b"}" * 65, DEEP),
     signed_bad("github", {"x-github-event": "push"}, b'{"a": "\xff"}', "body is not valid UTF-8"),
     signed_bad("github", {"x-github-event": "push"}, b'{"n": ' + b"9" * 5000 + b"}", "body is not valid JSON"),
     signed_bad("github", {"x-github-delivery": "d"}, PUSH, "missing X-GitHub-Event header"),

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
+
+if TYPE_CHECKING:
+    from worker.settings import ReceiverConfig
 
 
 @click.command()
@@ -32,7 +36,23 @@ def webhooks(host: str | None, port: int | None, workers: int) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
+        **receiver_server_options(settings.receiver),
     )
+
+
+def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
+    """uvicorn options every receiver listener uses: Relay alone decides the client address, and limits hold."""
+    return {
+        # uvicorn's default rewrites the peer from X-Forwarded-For when it is 127.0.0.1, before Relay's own
+        # trusted-proxy check: an allowlist could then be passed by anyone on the same host.
+        "proxy_headers": False,
+        "forwarded_allow_ips": "",
+        # h11 (not httptools) because it bounds what it buffers of a request head; past it the connection gets 431.
+        "http": "h11",
+        "h11_max_incomplete_event_size": receiver.max_header_bytes,
+        "limit_concurrency": receiver.limit_concurrency,
+        "timeout_keep_alive": receiver.timeout_keep_alive,
+    }
 
 
 @click.command()
@@ -47,4 +67,4 @@ def sandbox(host: str, port: int, token: str | None) -> None:
         token = secrets.token_urlsafe(24)
         click.echo(f"sandbox bootstrap token (shown once): {token}", err=True)
     click.echo(f"sandbox admin API on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(token), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(token), host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
