@@ -18,7 +18,7 @@ import redis
 from cryptography.fernet import Fernet
 
 from tasks.maintenance import requeue_stranded
-from tests.conftest import Server, WorkerProcess, wait_for_event
+from tests.support import Server, WorkerProcess, wait_for_event
 from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.events import EventStatus, EventStore

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.events import EventStatus, EventStore
 from worker.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from tests.conftest import WorkerProcess, wait_for
+from tests.support import WorkerProcess, wait_for
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
 from worker.events import DLQ_KEY

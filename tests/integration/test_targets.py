@@ -11,8 +11,8 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.conftest import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
 from tests.contract.openapi import ContractTransport
+from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
 from webhooks.app import create_app
 from worker.errors import AuthError, PermanentError, RetryableError
 from worker.events import EventRecord, EventStatus, EventStore

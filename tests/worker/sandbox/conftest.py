@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import BOOTSTRAP, FakeClock, make_client
+from tests.support import FakeClock
+from tests.worker.sandbox.support import BOOTSTRAP, START, make_client
 from worker.sandbox.state import SandboxState, new_state
 
 
@@ -20,7 +21,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def clock() -> FakeClock:
     """Return the sandbox's clock."""
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -15,21 +15,6 @@ BASE_URL = "http://sandbox.test"
 TOKEN_PREFIXES = ("/api/settings/tokens", "/api/tokens")
 
 
-class FakeClock:
-    """A clock the test moves by hand, so expiry needs no sleeping."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        """Return the current fake time."""
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
-
-
 def make_client(state: SandboxState, **kwargs: Any) -> httpx.AsyncClient:
     """Return a client for an app around `state`."""
     transport = httpx.ASGITransport(app=build_app(state))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.worker.sandbox.support import BOOTSTRAP, START, FakeClock, make_client
+from tests.support import FakeClock
+from tests.worker.sandbox.support import BOOTSTRAP, START, make_client
 from worker.sandbox.state import new_state
 
 NOW = int(START)
@@ -88,7 +89,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
 
 
 async def _send(method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-    state = new_state(BOOTSTRAP, FakeClock())
+    state = new_state(BOOTSTRAP, FakeClock(START))
     token, _ = state.tokens.create("existing", 0)
     service = state.catalog.create_service({"name": "existing"})
     path = path.replace("TOKEN", token.id).replace("SERVICE", service.id)

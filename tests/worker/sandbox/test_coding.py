@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import BOOTSTRAP, START, FakeClock, create_token, recorded
+from tests.support import FakeClock
+from tests.worker.sandbox.support import BOOTSTRAP, START, create_token, recorded
 
 pytestmark = pytest.mark.anyio
 

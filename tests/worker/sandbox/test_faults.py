@@ -9,7 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import BOOTSTRAP, FakeClock, make_client, recorded
+from tests.support import FakeClock
+from tests.worker.sandbox.support import BOOTSTRAP, START, make_client, recorded
 from worker.sandbox.state import SandboxState, new_state
 
 pytestmark = pytest.mark.anyio
@@ -159,7 +160,7 @@ async def test_an_invalid_fault_is_400(anon: httpx.AsyncClient, body: bytes, mes
 
 async def rate_statuses(seed: int, n: int) -> list[int]:
     """Statuses of `n` requests to a fresh sandbox (seeded) failing 20% of POSTs with 503."""
-    async with make_client(new_state(BOOTSTRAP, FakeClock(), seed=seed), headers={"X-API-KEY": BOOTSTRAP}) as c:
+    async with make_client(new_state(BOOTSTRAP, FakeClock(START), seed=seed), headers={"X-API-KEY": BOOTSTRAP}) as c:
         await inject(c, {"status": 503, "rate": 0.2, "method": "POST", "path": "/apisix/admin/services"})
         result = [(await c.post("/apisix/admin/services", json={"name": "s"})).status_code for _ in range(n)]
         assert (await c.get("/api/gateway_groups")).status_code == 200  # another route is spared

@@ -6,7 +6,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import UPSTREAM, FakeClock, recorded
+from tests.support import FakeClock
+from tests.worker.sandbox.support import UPSTREAM, recorded
 from worker.sandbox.state import SandboxState
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import START, UPSTREAM, FakeClock, create_service, publish
+from tests.support import FakeClock
+from tests.worker.sandbox.support import START, UPSTREAM, create_service, publish
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.worker.sandbox.support import BOOTSTRAP, START, TOKEN_PREFIXES, FakeClock, create_token
+from tests.support import FakeClock
+from tests.worker.sandbox.support import BOOTSTRAP, START, TOKEN_PREFIXES, create_token
 from worker.sandbox.state import SandboxState
 from worker.sandbox.tokens import hash_secret
 

@@ -6,7 +6,8 @@ import httpx
 import pytest
 import redis
 
-from tests.worker.tokens.conftest import BASE, DAY, NOW, Clock, FakeApi7, Sent
+from tests.support import FakeClock
+from tests.worker.tokens.support import BASE, DAY, NOW, FakeApi7, Sent
 from worker.locks import rotation_lock
 from worker.settings import Settings
 from worker.targets.client import TargetClient
@@ -17,7 +18,7 @@ from worker.tokens.store import TokenStore
 
 
 @pytest.fixture
-def rotator(store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: Clock) -> Rotator:
+def rotator(store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock) -> Rotator:
     notifier = Notifier(store, settings, send=sent)
     return Rotator(
         store, settings, notifier, transport=api.transport, settle_seconds=0, clock=clock, sleep=lambda s: None
@@ -43,7 +44,7 @@ def regenerate_calls(api: FakeApi7) -> int:
 
 
 def test_rotation_stores_the_new_secret_and_kills_the_old(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str, clock: Clock
+    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str, clock: FakeClock
 ) -> None:
     result = rotator.rotate("gw-token", reason="test")
 

@@ -11,7 +11,8 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from tests.worker.tokens.conftest import Clock, make_settings, new_cipher
+from tests.support import FakeClock
+from tests.worker.tokens.support import make_settings, new_cipher
 from worker.errors import TokenError
 from worker.locks import rotation_lock
 from worker.settings import TargetConfig
@@ -46,7 +47,7 @@ def every_stored_byte(client: redis.Redis) -> bytes:
     return b"".join(part if isinstance(part, bytes) else str(part).encode() for part in parts)
 
 
-def test_round_trip(store: TokenStore, clock: Clock) -> None:
+def test_round_trip(store: TokenStore, clock: FakeClock) -> None:
     record = store.add(
         "gw-token", "gw", SECRET, token_id="tok-1", expires_at=int(clock.now + 86400),
         scopes=["project:depot:rw"], description="release automation",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import redis
 
 from tasks.tokens import run_check
-from tests.worker.tokens.conftest import DAY, NOW, Clock, FakeApi7, Sent
+from tests.support import FakeClock
+from tests.worker.tokens.support import DAY, NOW, FakeApi7, Sent
 from worker.locks import job_lock
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -14,7 +15,7 @@ from worker.tokens.store import TokenStore
 
 
 def test_a_second_beat_skips_while_a_check_runs_and_the_job_is_safe_to_repeat(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: Clock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
 ) -> None:
     store.add("git", "git", api.issue("coding-1", int(NOW + 6 * DAY)), expires_at=int(NOW + 6 * DAY))
     runtime = Runtime(settings, fake_redis, store, transport=api.transport)
