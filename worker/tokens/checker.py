@@ -164,18 +164,26 @@ class TokenChecker:
             actions.append("secret not confirmed (admin API unreachable, or no cheap check for this kind)")
             return record
         if result == admin.Probe.REFUSED:
-            actions.append("the admin API refuses the secret")
-            if self.dry_run or record.status == TokenStatus.INVALID:
-                record.status = TokenStatus.INVALID
-                return record
-            marked = self.store.set_status(
-                record.name, TokenStatus.INVALID, "refused by the admin API", expected_version=record.version
-            )
-            if marked is None:
-                actions.append("the secret changed during the check: not marked invalid")
-                return self.store.get(record.name)
-            self.store.audit(record.name, "invalid", "the admin API refuses the secret", version=record.version)
-            return marked
+            return self._refused(record, actions)
+        return self._works(record, api_token, actions)
+
+    def _refused(self, record: TokenRecord, actions: list[str]) -> TokenRecord:
+        """The admin API refuses the secret: mark exactly this version invalid (unless a dry run)."""
+        actions.append("the admin API refuses the secret")
+        if self.dry_run or record.status == TokenStatus.INVALID:
+            record.status = TokenStatus.INVALID
+            return record
+        marked = self.store.set_status(
+            record.name, TokenStatus.INVALID, "refused by the admin API", expected_version=record.version
+        )
+        if marked is None:
+            actions.append("the secret changed during the check: not marked invalid")
+            return self.store.get(record.name)
+        self.store.audit(record.name, "invalid", "the admin API refuses the secret", version=record.version)
+        return marked
+
+    def _works(self, record: TokenRecord, api_token: Any, actions: list[str]) -> TokenRecord:
+        """The secret works: clear an invalid mark and take the admin API's expiry."""
         changes: dict[str, Any] = {}
         if record.status == TokenStatus.INVALID:
             actions.append("the secret works again")
