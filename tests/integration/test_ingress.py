@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,12 +17,14 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import uvicorn
 from cryptography.fernet import Fernet
 
 from tasks.maintenance import requeue_stranded
-from tests.support import Server, WorkerProcess, wait_for_event
+from tests.support import Server, WorkerProcess, wait_for, wait_for_event
 from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
+from worker.cli.serve import receiver_server_options
 from worker.events import EventStatus, EventStore
 from worker.redis import free_port
 from worker.runtime import Runtime
@@ -216,3 +220,55 @@ def test_metrics_show_each_stored_tokens_time_to_expiry(
     assert 86000 < float(sample.split()[-1]) <= 86400
     assert "prod-token-secret-value" not in metrics
     assert key not in metrics
+
+
+# ---- served as `relay webhooks` serves it (issue 11): its uvicorn options, on a real socket ----------------
+
+
+@pytest.fixture
+def relay_served(write_config: Callable[[dict[str, Any]], Settings], redis_url: str) -> Iterator[str]:
+    """The receiver under uvicorn with ``receiver_server_options``; a source that allows only 10.0.0.0/8."""
+    config = {
+        **CONFIG,
+        "sources": {**CONFIG["sources"], "inside": {**CONFIG["sources"]["ci"], "allow": ["10.0.0.0/8"]}},
+    }
+    config["receiver"] = {"max_header_bytes": 16 * 1024}
+    settings = write_config(config)
+    port = free_port()
+    options = receiver_server_options(settings.receiver)
+    app = create_app(settings, redis_url=redis_url)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=10, what="uvicorn to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_forwarded_for_from_loopback_does_not_pass_an_allowlist(relay_served: str, redis_client: redis.Redis) -> None:
+    body = b'{"status": "success"}'
+    headers = {**signed(body), "X-Forwarded-For": "10.1.2.3"}
+
+    answer = httpx.post(f"{relay_served}/hooks/inside", content=body, headers=headers)
+
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "sender address not allowed"}
+    assert redis_client.zcard("relay:events") == 0
+
+
+def test_a_request_head_past_max_header_bytes_is_refused_unbuffered(relay_served: str) -> None:
+    port = int(relay_served.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"POST /hooks/ci HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024))
+        answer = conn.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_a_trailing_slash_with_a_foreign_host_is_not_redirected(relay_served: str) -> None:
+    answer = httpx.post(f"{relay_served}/hooks/ci/", content=b"{}", headers={"Host": "evil.example"})
+
+    assert answer.status_code == 404
+    assert "location" not in answer.headers
+    assert set(answer.json()) == {"error"}

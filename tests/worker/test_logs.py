@@ -59,12 +59,12 @@ def test_a_registered_secret_is_masked_in_message_arguments_and_tracebacks(log_l
 
 def test_every_secret_of_the_settings_is_registered(log_line: logging.Handler) -> None:
     settings = Settings(
-        sources={"gh": {"kind": "github", "secret": "source-secret-1", "secrets": ["source-secret-2"]}},
+        sources={"gh": {"kind": "github", "secret": "source-secret-0001", "secrets": ["source-secret-0002"]}},
         targets={"gw": {"kind": "api7", "base_url": "http://gw", "token_secret": "target-token-3"}},
         channels={"ops": {"kind": "slack", "url": "https://hooks.example/T0/B0/channel-url-4"}},
     )
     register_model_secrets(settings)
-    message = "source-secret-1 source-secret-2 target-token-3 https://hooks.example/T0/B0/channel-url-4"
+    message = "source-secret-0001 source-secret-0002 target-token-3 https://hooks.example/T0/B0/channel-url-4"
 
     line = render(log_line, logging.LogRecord("relay", logging.INFO, __file__, 1, message, None, None))
 
@@ -73,13 +73,13 @@ def test_every_secret_of_the_settings_is_registered(log_line: logging.Handler) -
 
 def test_secret_values_finds_every_secret_of_the_settings() -> None:
     settings = Settings(
-        sources={"gh": {"kind": "github", "secret": "source-secret-1", "secrets": ["source-secret-2"]}},
+        sources={"gh": {"kind": "github", "secret": "source-secret-0001", "secrets": ["source-secret-0002"]}},
         targets={"gw": {"kind": "api7", "base_url": "http://gw", "token_secret": "target-token-3"}},
         channels={"ops": {"kind": "dingtalk", "url": "https://hooks.example/channel-url-4", "secret": "sign-5"}},
     )
 
     assert secret_values(settings) == {
-        "source-secret-1", "source-secret-2", "target-token-3", "https://hooks.example/channel-url-4", "sign-5"
+        "source-secret-0001", "source-secret-0002", "target-token-3", "https://hooks.example/channel-url-4", "sign-5"
     }  # fmt: skip
     assert secret_values(Settings()) == set()
 

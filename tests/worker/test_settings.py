@@ -37,7 +37,7 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "relay.yaml"
     monkeypatch.setenv("RELAY_CONFIG", str(path))
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "gh: #secret, with {yaml} characters")
-    monkeypatch.setenv("CI_SECRET", "ci-secret")
+    monkeypatch.setenv("CI_SECRET", "ci-secret-0123456789")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.example/T000/B000/XXXX")
     return path
 
