@@ -25,7 +25,7 @@ import httpx
 
 from worker.redis import EmbeddedRedis, free_port
 
-SECRET = "bench-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
+SECRET = "bench-secret-0123456789"  # noqa: S105 (a throwaway secret for a local benchmark)
 
 
 async def hello_app(scope: dict[str, object], receive: Callable[..., object], send: Callable[..., object]) -> None:
