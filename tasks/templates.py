@@ -192,8 +192,21 @@ def _path_segment(value: Any) -> str:
     Payload fields (branch names, titles) are written by people; percent-encoding keeps them from changing
     which endpoint a call reaches (``../tokens/1/regenerate``).
     """
-    text = quote(str(_require(value)), safe="")
+    value = _require(value)
+    if value is None:
+        raise PathSegmentError("a path segment rendered null")
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        # Its Python repr would become the segment ("%5B%27a%27%5D"): never what the rule meant.
+        raise PathSegmentError(f"a path segment must be one value, not a {type(value).__name__}")
+    text = quote(str(value), safe="")
+    if not text:
+        # "/services/{{ id }}" with an empty id would address the collection ("/services/"), not one service.
+        raise PathSegmentError("a path segment rendered empty")
     return text.replace(".", "%2E") if set(text) <= {"."} else text
+
+
+class PathSegmentError(ValueError):
+    """A value that cannot be one URL path segment (empty, or a list or mapping)."""
 
 
 def _environment(**options: Any) -> _Sandbox:

@@ -27,6 +27,7 @@ SAVED = "saved"  # where a done call's save_as answer is kept on its result
 SAVED_LIMIT_BYTES = 64 * 1024  # larger answers are not kept on the event record
 # What httpx adds to frame the request on the wire (same for every call, not Relay's choice): left out of a preview.
 _TRANSPORT_HEADERS = frozenset({"host", "accept-encoding", "connection", "content-length"})
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # what an HTTP/1.1 header value may hold, as Relay sends it
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|signature|passw|api[-_]?key", re.IGNORECASE)
 
 
@@ -54,6 +55,9 @@ def render_call(action: CallAction, context: dict[str, Any]) -> CallRequest:
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise RuleError(f"header {name!r}: the rendered value holds a line break")
+        if not _HEADER_VALUE.fullmatch(value):
+            # Non-ASCII text, NUL or a lone surrogate cannot travel in an HTTP header: no retry would fix it.
+            raise RuleError(f"header {name!r}: the rendered value holds characters an HTTP header cannot carry")
     return CallRequest(action.call, action.method, path, query, headers, render_value(action.body, context))
 
 

@@ -119,6 +119,30 @@ def test_a_header_value_with_a_line_break_is_refused() -> None:
         render_call(action, {"payload": {"t": "a\r\nX-Injected: 1"}})
 
 
+@pytest.mark.parametrize("value", ["café", "a\x00b", "\ud800", "tab\x7f"])
+def test_a_header_value_no_http_header_can_carry_is_a_rule_error(value: str) -> None:
+    action = CallAction.model_validate({"call": "gw", "path": "/x", "headers": {"X-Title": "{{ payload.t }}"}})
+    with pytest.raises(RuleError, match="'X-Title': the rendered value holds characters an HTTP header cannot carry"):
+        render_call(action, {"payload": {"t": value}})
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "a path segment rendered empty"),
+        (None, "a path segment rendered null"),
+        (["a", "b"], "a path segment must be one value, not a list"),
+        ({"a": 1}, "a path segment must be one value, not a dict"),
+    ],
+)
+def test_a_path_segment_that_would_retarget_the_call_is_a_rule_error(value: object, reason: str) -> None:
+    action = CallAction.model_validate(
+        {"call": "gw", "method": "DELETE", "path": "/apisix/admin/services/{{ payload.id }}"}
+    )
+    with pytest.raises(RuleError, match=f"template '/apisix/admin/services/{{{{ payload.id }}}}': .*{reason}"):
+        render_call(action, {"payload": {"id": value}})
+
+
 def test_plan_rule_renders_without_sending_and_stands_in_for_saved_responses() -> None:
     rule = Rule.model_validate(
         {
