@@ -17,6 +17,7 @@ from worker.events import DLQ_KEY
 from worker.queue import UNACKED_KEY
 
 CANARY_KEY = "relay:canary"
+BEAT_KEY = "relay:beat"  # when beat last sent the canary (written where beat publishes, see ``tasks.alerts``)
 CANARY_INTERVAL_SECONDS = 30.0
 # kombu keeps one list per priority step: "<queue>", "<queue>\x06\x163", ... (count them all).
 _PRIORITY_SEPARATOR = "\x06\x16"
@@ -77,3 +78,147 @@ def observe(health: Health) -> None:
 def beat(client: redis.Redis, *, now: float | None = None) -> None:
     """Record that a worker just ran the canary."""
     client.set(CANARY_KEY, repr(time.time() if now is None else now))
+
+
+def beat_sent(client: redis.Redis, *, now: float | None = None) -> None:
+    """Record that beat just sent the canary (so a stale canary says which of beat and the workers stopped)."""
+    client.set(BEAT_KEY, repr(time.time() if now is None else now))
+
+
+# --- The system view: each part named, with a level and the reason it is not fine. ---------------------------
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+_RANK = {OK: 0, WARN: 1, FAIL: 2}
+STALE_SECONDS = 3 * CANARY_INTERVAL_SECONDS
+# Beat sends the first canary one interval after it starts, and a worker needs a moment to run it.
+STARTING_SECONDS = CANARY_INTERVAL_SECONDS + 15.0
+DEFAULT_MAX_WAIT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the system: ``ok``, ``warn`` or ``fail``, a short state and why."""
+
+    name: str
+    level: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SystemHealth:
+    """Every part, and the overview they were judged from (None when Redis was unreachable)."""
+
+    parts: list[Part]
+    overview: Any = None
+
+    @property
+    def level(self) -> str:
+        """The worst part's level."""
+        return max((part.level for part in self.parts), key=_RANK.__getitem__, default=OK)
+
+    @property
+    def attention(self) -> bool:
+        """True when some part is not ``ok``."""
+        return self.level != OK
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the level, each part, and the overview's numbers."""
+        return {
+            "level": self.level,
+            "attention": self.attention,
+            "parts": {
+                part.name: {"level": part.level, "state": part.state, "reason": part.reason} for part in self.parts
+            },
+            **({"overview": self.overview.to_json()} if self.overview is not None else {}),
+        }
+
+
+def system_health(
+    client: redis.Redis, settings: Any, *, queue: str | None = None, now: float | None = None
+) -> SystemHealth:
+    """Judge Redis, the workers, beat, the queue, the dead letters and the tokens."""
+    from worker.overview import gather
+
+    try:
+        overview = gather(client, settings, queue or "relay.events", now=now)
+    except redis.RedisError as exc:
+        reason = f"unreachable ({type(exc).__name__}: {exc})"
+        return SystemHealth([Part("redis", FAIL, "unreachable", reason)])
+    return judge(overview, max_wait=_max_wait(settings))
+
+
+def _max_wait(settings: Any) -> float:
+    alerts = getattr(settings, "alerts", None)
+    return float(getattr(alerts, "max_wait_seconds", None) or DEFAULT_MAX_WAIT_SECONDS)
+
+
+def judge(overview: Any, *, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> SystemHealth:
+    """The parts' levels from one overview."""
+    return SystemHealth(
+        [
+            Part("redis", OK, "reachable"),
+            _workers(overview),
+            _beat(overview),
+            _queue(overview, max_wait),
+            _dead_letters(overview),
+            _tokens(overview),
+        ],
+        overview,
+    )
+
+
+def _starting(overview: Any) -> bool:
+    """Every process online started so recently that no canary was due yet."""
+    starts = [process.started_at for process in overview.processes if process.started_at]
+    return bool(starts) and len(starts) == len(overview.processes) and overview.now - min(starts) < STARTING_SECONDS
+
+
+def _workers(overview: Any) -> Part:
+    age = overview.canary_age_seconds
+    online = len(overview.processes)
+    if age is not None and age < STALE_SECONDS:
+        return Part("workers", OK, "consuming", f"canary {age:.0f}s ago, {online} processes online")
+    if _starting(overview):
+        return Part("workers", OK, "starting", f"{online} processes online; the first canary is not due yet")
+    if not online:
+        return Part("workers", FAIL, "none online", "no worker heartbeat (start `relay up` or a worker)")
+    seen = "never" if age is None else f"{age:.0f}s ago"
+    return Part("workers", FAIL, "not consuming", f"{online} processes online, but the canary ran {seen}")
+
+
+def _beat(overview: Any) -> Part:
+    age = overview.beat_age_seconds
+    if age is not None and age < STALE_SECONDS:
+        return Part("beat", OK, "alive", f"sent the canary {age:.0f}s ago")
+    if _starting(overview) or (age is None and overview.canary_age_seconds is not None):
+        # A canary ran but beat's mark is absent: a beat from before the mark existed, or one just started.
+        return Part("beat", OK, "starting", "no canary sent yet")
+    seen = "never" if age is None else f"{age:.0f}s ago"
+    return Part("beat", FAIL, "stopped", f"beat sent the canary {seen} (every {CANARY_INTERVAL_SECONDS:.0f}s)")
+
+
+def _queue(overview: Any, max_wait: float) -> Part:
+    oldest = overview.oldest_waiting_seconds
+    state = f"{overview.waiting} waiting, {overview.in_progress} in progress"
+    if oldest is not None and oldest > max_wait:
+        return Part("queue", WARN, state, f"the oldest event has waited {oldest:.0f}s (over {max_wait:.0f}s)")
+    return Part("queue", OK, state)
+
+
+def _dead_letters(overview: Any) -> Part:
+    if not overview.dead_letters:
+        return Part("dead_letters", OK, "none")
+    top = ", ".join(f"{reason} ({count})" for reason, count in overview.top_reasons[:3])
+    return Part("dead_letters", WARN, str(overview.dead_letters), f"top reasons: {top} (relay dlq list)")
+
+
+def _tokens(overview: Any) -> Part:
+    bad = [row for row in overview.tokens if row.status in {"expired", "invalid"}]
+    warned = [row for row in overview.tokens if row.status == "warn"]
+    if bad:
+        return Part("tokens", FAIL, f"{len(bad)} unusable", ", ".join(f"{row.name} {row.status}" for row in bad))
+    if warned:
+        names = ", ".join(f"{row.name} ({row.days_left} days left)" for row in warned)
+        return Part("tokens", WARN, f"{len(warned)} expiring", names)
+    return Part("tokens", OK, f"{len(overview.tokens)} ok" if overview.tokens else "none stored")

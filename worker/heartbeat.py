@@ -1,6 +1,7 @@
 """Liveness that dies with the process: each process that holds work keeps a short-lived key alive.
 
-    relay:alive:<owner>     string, expires ``TTL_SECONDS`` after the last beat; ``owner`` is ``host:pid``
+    relay:alive:<owner>     string: the process's start time; expires ``TTL_SECONDS`` after the last beat;
+                            ``owner`` is ``host:pid``
 
 A daemon thread refreshes the key every ``INTERVAL_SECONDS``. A process that is SIGKILLed, OOM-killed or whose
 machine vanishes stops beating, and within ``TTL_SECONDS`` its key is gone: the event lock (``worker.locks``) lets
@@ -14,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import redis
 
@@ -51,6 +53,7 @@ class Heartbeat:
     def __init__(self, client: redis.Redis, owner: str | None = None) -> None:
         self.client = client
         self.owner = owner or owner_id()
+        self.started_at = time.time()  # the key's value: ``relay status`` says "starting" for a young worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relay-heartbeat", daemon=True)
 
@@ -63,7 +66,7 @@ class Heartbeat:
     def beat(self) -> None:
         """Refresh the key; a Redis hiccup is logged and the next beat tries again."""
         try:
-            self.client.set(ALIVE_KEY + self.owner, "1", ex=TTL_SECONDS)
+            self.client.set(ALIVE_KEY + self.owner, repr(self.started_at), ex=TTL_SECONDS)
         except redis.RedisError as exc:
             log.warning("heartbeat of %s failed (%s); retrying", self.owner, type(exc).__name__)
 

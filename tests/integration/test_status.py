@@ -11,6 +11,7 @@ import redis
 from click.testing import CliRunner
 
 from tests.support import WorkerProcess, wait_for
+from worker import health
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
 from worker.events import DLQ_KEY
@@ -34,16 +35,33 @@ def test_status_reports_live_workers_and_flags_dead_letters(
         app.send_task("relay.canary", queue=EVENTS_QUEUE, connection=connection)
     wait_for(lambda: snapshot(redis_client, EVENTS_QUEUE).workers_alive, what="a worker to run the canary")
 
+    health.beat_sent(redis_client)  # what beat's publish hook writes (no beat runs in this test)
     healthy = CliRunner().invoke(main, ["status", "--json"])
 
     assert healthy.exit_code == 0, healthy.output
     report = json.loads(healthy.output)
-    assert report["workers_alive"] is True
-    assert (report["queue_ready"], report["dead_letters"], report["attention"]) == (0, 0, False)
+    assert report["parts"]["workers"]["state"] == "consuming"
+    assert report["overview"]["processes"], "the worker's heartbeat keys are listed"
+    assert (report["overview"]["waiting"], report["overview"]["dead_letters"], report["attention"]) == (0, 0, False)
 
     redis_client.zadd(DLQ_KEY, {"evt_failed": 1.0})
     flagged = CliRunner().invoke(main, ["status"])
 
     assert flagged.exit_code == 1
-    assert "dead letters  1  (relay dlq list)" in flagged.output
-    assert "alive" in flagged.output
+    assert "NEEDS ATTENTION" in flagged.output
+    assert "Dead letters (1)" in flagged.output
+    assert "consuming" in flagged.output
+
+
+def test_status_names_the_unreachable_redis_without_a_traceback(
+    write_config: Callable[[dict[str, Any]], Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_REDIS_URL", "redis://:hunter2-secret@127.0.0.1:1/0")
+    write_config({})
+
+    result = CliRunner().invoke(main, ["status"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith("relay: Redis at redis://***@127.0.0.1:1/0 unreachable: ")
+    assert "hunter2" not in result.output
+    assert "Traceback" not in result.output

@@ -29,3 +29,26 @@ def timestamp(seconds: float | None) -> str:
     if not seconds:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (and a user name standing for one) replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = []
+    for piece in url.split(";"):  # a sentinel:// URL lists several hosts
+        split = urlsplit(piece)
+        if split.password is None and not split.username:
+            parts.append(piece)
+            continue
+        host = split.hostname or ""
+        netloc = f"{split.username + ':' if split.username and split.password else ''}***@{host}"
+        netloc += f":{split.port}" if split.port else ""
+        parts.append(urlunsplit(split._replace(netloc=netloc)))
+    return ";".join(parts)
+
+
+def redis_failure(url: str, exc: BaseException) -> str:
+    """One line naming the server (password masked) and the cause."""
+    cause = str(exc).strip() or type(exc).__name__
+    return f"Redis at {masked_url(url)} unreachable: {cause}"

@@ -59,7 +59,7 @@ def test_list_filters_by_status(store: EventStore) -> None:
 def test_unknown_event_is_a_one_line_error(store: EventStore) -> None:
     code, output = run("events", "show", "evt_nope")
 
-    assert code == 2
+    assert code == 1
     assert output.strip() == "relay: no event 'evt_nope' (unknown or expired)"
 
 
@@ -87,13 +87,13 @@ def test_dlq_purge_asks_first_then_deletes(store: EventStore, redis_client: redi
     assert code == 0
     assert "purged 1 event(s)" in output
     assert store.dead_letter_count() == 0
-    assert run("events", "show", failed.id)[0] == 2
+    assert run("events", "show", failed.id)[0] == 1
 
 
 def test_cli_without_redis_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = run("events", "list")
 
-    assert code == 2
+    assert code == 1
     assert "relay up" in output
     assert "Traceback" not in output
 
@@ -118,7 +118,7 @@ def test_dlq_purge_older_than_keeps_the_recent_ones(store: EventStore, redis_cli
 
     assert (code, output.strip()) == (0, "purged 1 event(s)")
     assert [record.id for record in store.dead_letters()] == [recent.id]
-    assert run("events", "show", old.id)[0] == 2
+    assert run("events", "show", old.id)[0] == 1
 
 
 @pytest.mark.parametrize("bad", ["7", "seven days", "-1d", "7y"])
