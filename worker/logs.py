@@ -25,8 +25,11 @@ def register_secret(value: str | SecretStr | None) -> None:
     """Mask ``value`` in every log line from now on."""
     text = value.get_secret_value() if isinstance(value, SecretStr) else value
     if text and len(text) >= _MIN_SECRET_LENGTH:
+        # Also the forms JSON escaping gives it (``"`` and ``\`` escaped, non-ASCII as \uXXXX), in case a value
+        # is serialised before it is masked.
+        forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
         with _lock:
-            _secrets.add(text)
+            _secrets.update(forms)
 
 
 def register_model_secrets(model: BaseModel) -> None:
@@ -89,10 +92,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update({key: value for key, value in vars(record).items() if key not in self._standard})
+        # ``extra`` fields are masked before they are serialised, whatever their shape.
+        line.update({key: _masked(value) for key, value in vars(record).items() if key not in self._standard})
         if record.exc_text:
             line["exception"] = record.exc_text
         return redact(json.dumps(line, default=str))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(key): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_masked(item) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
 
 
 def configure_logging(level: str = "INFO") -> None:

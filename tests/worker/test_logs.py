@@ -11,6 +11,7 @@ import redis
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from worker import logs
 from worker.logs import (
     JsonFormatter,
     RedactingFilter,
@@ -98,3 +99,22 @@ def test_a_token_read_from_the_store_is_masked_from_then_on(fake_redis: redis.Re
     store.current("prod")
 
     assert redact("server echoed rotated-token-secret-v2") == "server echoed ***"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ['quote"inside-secret', "back\\slash-secret", "caf\u00e9-n\u00e4ive-secret", "\u4e2d\u6587\u5bc6\u94a5-secret"],
+)
+def test_a_secret_stays_masked_through_json_escaping_of_extra_fields(secret: str) -> None:
+    logs.register_secret(secret)
+    record = logging.LogRecord("relay", logging.INFO, "", 0, "message %s", (secret,), None)
+    record.detail = {"nested": [secret, {"deeper": secret}]}
+    record.raw = secret
+    logs.RedactingFilter().filter(record)
+
+    line = logs.JsonFormatter().format(record)
+
+    escaped = json.dumps(secret)[1:-1]
+    assert secret not in line
+    assert escaped not in line
+    assert json.loads(line)["detail"] == {"nested": ["***", {"deeper": "***"}]}
