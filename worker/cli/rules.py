@@ -47,6 +47,8 @@ def rules() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def check(as_json: bool) -> None:
     """Validate the configuration (references, templates, conditions); exit 1 listing every problem."""
+    if not config_path().exists():  # "ok: 0 rules" for a file that is not there would mislead
+        raise click.ClickException(f"{config_path()}: configuration file not found")
     problems, parsed = configuration_problems()
     actions = sum(len(rule.do) for rule in parsed)
     if as_json:
