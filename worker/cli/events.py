@@ -81,9 +81,14 @@ def list_events(limit: int, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def show_event(event_id: str, as_json: bool) -> None:
     """One event in full: each action's result, the error, the payload."""
-    record = _store().get(event_id)
+    from worker import history
+    from worker.story import timeline
+
+    store = _store()
+    record = store.get(event_id)
+    steps = timeline(record, history.read(store.redis, event_id))
     if as_json:
-        print_json(record.to_json())
+        print_json({**record.to_json(), "timeline": [step.to_json() for step in steps]})
         return
     for label, value in [
         ("id", record.id),
@@ -96,6 +101,9 @@ def show_event(event_id: str, as_json: bool) -> None:
         ("error", record.error or "-"),
     ]:
         click.echo(f"{label + ':':<13}{value}")
+    click.echo("timeline:")
+    for step in steps:
+        click.echo(f"  {timestamp(step.at)}  {step.kind:<13} {step.text}")
     click.echo("actions:")
     if not record.actions:
         click.echo("  (none)")
