@@ -46,6 +46,7 @@ def sweep_events() -> int:
         return 0
     try:
         runtime.events.trim_index()
+        runtime.events.prune_pending()
         policy = runtime.settings.dead_letters
         deadletters.enforce(runtime.redis, retention_seconds=policy.retention_seconds, cap=policy.max_entries)
         return len(requeue_stranded(runtime))

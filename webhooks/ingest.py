@@ -12,11 +12,14 @@ import redis.asyncio
 from webhooks import metrics
 from webhooks.batch import ScriptBatcher
 from webhooks.network import check_allowed
+from webhooks.ratelimit import RateLimited
 from webhooks.sources import Verifier, build_verifier
 from worker.errors import ConfigError, Rejected, StoreError, UnknownSource
-from worker.events import INGEST_SCRIPT, EventRecord, ingest_arguments, new_event_id
+from worker.events import INGEST_SCRIPT, WAITING_FULL, EventRecord, ingest_arguments, new_event_id
 from worker.queue import TaskMessageEncoder
 from worker.settings import Settings, SourceConfig
+
+WAITING_RETRY_AFTER = 30  # seconds: the workers need a while to bring a full source below its cap
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,17 @@ class Ingestor:
             message=self.encoder.encode(record.id),
             dedup_seconds=source.config.dedup_window_seconds,
             retention_seconds=self.retention_seconds,
+            max_waiting=source.config.max_waiting,
         )
         try:
             first = await self._store(keys, argv)
         except redis.RedisError as exc:
             raise StoreError(f"event could not be stored ({type(exc).__name__})") from None
+        if first == WAITING_FULL:
+            cap = source.config.max_waiting
+            raise RateLimited(
+                f"source {source.name} has {cap} events waiting, its cap", retry_after=WAITING_RETRY_AFTER
+            )
         if first:
             return Accepted(first.decode() if isinstance(first, bytes) else str(first), duplicate=True)
         return Accepted(record.id, duplicate=False)

@@ -29,6 +29,8 @@ EVENT_KEY = "relay:event:"
 INDEX_KEY = "relay:events"
 DEDUP_KEY = "relay:dedup:"
 DLQ_KEY = "relay:dlq"
+PENDING_KEY = "relay:pending:"  # sorted set per source: its events not yet final (the per-source waiting cap)
+WAITING_FULL = -1  # what INGEST_SCRIPT answers when the source already has its cap of unfinished events
 IN_FLIGHT = "inflight:"  # prefix of the event hash's in-flight fields
 
 
@@ -163,13 +165,15 @@ def corrupt_placeholder(event_id: str, reason: str) -> EventRecord:
     )  # fmt: skip
 
 
-# KEYS: dedup key, event key, index, queue list.
-# ARGV: event id, dedup ttl, retention ttl, index score, queue message, the record's fields as one JSON object
+# KEYS: dedup key, event key, index, queue list, the source's pending set.
+# ARGV: event id, dedup ttl, retention ttl, index score, queue message, the record's fields as one JSON object,
+# the source's cap of unfinished events (answered with -1 when reached)
 # (one argument instead of two dozen: packing arguments is the receiver's costliest client-side step).
 # Returns the first event's id for a duplicate, or false for a new event.
 INGEST_SCRIPT = """
 local first = redis.call('GET', KEYS[1])
 if first then return first end
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then return -1 end
 local fields = {}
 for name, value in pairs(cjson.decode(ARGV[6])) do
   fields[#fields + 1] = name
@@ -179,16 +183,26 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 redis.call('LPUSH', KEYS[4], ARGV[5])
 return false
 """
 
 
 def ingest_arguments(
-    record: EventRecord, *, queue: str, message: bytes, dedup_seconds: int, retention_seconds: int
+    record: EventRecord,
+    *,
+    queue: str,
+    message: bytes,
+    dedup_seconds: int,
+    retention_seconds: int,
+    max_waiting: int = 10_000,
 ) -> tuple[list[str], list[str | bytes]]:
     """KEYS and ARGV for ``INGEST_SCRIPT``."""
-    keys = [dedup_key(record.source, record.delivery_id), EVENT_KEY + record.id, INDEX_KEY, queue]
+    keys = [
+        dedup_key(record.source, record.delivery_id), EVENT_KEY + record.id, INDEX_KEY, queue,
+        PENDING_KEY + record.source,
+    ]  # fmt: skip
     argv: list[str | bytes] = [
         record.id,
         str(dedup_seconds),
@@ -196,6 +210,7 @@ def ingest_arguments(
         str(int(record.received_at * 1000)),
         message,
         json.dumps(event_fields(record), separators=(",", ":")),
+        str(max_waiting),
     ]
     return keys, argv
 
@@ -235,6 +250,8 @@ class EventStore:
                 pipe.expire(key, self.retention_seconds)
             if index:
                 pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
+            if record.status in FINAL_STATUSES:
+                pipe.zrem(PENDING_KEY + record.source, record.id)
             self._call(pipe.execute)
 
     def save_status(self, record: EventRecord, *, with_actions: bool = False) -> None:
@@ -329,6 +346,22 @@ class EventStore:
                 return False
         return True
 
+    def prune_pending(self) -> int:
+        """Drop finished or vanished events from the per-source pending sets (those the status writes missed)."""
+        removed = 0
+        for key in self._call(lambda: list(self.redis.scan_iter(match=PENDING_KEY + "*", count=100))):
+            ids = [event_id.decode() for event_id in self._call(self.redis.zrange, key, 0, -1)]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for event_id in ids:
+                    pipe.hget(EVENT_KEY + event_id, "status")
+                states = self._call(pipe.execute)
+            gone = [
+                i for i, state in zip(ids, states, strict=True) if state is None or state.decode() in FINAL_STATUSES
+            ]
+            if gone:
+                removed += int(self._call(self.redis.zrem, key, *gone))
+        return removed
+
     def trim_index(self, now: float | None = None) -> int:
         """Drop index entries older than the retention period (their records have expired)."""
         cutoff = int(((time.time() if now is None else now) - self.retention_seconds) * 1000)
@@ -366,6 +399,7 @@ class EventStore:
             if record.in_flight:
                 pipe.hdel(EVENT_KEY + event_id, *(IN_FLIGHT + key for key in record.in_flight))
             pipe.hdel(EVENT_KEY + event_id, "interrupted")
+            pipe.zadd(PENDING_KEY + record.source, {event_id: int(record.received_at * 1000)})
             pipe.expire(EVENT_KEY + event_id, self.retention_seconds)
             pipe.lpush(queue, message)
             self._call(pipe.execute)

@@ -82,6 +82,9 @@ class SourceConfig(_Model):
     # Token bucket per source (per receiver process): sustained deliveries per second and the burst above it.
     rate_per_second: float = Field(default=50, gt=0)
     burst: int = Field(default=200, ge=1)
+    # Events of this source not yet finished, at most: past it deliveries get 429, so one compromised sender
+    # cannot fill Redis (which, with noeviction, would then refuse every source).
+    max_waiting: int = Field(default=10_000, ge=1)
     # kind: hmac (and the Standard Webhooks kinds' event field)
     header: str | None = None
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"

@@ -15,6 +15,7 @@ from webhooks.app import create_app
 from webhooks.network import MAX_FORWARDED_HOPS, client_ip
 from webhooks.signatures import sign_hmac
 from worker.errors import ConfigError
+from worker.events import EventStatus, EventStore
 from worker.settings import Settings, load_settings
 
 SECRET = "hardening-secret-0123"
@@ -23,6 +24,7 @@ SOURCES: dict[str, Any] = {
     "inside": {"kind": "github", "secret": SECRET, "allow": ["10.0.0.0/8"]},
     "slow": {"kind": "github", "secret": SECRET, "rate_per_second": 0.01, "burst": 2},
     "form": {"kind": "gitea", "secret": SECRET},
+    "capped": {"kind": "github", "secret": SECRET, "max_waiting": 2},
 }
 
 
@@ -136,3 +138,25 @@ def test_only_the_last_forwarded_hops_are_examined() -> None:
     # All the hops read are trusted proxies and more were left unread: the client cannot be told.
     assert client_ip("10.0.0.2", chain, trusted) is None
     assert str(client_ip("10.0.0.2", "203.0.113.9, " + ", ".join(["10.0.0.1"] * 5), trusted)) == "203.0.113.9"
+
+
+def test_a_source_with_its_cap_of_waiting_events_gets_429_and_others_still_get_in(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    def post(source: str, n: int) -> Any:
+        body = f'{{"n": {n}}}'.encode()
+        return client.post(f"/hooks/{source}", content=body, headers={**github(body), "x-github-delivery": f"d-{n}"})
+
+    answers = [post("capped", n) for n in range(3)]
+
+    assert [answer.status_code for answer in answers] == [202, 202, 429]
+    assert answers[2].json() == {"error": "source capped has 2 events waiting, its cap"}
+    assert int(answers[2].headers["retry-after"]) >= 1
+    assert redis_client.zcard("relay:pending:capped") == 2
+    assert post("github", 9).status_code == 202  # one sender's flood leaves room for the others
+    # A finished event makes room again.
+    store = EventStore(redis_client, retention_seconds=60)
+    record = store.get(answers[0].json()["event_id"])
+    record.status = EventStatus.DONE
+    store.save_status(record)
+    assert post("capped", 3).status_code == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fakeredis
 import pytest
 import redis
 
@@ -10,6 +11,7 @@ from worker.events import (
     DLQ_KEY,
     EVENT_KEY,
     INDEX_KEY,
+    PENDING_KEY,
     ActionResult,
     EventStatus,
     EventStore,
@@ -79,3 +81,14 @@ def test_the_sweeper_reads_what_a_status_change_wrote(store: EventStore) -> None
 
     [(found, updated_at)] = store.unfinished(idle_seconds=0, now=record.updated_at + 1)
     assert (found, updated_at) == (event_id, repr(record.updated_at))
+
+
+def test_prune_pending_drops_finished_and_vanished_events_only() -> None:
+    client = fakeredis.FakeRedis()
+    store = EventStore(client, retention_seconds=60)
+    for event_id, status in (("evt_running", "running"), ("evt_done", "done")):
+        client.hset(EVENT_KEY + event_id, "status", status)
+    client.zadd(PENDING_KEY + "github", {"evt_running": 1, "evt_done": 2, "evt_expired": 3})
+
+    assert store.prune_pending() == 2
+    assert client.zrange(PENDING_KEY + "github", 0, -1) == [b"evt_running"]
