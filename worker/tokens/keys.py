@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +83,20 @@ def load_cipher(data_dir: Path | None = None, *, environ: Mapping[str, str] | No
     if data_dir is not None:
         path = data_dir / KEY_FILE
         with contextlib.suppress(FileNotFoundError):
+            check_private(path)
             return parse_keys(path.read_text(encoding="utf-8"), origin=str(path))
     where = f" and there is no {data_dir / KEY_FILE}" if data_dir is not None else ""
     raise TokenError(
         f"{TOKEN_KEY_ENV} is not set{where}: the token store encrypts secrets with it "
         f"(comma-separated Fernet keys, the first encrypts); {GENERATE_HINT}"
     )
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file that group or others may read or write: whoever reads it can decrypt every token."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise TokenError(f"{path} is readable or writable by group or others (mode {mode & 0o777:o}): chmod 600 {path}")
 
 
 def ensure_dev_key(data_dir: Path) -> Path | None:

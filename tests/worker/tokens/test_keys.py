@@ -73,3 +73,16 @@ def test_fingerprint_is_stable_short_and_not_part_of_the_secret() -> None:
     assert fingerprint(SECRET) != fingerprint(SECRET + "x")
     assert fingerprint(SECRET) not in SECRET
     assert fingerprint("abcdefgh-token") != "abcdefgh"
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+def test_a_key_file_others_may_read_is_refused_naming_the_fix(tmp_path: Path, mode: int) -> None:
+    path = ensure_dev_key(tmp_path)
+    assert path is not None
+    path.chmod(mode)
+
+    with pytest.raises(TokenError, match=rf"readable or writable by group or others \(mode {mode:o}\): chmod 600"):
+        load_cipher(tmp_path, environ={})
+
+    path.chmod(0o600)
+    assert load_cipher(tmp_path, environ={}).encrypt("x")
