@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ class Ingestor:
             id=new_event_id(now),
             source=source.name,
             type=delivery.event_type,
-            delivery_id=delivery.delivery_id,
+            # dedup_by: body deduplicates on what the signature covers, so a captured delivery replayed with a
+            # new delivery id (GitHub's signature does not cover it) is still a duplicate.
+            delivery_id=body_digest(body) if source.config.dedup_by == "body" else delivery.delivery_id,
             received_at=now,
             headers=delivery.headers,
             payload=delivery.payload,
@@ -107,6 +110,11 @@ class Ingestor:
         if first:
             return Accepted(first.decode() if isinstance(first, bytes) else str(first), duplicate=True)
         return Accepted(record.id, duplicate=False)
+
+
+def body_digest(body: bytes) -> str:
+    """The delivery id of ``dedup_by: body``: a hash of the exact bytes received."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _verifier(name: str, config: SourceConfig) -> Verifier:

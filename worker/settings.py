@@ -85,6 +85,9 @@ class SourceConfig(_Model):
     # Events of this source not yet finished, at most: past it deliveries get 429, so one compromised sender
     # cannot fill Redis (which, with noeviction, would then refuse every source).
     max_waiting: int = Field(default=10_000, ge=1)
+    # body: deduplicate on a hash of the signed body rather than the sender's delivery id (which GitHub, Gitea and
+    # Bitbucket do not sign), so a captured delivery cannot be replayed under a new id within the dedup window.
+    dedup_by: Literal["delivery", "body"] = "delivery"
     # kind: hmac (and the Standard Webhooks kinds' event field)
     header: str | None = None
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"

@@ -25,6 +25,7 @@ SOURCES: dict[str, Any] = {
     "slow": {"kind": "github", "secret": SECRET, "rate_per_second": 0.01, "burst": 2},
     "form": {"kind": "gitea", "secret": SECRET},
     "capped": {"kind": "github", "secret": SECRET, "max_waiting": 2},
+    "bodydedup": {"kind": "github", "secret": SECRET, "dedup_by": "body"},
 }
 
 
@@ -160,3 +161,14 @@ def test_a_source_with_its_cap_of_waiting_events_gets_429_and_others_still_get_i
     record.status = EventStatus.DONE
     store.save_status(record)
     assert post("capped", 3).status_code == 202
+
+
+def test_dedup_by_body_catches_a_captured_delivery_replayed_under_a_new_id(client: TestClient) -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    first = client.post("/hooks/bodydedup", content=body, headers={**github(body), "x-github-delivery": "d-1"})
+    replayed = client.post("/hooks/bodydedup", content=body, headers={**github(body), "x-github-delivery": "d-2"})
+    other = client.post("/hooks/github", content=body, headers={**github(body), "x-github-delivery": "d-2"})
+
+    assert (first.status_code, replayed.status_code) == (202, 200)
+    assert replayed.json() == {"event_id": first.json()["event_id"], "duplicate": True}
+    assert other.status_code == 202  # by default the sender's delivery id decides
