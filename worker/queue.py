@@ -17,6 +17,11 @@ from typing import Any
 import redis
 from celery import Celery
 
+# Relay's own message format version, beside Celery's protocol 2: a message without it is version 1 (every message
+# Relay wrote before the header existed). Bumped, with a CHANGELOG line, when the task's name or arguments change.
+MESSAGE_VERSION_HEADER = "relay_message_version"
+MESSAGE_VERSION = 1
+
 
 class TaskMessageEncoder:
     """Encodes ``name(*args)`` as a message for ``queue``, ready to ``LPUSH`` onto the queue's list.
@@ -43,7 +48,13 @@ class TaskMessageEncoder:
             "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
             "content-type": "application/json",
-            "headers": {**self._headers, "id": task_id, "root_id": task_id, "argsrepr": repr(list(args))},
+            "headers": {
+                **self._headers,
+                "id": task_id,
+                "root_id": task_id,
+                "argsrepr": repr(list(args)),
+                MESSAGE_VERSION_HEADER: MESSAGE_VERSION,
+            },
             "properties": {
                 **self._properties,
                 "correlation_id": task_id,

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app, private_app
-from worker.queue import TaskMessageEncoder
+from worker.queue import MESSAGE_VERSION, MESSAGE_VERSION_HEADER, TaskMessageEncoder
 from worker.settings import load_settings
 
 
@@ -36,7 +36,8 @@ def test_encoded_message_matches_celerys_own(
     assert ours["decoded_body"] == celerys["decoded_body"] == [["evt_1"], {}, ours["decoded_body"][2]]
     assert ours["headers"]["task"] == celerys["headers"]["task"] == PROCESS_EVENT
     assert ours["headers"]["argsrepr"] == celerys["headers"]["argsrepr"]
-    assert set(ours["headers"]) == set(celerys["headers"])
+    assert set(ours["headers"]) == set(celerys["headers"]) | {MESSAGE_VERSION_HEADER}
+    assert ours["headers"][MESSAGE_VERSION_HEADER] == MESSAGE_VERSION == 1
     for key in ("content-type", "content-encoding"):
         assert ours[key] == celerys[key]
     for key in ("body_encoding", "delivery_mode", "priority", "delivery_info"):
