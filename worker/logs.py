@@ -6,12 +6,16 @@ replaces them in the message and in any traceback, so a secret echoed by a serve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, SecretStr
 
@@ -83,7 +87,8 @@ class RedactingFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
-    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+    # uvicorn's ``color_message`` repeats the message with ANSI colour codes: noise in a JSON line.
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -111,11 +116,97 @@ def _masked(value: Any) -> Any:
     return redact(str(value))
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every logger's records through the redacting filter to standard error as JSON lines."""
+# --- Following one event: its id on every line logged while it is processed. ------------------------------------
+
+_event_id: ContextVar[str | None] = ContextVar("relay_event_id", default=None)
+
+
+@contextlib.contextmanager
+def event_context(event_id: str) -> Iterator[None]:
+    """Every log line inside carries ``event_id`` (as the ``event_id`` field)."""
+    token = _event_id.set(event_id)
+    try:
+        yield
+    finally:
+        _event_id.reset(token)
+
+
+def current_event_id() -> str | None:
+    """The event being processed by this thread or task, if any."""
+    return _event_id.get()
+
+
+class EventIdFilter(logging.Filter):
+    """Adds ``event_id`` to records logged inside ``event_context`` (an explicit ``extra`` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        event_id = _event_id.get()
+        if event_id is not None and not hasattr(record, "event_id"):
+            record.event_id = event_id
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, logger, ``[event id]``, message, then any other ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return readable(json.loads(JsonFormatter().format(record)))
+
+
+def readable(line: dict[str, Any]) -> str:
+    """A JSON log line (as ``JsonFormatter`` writes it) as text for a terminal."""
+    fields = dict(line)
+    when = str(fields.pop("time", ""))[11:23]
+    level = str(fields.pop("level", "")).upper()
+    logger = fields.pop("logger", "")
+    event = fields.pop("event_id", None)
+    message = fields.pop("message", "")
+    exception = fields.pop("exception", None)
+    extra = " ".join(f"{key}={value}" for key, value in fields.items())
+    text = f"{when} {level:<7} {logger}{f' [{event}]' if event else ''} {message}{f'  {extra}' if extra else ''}"
+    return text + (f"\n{exception}" if exception else "")
+
+
+LOG_FORMATS = ("auto", "json", "text")
+
+
+def _formatter(fmt: str | None, stream: TextIO) -> logging.Formatter:
+    """``text`` or ``json``; ``auto`` (the default, or ``RELAY_LOG_FORMAT``) is text on a terminal, JSON otherwise."""
+    choice = (fmt or os.environ.get("RELAY_LOG_FORMAT") or "auto").lower()
+    if choice == "auto":
+        choice = "text" if stream.isatty() else "json"
+    return TextFormatter() if choice == "text" else JsonFormatter()
+
+
+def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    """Send every logger's records through the redacting and event-id filters to standard error."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
+    handler.addFilter(EventIdFilter())
+    handler.setFormatter(_formatter(fmt, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def _connect_task_signals() -> None:
+    """Lines a worker logs while it runs ``process_event(event_id)`` carry that id, whatever logs them."""
+    from celery.signals import task_postrun, task_prerun
+
+    tokens: dict[str, Any] = {}
+
+    def enter(task_id: str = "", task: Any = None, args: Any = None, **_: Any) -> None:
+        if getattr(task, "name", "") == "relay.process_event" and args:
+            tokens[task_id] = _event_id.set(str(args[0]))
+
+    def leave(task_id: str = "", **_: Any) -> None:
+        token = tokens.pop(task_id, None)
+        if token is not None:
+            with contextlib.suppress(ValueError):  # set in another context: nothing of ours to undo here
+                _event_id.reset(token)
+
+    task_prerun.connect(enter, weak=False)
+    task_postrun.connect(leave, weak=False)
+
+
+_connect_task_signals()
