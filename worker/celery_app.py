@@ -89,6 +89,7 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "recover-dead-workers": {"task": "relay.recover_workers", "schedule": RECOVER_INTERVAL_SECONDS},
         "worker-canary": {"task": "relay.canary", "schedule": CANARY_INTERVAL_SECONDS},
         "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
+        "check-alerts": {"task": "relay.check_alerts", "schedule": float(settings.alerts.interval_seconds)},
     }
 
 
@@ -101,7 +102,7 @@ def private_app(settings: Settings, *, redis_url: str) -> Celery:
     return Celery("relay", set_as_current=False, config_source=celery_config(settings, redis_url=redis_url))
 
 
-app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens", "tasks.liveness"])
+app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens", "tasks.liveness", "tasks.alerts"])
 
 
 @lru_cache(maxsize=1)

@@ -152,6 +152,15 @@ def _oldest_wait(client: redis.Redis, tails: list[bytes], now: float) -> float |
     return max(0.0, now - min(times)) if times else None
 
 
+def oldest_waiting(client: redis.Redis, queue: str, now: float) -> float | None:
+    """Seconds the oldest waiting event has waited (None when nothing waits)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in queue_keys(queue):
+            pipe.lindex(key, -1)
+        tails = [tail for tail in pipe.execute() if tail]
+    return _oldest_wait(client, tails, now)
+
+
 def processes(client: redis.Redis) -> list[Process]:
     """The processes whose heartbeat key is alive, oldest first."""
     keys = sorted(client.scan_iter(match=ALIVE_KEY + "*", count=500))

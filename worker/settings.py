@@ -375,6 +375,16 @@ class DeadLettersConfig(_Model):
         return int(self.retention_days * DAY)
 
 
+class AlertsConfig(_Model):
+    """Alerts to one channel: dead letters (one message per interval), a queue waiting too long, no consumer."""
+
+    channel: str | None = Field(default=None, description="a key of channels; unset: no alerts")
+    interval_seconds: float = Field(default=60, ge=10, description="how often beat checks; dead letters batch")
+    max_wait_seconds: float = Field(default=300, gt=0, description="the oldest waiting event older than this")
+    no_consumer_seconds: float = Field(default=120, gt=0, description="no worker ran the canary for this long")
+    dead_letters: bool = True
+
+
 class Settings(BaseSettings):
     """Everything Relay reads at start-up."""
 
@@ -399,6 +409,7 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("sources", "targets", "channels")
     @classmethod
@@ -441,6 +452,8 @@ class Settings(BaseSettings):
         for channel in self.tokens.channels:
             if channel not in self.channels:
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")
+        if self.alerts.channel is not None and self.alerts.channel not in self.channels:
+            raise ValueError(f"alerts.channel names unknown channel {self.alerts.channel!r}")
         return self
 
     @property
