@@ -107,6 +107,7 @@ def main(config_path: Path | None) -> None:
 
 
 def _register() -> None:
+    from worker.cli.bench import bench
     from worker.cli.chaos import chaos
     from worker.cli.events import dlq, events
     from worker.cli.health import health
@@ -116,7 +117,7 @@ def _register() -> None:
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health, bench):
         main.add_command(command)
 
 
