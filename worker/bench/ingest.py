@@ -62,7 +62,7 @@ def measure(port: int, secret: str, plan: IngestPlan, work_dir: Path, *, steady:
     if plan.generator == "wrk" and not steady:
         script = wrk.write_script(
             work_dir / f"wrk-{port}.lua", max(1000, int(12000 * plan.seconds)), secret,
-            run=uuid.uuid4().hex[:12], delay_ms=None,
+            run=uuid.uuid4().hex[:12],
         )  # fmt: skip
         return _from_wrk(wrk.run_wrk(f"http://127.0.0.1:{port}", script, seconds=plan.seconds, connections=CONNECTIONS))
     count = int(STEADY_RATE * plan.steady_seconds) if steady else plan.requests

@@ -10,9 +10,17 @@ from pathlib import Path
 
 from worker.bench.loadgen import signed_body, signed_headers
 
-# wrk runs ``request`` for each request (one thread: one Lua state, so the counter is the run's), ``delay``
-# before each one when a rate is wanted, and ``done`` once with the latency histogram (microseconds).
+# wrk runs ``request`` for each request (one thread: one Lua state, so the counter is the run's) and ``done`` once
+# with the latency histogram (microseconds). The deliveries are read from a data file, one per line: a table
+# literal of tens of thousands would pass LuaJIT's limit of constants per function.
 _SCRIPT = """
+local heads, bodies = {}, {}
+for line in io.lines(%s) do
+  local id, signature, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+  heads[#heads + 1] = {["Content-Type"] = "application/json", ["X-GitHub-Event"] = "push",
+    ["X-GitHub-Delivery"] = id, ["X-Hub-Signature-256"] = signature}
+  bodies[#bodies + 1] = body
+end
 local i = 0
 local n = #bodies
 request = function()
@@ -20,7 +28,6 @@ request = function()
   if i > n then i = 1 end
   return wrk.format("POST", "/hooks/github", heads[i], bodies[i])
 end
-%s
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -55,24 +62,15 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def _lua_string(text: str | bytes) -> str:
-    raw = text.decode() if isinstance(text, bytes) else text
-    return json.dumps(raw)  # a JSON string literal is a valid Lua string literal for ASCII text
-
-
-def write_script(path: Path, count: int, secret: str, *, run: str, delay_ms: float | None) -> Path:
-    """A Lua request file of ``count`` unique GitHub deliveries signed with ``secret``."""
-    heads, bodies = [], []
-    for number in range(count):
-        body = signed_body(number)
-        headers = signed_headers(secret, body, f"wrk-{run}-{number}")
-        heads.append("{" + ",".join(f"[{_lua_string(k)}]={_lua_string(v)}" for k, v in headers.items()) + "}")
-        bodies.append(_lua_string(body))
-    delay = f"delay = function() return {delay_ms} end" if delay_ms else ""
-    with path.open("w", encoding="utf-8") as out:
-        out.write("heads = {" + ",\n".join(heads) + "}\n")
-        out.write("bodies = {" + ",\n".join(bodies) + "}\n")
-        out.write(_SCRIPT % delay)
+def write_script(path: Path, count: int, secret: str, *, run: str) -> Path:
+    """A Lua request file (and its data file beside it) of ``count`` unique GitHub deliveries signed with ``secret``."""
+    data = path.with_suffix(".tsv")
+    with data.open("w", encoding="utf-8") as out:
+        for number in range(count):
+            body = signed_body(number)
+            headers = signed_headers(secret, body, f"wrk-{run}-{number}")
+            out.write(f"{headers['X-GitHub-Delivery']}\t{headers['X-Hub-Signature-256']}\t{body.decode()}\n")
+    path.write_text(_SCRIPT % json.dumps(str(data)), encoding="utf-8")
     return path
 
 
