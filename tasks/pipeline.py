@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tasks import telemetry
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
 from worker import inflight
@@ -54,7 +55,7 @@ def _process(runtime: Runtime, event_id: str) -> Outcome:
     if record.attempts > runtime.settings.celery.max_retries + 1:
         return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
     record.status = EventStatus.RUNNING
-    runtime.events.save_status(record)
+    runtime.events.save_status(record, also=telemetry.attempt(runtime, record))
 
     try:
         rules = matching_rules(runtime.settings.rules, record)
@@ -103,6 +104,7 @@ def _run_step(
         return _unknown(runtime, record, action, step)
     if guarded:
         inflight.mark(runtime.redis, record.id, step.key, action.description)
+    started = time.time()
     try:
         result = run_action(runtime, action, step, context)
     except RetryableError as exc:
@@ -118,7 +120,9 @@ def _run_step(
         _put_result(record, result)
         # Recorded the moment it took effect: whatever cuts this attempt short, a rerun will not repeat it.
         runtime.events.save_actions(record, landed=step.key if guarded else None)
+        telemetry.action(runtime, record, result, started)
         return None
+    telemetry.action(runtime, record, telemetry.result_of(record, step.key), started, action.description)
     if guarded:  # the answer said it did not take effect: a rerun may send it again
         inflight.clear(runtime.redis, record.id, step.key)
     return outcome
@@ -132,8 +136,8 @@ def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: St
         return _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
     record.status = EventStatus.RETRYING
     record.error = _where(step, exc)
-    runtime.events.save_status(record, with_actions=True)
     delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
+    runtime.events.save_status(record, with_actions=True, also=telemetry.retrying(runtime, record, delay))
     return Outcome(EventStatus.RETRYING, retry_in=delay)
 
 
@@ -183,7 +187,7 @@ def _finish(
 ) -> Outcome:
     record.status = status
     record.error = error
-    runtime.events.save_status(record, with_actions=with_actions)
+    runtime.events.save_status(record, with_actions=with_actions, also=telemetry.finished(runtime, record))
     return Outcome(status)
 
 

@@ -45,6 +45,9 @@ class EventStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+# Extra commands a caller queues on the store's transaction (``worker.stats``, ``worker.history``).
+Also = Callable[[redis.client.Pipeline], None]
+
 FINAL_STATUSES = frozenset({EventStatus.DONE, EventStatus.FAILED, EventStatus.SKIPPED})
 
 
@@ -239,7 +242,9 @@ class EventStore:
         record.updated_at = time.time()
         self._write(record, event_fields(record), index=index)
 
-    def _write(self, record: EventRecord, fields: dict[str, str], *, index: bool = False) -> None:
+    def _write(
+        self, record: EventRecord, fields: dict[str, str], *, index: bool = False, also: Also | None = None
+    ) -> None:
         key = EVENT_KEY + record.id
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
@@ -252,16 +257,18 @@ class EventStore:
                 pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
             if record.status in FINAL_STATUSES:
                 pipe.zrem(PENDING_KEY + record.source, record.id)
+            if also is not None:  # the caller's own writes (metrics, history) in the same transaction
+                also(pipe)
             self._call(pipe.execute)
 
-    def save_status(self, record: EventRecord, *, with_actions: bool = False) -> None:
+    def save_status(self, record: EventRecord, *, with_actions: bool = False, also: Also | None = None) -> None:
         """Write just the status fields (status, attempts, error, updated_at), and the results ``with_actions``.
 
         One HSET of those fields, never the payload or headers: a status changes twice per attempt. A failed
         event becomes a dead letter (kept without expiry), as with ``save``.
         """
         record.updated_at = time.time()
-        self._write(record, status_fields(record, with_actions=with_actions))
+        self._write(record, status_fields(record, with_actions=with_actions), also=also)
 
     def recent(self, limit: int = 20, *, status: EventStatus | None = None) -> list[EventRecord]:
         """The newest records first, skipping ids whose record has expired."""

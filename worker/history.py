@@ -31,20 +31,21 @@ def key(event_id: str) -> str:
 
 
 def append(
-    target: redis.Redis | redis.client.Pipeline,
+    into: redis.Redis | redis.client.Pipeline,
     event_id: str,
     kind: str,
+    /,
     *,
     ttl: int = DEFAULT_TTL_SECONDS,
     now: float | None = None,
     **fields: Any,
 ) -> None:
-    """Add one entry (capped, expiring after ``ttl``); queued on ``target`` when it is a pipeline."""
+    """Add one entry (capped, expiring after ``ttl``); queued on ``into`` when it is a pipeline."""
     entry = json.dumps({"at": time.time() if now is None else now, "kind": kind, **fields}, default=str)
-    if isinstance(target, redis.client.Pipeline):
-        _queue(target, event_id, entry, ttl)
+    if isinstance(into, redis.client.Pipeline):
+        _queue(into, event_id, entry, ttl)
         return
-    with target.pipeline(transaction=False) as pipe:
+    with into.pipeline(transaction=False) as pipe:
         _queue(pipe, event_id, entry, ttl)
         try:
             pipe.execute()

@@ -59,7 +59,8 @@ def timeline(record: EventRecord, history: list[dict[str, Any]]) -> list[Step]:
         Step(record.received_at, "received", f"received from {record.source}: {record.type} ({record.delivery_id})"),
         Step(record.received_at, "queued", "queued"),
     ]
-    for entry in history:
+    # An action's entry is written when it ends but dated when it started: order by time.
+    for entry in sorted(history, key=lambda entry: float(entry.get("at") or 0.0)):
         render = _TEXTS.get(str(entry.get("kind")))
         text = render(entry) if render else str(entry.get("kind"))
         steps.append(Step(entry.get("at"), str(entry.get("kind")), text))

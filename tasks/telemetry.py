@@ -1,0 +1,76 @@
+"""What the pipeline records besides the event: metrics (``worker.stats``) and the event's story (``worker.history``).
+
+Each function returns the commands to queue on the store's own transaction (``EventStore.save_status(also=...)``),
+so a status change, its count and its history entry are one round trip and land together; an action's entry,
+recorded where no status is saved, is its own small batch.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from worker import history, stats
+from worker.events import ActionResult, Also, EventRecord, EventStatus
+from worker.heartbeat import owner_id
+from worker.runtime import Runtime
+
+
+def _ttl(runtime: Runtime, record: EventRecord) -> int:
+    """The story lives as long as its record: a dead letter's for the dead letters' retention."""
+    if record.status == EventStatus.FAILED:
+        return runtime.settings.dead_letters.retention_seconds
+    return runtime.settings.retention_seconds
+
+
+def attempt(runtime: Runtime, record: EventRecord) -> Also:
+    """An attempt starts on this worker."""
+
+    def queue(pipe: redis.client.Pipeline) -> None:
+        history.append(pipe, record.id, "attempt", ttl=_ttl(runtime, record), attempt=record.attempts,
+                       worker=owner_id())  # fmt: skip
+
+    return queue
+
+
+def retrying(runtime: Runtime, record: EventRecord, delay: float) -> Also:
+    """The event runs again in ``delay`` seconds."""
+
+    def queue(pipe: redis.client.Pipeline) -> None:
+        history.append(pipe, record.id, "retry", ttl=_ttl(runtime, record), reason=record.error, delay=delay)
+
+    return queue
+
+
+def finished(runtime: Runtime, record: EventRecord) -> Also:
+    """The event reached its final status: count it with its time from receipt, and tell it."""
+
+    def queue(pipe: redis.client.Pipeline) -> None:
+        now = time.time()
+        stats.record_event_finished(pipe, record.source, str(record.status), now - record.received_at, now=now)
+        ttl = _ttl(runtime, record)
+        history.append(pipe, record.id, "finished", ttl=ttl, now=now, status=str(record.status), error=record.error)
+        if record.status == EventStatus.FAILED:
+            history.append(pipe, record.id, "dead_lettered", ttl=ttl, now=now, reason=record.error)
+
+    return queue
+
+
+def action(
+    runtime: Runtime, record: EventRecord, result: ActionResult | None, started: float, described: str = ""
+) -> None:
+    """One action's entry: its request line (else ``described``), status, duration and result."""
+    if result is None:
+        return
+    request = " ".join(str(result.detail.get(key, "")) for key in ("method", "path")).strip() or described
+    history.append(
+        runtime.redis, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule,
+        index=result.index, action_kind=result.kind, target=result.target, request=request,
+        status_code=result.status_code, ok=result.ok, error=result.error, seconds=round(time.time() - started, 4),
+    )  # fmt: skip
+
+
+def result_of(record: EventRecord, key: str) -> ActionResult | None:
+    """The record's result for action ``key``, if any."""
+    return next((result for result in record.actions if result.key == key), None)
