@@ -31,8 +31,12 @@ def _replay(store: EventStore, event_id: str, *, force: bool = False, unknown: R
         raise click.ClickException(
             f"event {event_id} is {status}: it will finish on its own (--force queues it again anyway)"
         )
+    from worker import history
+
     message = event_messages().encode(event_id)
-    return store.replay(event_id, queue=EVENTS_QUEUE, message=message, resolve=partial(resolve_unknown, how=unknown))
+    record = store.replay(event_id, queue=EVENTS_QUEUE, message=message, resolve=partial(resolve_unknown, how=unknown))
+    history.append(store.redis, event_id, "replayed", ttl=store.retention_seconds, by=f"relay (was {status})")
+    return record
 
 
 def _resolution(skip_unknown: bool, retry_unknown: bool) -> Resolution:
