@@ -87,7 +87,14 @@ def _demo_config() -> Path | None:
         return None
     data_dir = Path(os.environ.get("RELAY_DATA_DIR") or ".relay")
     config = data_dir / UP_CONFIG
-    return config if config.is_file() and (data_dir / UP_REDIS_URL).is_file() else None
+    if not (config.is_file() and (data_dir / UP_REDIS_URL).is_file()):
+        return None
+    from worker.cli.up import read_demo_env
+
+    # The demo configuration names its generated secrets as ${VARIABLES}; relay up keeps them in a 0600 file.
+    for name, value in read_demo_env(data_dir).items():
+        os.environ.setdefault(name, value)
+    return config
 
 
 @click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,9 +105,10 @@ def _demo_config() -> Path | None:
     help="Configuration file (default: $RELAY_CONFIG, ./relay.yaml, or the demo's while `relay up` runs).",
 )
 @click.version_option(package_name="relay")
-def main(config_path: Path | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
     """Relay: verified webhooks in, admin API calls out."""
-    if config_path is None:
+    if config_path is None and ctx.invoked_subcommand != "up":  # a second relay up must not run the first's demo
         config_path = _demo_config()
     if config_path is not None:
         os.environ["RELAY_CONFIG"] = str(config_path)

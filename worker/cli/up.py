@@ -36,6 +36,7 @@ from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"
 LOCK_FILE = "up.lock"
+DEMO_ENV_FILE = "up.env"  # the demo's generated secrets while it runs (0600, deleted on stop)
 SANDBOX_TARGET = "sandbox"
 DEMO_BODY = {
     "ref": "refs/heads/main",
@@ -170,7 +171,26 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             supervisor.stop()
             if redis_server is not None:
                 redis_server.stop()
+            (data_dir / DEMO_ENV_FILE).unlink(missing_ok=True)
         click.echo("Relay stopped.", err=True)
+
+
+def write_demo_env(data_dir: Path, values: dict[str, str]) -> None:
+    """The demo's generated secrets, mode 0600 beside the token key, so CLI commands can read its configuration."""
+    path = data_dir / DEMO_ENV_FILE
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{name}={value}\n" for name, value in values.items())
+
+
+def read_demo_env(data_dir: Path) -> dict[str, str]:
+    """What ``write_demo_env`` wrote, or nothing."""
+    try:
+        text = (data_dir / DEMO_ENV_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 @contextlib.contextmanager
@@ -241,6 +261,7 @@ def _start_children(
         env[_SECRET_ENV] = demo_secret
         env[_TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
         env["RELAY_CONFIG"] = str(_write_demo_config(data_dir, sandbox_port))
+        write_demo_env(data_dir, {name: env[name] for name in (_SECRET_ENV, _TOKEN_ENV, "RELAY_SANDBOX_TOKEN")})
         # The bootstrap secret travels in the environment, never on a command line.
         supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
     python = [sys.executable, "-m"]
