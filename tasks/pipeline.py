@@ -120,9 +120,9 @@ def _run_step(
         _put_result(record, result)
         # Recorded the moment it took effect: whatever cuts this attempt short, a rerun will not repeat it.
         runtime.events.save_actions(record, landed=step.key if guarded else None)
-        telemetry.action(runtime, record, result, started)
+        telemetry.action(runtime, record, result, started, action)
         return None
-    telemetry.action(runtime, record, telemetry.result_of(record, step.key), started, action.description)
+    telemetry.action(runtime, record, telemetry.result_of(record, step.key), started, action)
     if guarded:  # the answer said it did not take effect: a rerun may send it again
         inflight.clear(runtime.redis, record.id, step.key)
     return outcome

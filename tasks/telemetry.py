@@ -7,6 +7,7 @@ recorded where no status is saved, is its own small batch.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
@@ -15,6 +16,9 @@ from worker import history, stats
 from worker.events import ActionResult, Also, EventRecord, EventStatus
 from worker.heartbeat import owner_id
 from worker.runtime import Runtime
+from worker.settings import Action, CallAction
+
+log = logging.getLogger("relay.telemetry")
 
 
 def _ttl(runtime: Runtime, record: EventRecord) -> int:
@@ -57,18 +61,26 @@ def finished(runtime: Runtime, record: EventRecord) -> Also:
     return queue
 
 
-def action(
-    runtime: Runtime, record: EventRecord, result: ActionResult | None, started: float, described: str = ""
-) -> None:
-    """One action's entry: its request line (else ``described``), status, duration and result."""
+def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, started: float, spec: Action) -> None:
+    """One action's entry (request line, status, duration, result) and its count, as one batch."""
     if result is None:
         return
-    request = " ".join(str(result.detail.get(key, "")) for key in ("method", "path")).strip() or described
-    history.append(
-        runtime.redis, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule,
-        index=result.index, action_kind=result.kind, target=result.target, request=request,
-        status_code=result.status_code, ok=result.ok, error=result.error, seconds=round(time.time() - started, 4),
-    )  # fmt: skip
+    seconds = max(0.0, time.time() - started)
+    request = " ".join(str(result.detail.get(key, "")) for key in ("method", "path")).strip() or spec.description
+    with runtime.redis.pipeline(transaction=False) as pipe:
+        history.append(
+            pipe, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule, index=result.index,
+            action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
+            ok=result.ok, error=result.error, seconds=round(seconds, 4),
+        )  # fmt: skip
+        if isinstance(spec, CallAction):
+            stats.record_call(pipe, spec.call, spec.method, stats.status_class(result.status_code), seconds)
+        else:
+            stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:  # the story and the counts never fail the work they describe
+            log.warning("history and metrics of %s not recorded (%s)", record.id, type(exc).__name__)
 
 
 def result_of(record: EventRecord, key: str) -> ActionResult | None:

@@ -36,6 +36,8 @@ def test_a_retried_then_done_event_is_counted_once_and_its_story_told(fake_redis
     assert pipeline.process(runtime, event_id).status == EventStatus.DONE  # a redelivery: not counted again
 
     assert _finished(fake_redis) == {'["github","done"]': 1.0}
+    calls: dict[bytes, bytes] = fake_redis.hgetall(stats.CALLS.key)  # type: ignore[assignment]
+    assert calls == {b'["gw","POST","5xx"]': b"1", b'["gw","POST","2xx"]': b"1"}
     steps = timeline(runtime.events.get(event_id), history.read(fake_redis, event_id))
     assert [step.kind for step in steps] == ["received", "queued", "attempt", "action", "retry", "attempt", "action",
                                              "finished"]  # fmt: skip
