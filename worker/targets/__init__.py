@@ -1,7 +1,9 @@
 """Admin API targets: the client and its failure policy, API7 and CODING operations, and where tokens come from.
 
-client        TargetClient: pooled httpx, timeouts, auth, the failure mapping, redaction
-retry         which failures are retried and the backoff (status and CODING code tables)
+client        TargetClient: pooled httpx, timeouts, the failure mapping, redaction (kind-agnostic)
+caller        Caller: what an operation needs of a client; CallResult
+kinds         KINDS: per target kind auth headers, error envelope, code table, refusal, probe, rotation
+retry         which failures are retried (status table) and the backoff
 envelopes     API7's {"value"} and {"total", "list"} answers, list paging
 api7          Api7Client: gateway groups, services, publish
 api7_tokens   Api7Tokens: the token endpoints, ApiToken
@@ -11,7 +13,8 @@ tokens        TokenSource: the seam the token store fills
 
 from worker.targets.api7 import Api7Client
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
-from worker.targets.client import CallResult, TargetClient
+from worker.targets.caller import CallResult
+from worker.targets.client import TargetClient
 from worker.targets.coding import CodingClient, CodingError, coding_action
 from worker.targets.envelopes import ListPage, iter_list, unwrap_list, unwrap_value
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from worker.targets.api7_tokens import Api7Tokens
-from worker.targets.client import TargetClient
+from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE, iter_list, object_id, unwrap_value
 
 GATEWAY_GROUPS = "/api/gateway_groups"
@@ -21,7 +21,7 @@ PUBLISH = "/api/services/publish"
 class Api7Client:
     """The API7 admin API operations Relay makes, over one target's pooled ``TargetClient``."""
 
-    def __init__(self, client: TargetClient, *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, client: Caller, *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         self.client = client
         self.page_size = page_size
         self.tokens = Api7Tokens(client, page_size=page_size)

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeGuard
 from pydantic import SecretStr
 
 from worker.errors import PermanentError
-from worker.targets.client import TargetClient
+from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE, iter_list, object_id, unwrap_value
 
 DEFAULT_TOKEN_PREFIX = "/api/settings/tokens"  # noqa: S105 (a URL path)
@@ -79,7 +79,7 @@ class ApiToken:
 class Api7Tokens:
     """Create, list, read, rename, delete and regenerate API7 tokens through one target's client."""
 
-    def __init__(self, client: TargetClient, *, prefix: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, client: Caller, *, prefix: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         self.client = client
         self.prefix = "/" + (prefix or client.config.token_path_prefix or DEFAULT_TOKEN_PREFIX).strip("/")
         self.page_size = page_size

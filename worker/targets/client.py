@@ -3,12 +3,15 @@
 Every call sends the target's token (``X-API-KEY`` header or cookie for ``api7``, ``Authorization: Bearer`` or
 Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-Key`` when it has one, all put
 together by ``TargetClient.build_request``, which ``relay rules test`` uses too so that its dry run cannot drift from
-what is sent. What a failure becomes (``worker.errors``; the status and CODING code tables are in
-``worker.targets.retry``):
+what is sent. The client never names a target kind: auth headers, error envelopes, how an envelope code is
+classified and whether a refusal means the secret is bad come from the kind (``worker.targets.kinds``). What a
+failure becomes (``worker.errors``; the status table is in ``worker.targets.retry``, the code tables in ``kinds``):
 
     TargetError
     ├── RetryableError   network error or timeout (no status); 429 and 5xx (``retry_after`` from ``Retry-After``,
-    │                    delta-seconds or HTTP date); CODING codes InternalError/ServiceUnavailable/RequestLimitExceeded
+    │                    delta-seconds or HTTP date); CODING's InternalError, ServiceUnavailable, RequestLimitExceeded;
+    │                    ``maybe_applied`` when the request may have reached the server (read/write timeout or
+    │                    error, a dropped connection, a 504), False when it surely did not (connect, pool, 429, 5xx)
     └── PermanentError   other 4xx, with the server's message (API7's ``error_msg`` or ``message``); a 3xx (redirects
         │                are not followed: the token must not travel to another address); other CODING codes
         └── AuthError    401/403 after the token re-read below; CODING AuthFailure.* and UnauthorizedOperation.*
@@ -29,11 +32,9 @@ are raised without a chained cause.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -41,14 +42,9 @@ import httpx
 
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.settings import TargetConfig
-from worker.targets.coding import CodingError, coding_error
-from worker.targets.retry import (
-    coding_error_class,
-    coding_needs_reauth,
-    is_auth_status,
-    is_retryable_status,
-    parse_retry_after,
-)
+from worker.targets.caller import CallResult
+from worker.targets.kinds import KINDS, basic
+from worker.targets.retry import is_auth_status, is_retryable_status, parse_retry_after
 from worker.targets.tokens import Credential, TokenSource
 
 USER_AGENT = "Relay/0.1 (webhook-to-admin-API automation worker)"
@@ -57,14 +53,6 @@ MAX_RAW_CHARS = 4000  # what is read of a server's error body before redaction
 REDACTED = "***"
 
 log = logging.getLogger("relay.targets")
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """A successful call: status and parsed JSON body (None when empty or not JSON); the body stays out of reprs."""
-
-    status_code: int
-    body: Any = field(repr=False)
 
 
 class TargetClient:
@@ -164,15 +152,7 @@ class TargetClient:
 
     def auth_headers(self, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
-        secret = credential.secret.get_secret_value()
-        mode = self.config.auth_mode
-        if mode == "header":
-            return {"X-API-KEY": secret}
-        if mode == "cookie":
-            return {"Cookie": f"X-API-KEY={secret}"}
-        if mode == "basic":
-            return {"Authorization": f"Basic {_basic(self._basic_user, secret)}"}
-        return {"Authorization": f"Bearer {secret}"}
+        return KINDS[self.config.kind].auth_headers(self.config, credential)
 
     @property
     def _basic_user(self) -> str:
@@ -196,9 +176,11 @@ class TargetClient:
             response = self._http.send(request)
         except httpx.TimeoutException as exc:
             reason = f"timed out ({type(exc).__name__})"
+            maybe_applied = _may_have_arrived(exc)
         except httpx.RequestError as exc:
             # The exception's text may hold the URL or a proxy's answer: only its type is reported.
             reason = f"failed ({type(exc).__name__})"
+            maybe_applied = _may_have_arrived(exc)
         else:
             elapsed = (time.perf_counter() - started) * 1000
             log.debug("%s: %s %s -> %s in %.0f ms", self.name, method, path, response.status_code, elapsed)
@@ -206,37 +188,29 @@ class TargetClient:
         # Raised outside the except block, so the transport error is not even the implicit __context__.
         message = self._scrub(f"{self.name}: {method} {path} {reason}", [credential])
         log.debug("%s", message)
-        raise RetryableError(message)
+        raise RetryableError(message, maybe_applied=maybe_applied)
 
     def _token_refused(self, response: httpx.Response, body: Any) -> bool:
-        if response.status_code == 401:
-            return True
-        error = coding_error(body) if self.config.kind == "coding" else None
-        return error is not None and coding_needs_reauth(error.code)
+        envelope = KINDS[self.config.kind].error_envelope(body)
+        return KINDS[self.config.kind].reread_on(response.status_code, envelope[0] if envelope else None)
 
     def _failure(self, response: httpx.Response, body: Any, sent: list[Credential]) -> TargetError | None:
         status = response.status_code
-        error = coding_error(body) if self.config.kind == "coding" else None
-        if error is None and status < 300:
+        kind = KINDS[self.config.kind]
+        envelope = kind.error_envelope(body)
+        if envelope is None and status < 300:
             return None
         where = f"{self.name}: {response.request.method} {response.request.url.path}"
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        code = error.code if error is not None else None
+        code = envelope[0] if envelope is not None else None
         if is_retryable_status(status):
-            message = self._scrub(f"{where} answered {status}: {_detail(error, body, response)}", sent)
-            return RetryableError(message, status_code=status, code=code, retry_after=retry_after)
-        if error is not None:
-            message = self._scrub(f"{where} failed with {error.code}: {error.message}", sent)
-            kind = coding_error_class(error.code)
-            if kind is RetryableError:
-                return RetryableError(message, status_code=status, code=error.code, retry_after=retry_after)
-            if kind is AuthError:
-                # Decided here, once: AuthFailure.* refuses the secret; UnauthorizedOperation.* only denies the act.
-                refused = coding_needs_reauth(error.code)
-                return AuthError(
-                    message, status_code=status, code=error.code, token_version=sent[-1].version, refused=refused
-                )
-            return kind(message, status_code=status, code=error.code)
+            message = self._scrub(f"{where} answered {status}: {_detail(envelope, body, response)}", sent)
+            # A 504 is a proxy giving up on an upstream that may have acted; 429 and other 5xx did not act.
+            return RetryableError(
+                message, status_code=status, code=code, retry_after=retry_after, maybe_applied=status == 504
+            )
+        if envelope is not None:
+            return self._envelope_failure(where, status, envelope, retry_after, sent)
         if status < 400:
             location = safe_url(response.headers.get("Location", "")) or "elsewhere"
             text = f"{where} answered {status}: redirect to {location}, not followed (fix the base_url)"
@@ -244,9 +218,24 @@ class TargetClient:
         message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
         if is_auth_status(status):
             # The last credential sent is the one refused: after a re-read, the newer version.
-            # 401 refuses the secret; 403 accepts it but denies the act.
-            return AuthError(message, status_code=status, token_version=sent[-1].version, refused=status == 401)
+            refused = kind.refused(status, None)
+            return AuthError(message, status_code=status, token_version=sent[-1].version, refused=refused)
         return PermanentError(message, status_code=status)
+
+    def _envelope_failure(
+        self, where: str, status: int, envelope: tuple[str, str], retry_after: float | None, sent: list[Credential]
+    ) -> TargetError:
+        code, text = envelope
+        kind = KINDS[self.config.kind]
+        message = self._scrub(f"{where} failed with {code}: {text}", sent)
+        error_class = kind.classify(code)
+        if error_class is RetryableError:
+            return RetryableError(message, status_code=status, code=code, retry_after=retry_after)
+        if error_class is AuthError:
+            # Decided here, once, by the kind: e.g. AuthFailure.* refuses the secret, UnauthorizedOperation.* the act.
+            refused = kind.refused(status, code)
+            return AuthError(message, status_code=status, code=code, token_version=sent[-1].version, refused=refused)
+        return error_class(message, status_code=status, code=code)
 
     def _scrub(self, text: str, credentials: list[Credential]) -> str:
         # Redact before clipping: a cut could leave the first half of a secret that no longer matches whole.
@@ -272,7 +261,7 @@ def redact(text: str, credential: Credential, *, basic_user: str | None = None) 
         return text
     forms = {secret, quote(secret, safe=""), quote(secret)}
     if basic_user is not None:
-        forms.add(_basic(basic_user, secret))
+        forms.add(basic(basic_user, secret))
     # Longest first, so a form that contains another is replaced whole.
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, REDACTED)
@@ -288,9 +277,9 @@ def safe_url(url: httpx.URL | str) -> str:
     return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
 
 
-def _detail(error: CodingError | None, body: Any, response: httpx.Response) -> str:
-    if error is not None:
-        return f"{error.code}: {error.message}"
+def _detail(envelope: tuple[str, str] | None, body: Any, response: httpx.Response) -> str:
+    if envelope is not None:
+        return f"{envelope[0]}: {envelope[1]}"
     return error_message(body, response)
 
 
@@ -302,8 +291,14 @@ def _changed(old: Credential, new: Credential) -> bool:
     return new.version != old.version or new.secret.get_secret_value() != old.secret.get_secret_value()
 
 
-def _basic(user: str, secret: str) -> str:
-    return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+def _may_have_arrived(exc: httpx.RequestError) -> bool:
+    # Connecting or waiting for a pooled connection: nothing was sent. Reading, writing, a dropped connection: the
+    # request (or part of it) may have reached the server, which may have acted on it.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return False
+    return isinstance(
+        exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
+    )
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -2,18 +2,16 @@
 
 A failed call answers ``{"Response": {"Error": {"Code": ..., "Message": ...}, "RequestId": ...}}``, usually with
 HTTP 200. ``TargetClient`` turns that envelope into an error for every call to a ``coding`` target (rule actions
-included); ``retry.coding_error_class`` says which error. ``coding_action`` is the typed way to call an action.
+included); ``kinds.CodingKind.classify`` says which error. ``coding_action`` is the typed way to call an action.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from worker.errors import PermanentError
-
-if TYPE_CHECKING:
-    from worker.targets.client import TargetClient
+from worker.targets.caller import Caller
 
 OPEN_API_PATH = "/open-api"
 
@@ -43,7 +41,7 @@ def coding_error(body: Any) -> CodingError | None:
 
 
 def coding_action(
-    client: TargetClient, action: str, /, *, idempotency_key: str | None = None, **params: Any
+    client: Caller, action: str, /, *, idempotency_key: str | None = None, **params: Any
 ) -> dict[str, Any]:
     """Call a CODING action and return its ``Response`` (with ``RequestId``); errors raise as ``retry`` maps."""
     if not action:
@@ -62,7 +60,7 @@ def coding_action(
 class CodingClient:
     """CODING's open API over one target's pooled client."""
 
-    def __init__(self, client: TargetClient) -> None:
+    def __init__(self, client: Caller) -> None:
         self.client = client
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import PermanentError
-from worker.targets.client import TargetClient
+from worker.targets.caller import Caller
 
 DEFAULT_PAGE_SIZE = 100
 # The description's pattern for object ids; checked before an id goes into a path, so "../x" cannot.
@@ -50,7 +50,7 @@ def unwrap_list(body: Any, *, where: str = "admin API") -> ListPage:
 
 
 def iter_list(
-    client: TargetClient,
+    client: Caller,
     path: str,
     *,
     params: Mapping[str, Any] | None = None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 
 import httpx
 
@@ -17,8 +16,10 @@ from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.settings import TargetConfig
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.client import TargetClient
-from worker.targets.coding import CodingClient
+from worker.targets.kinds import KINDS, Probe
 from worker.targets.tokens import Credential
+
+__all__ = ["FixedToken", "Probe", "answer_lost", "client_for", "probe", "regenerate", "revoke"]
 
 
 class FixedToken:
@@ -30,14 +31,6 @@ class FixedToken:
     def current(self, name: str) -> Credential:
         """The fixed credential."""
         return self._credential
-
-
-class Probe(StrEnum):
-    """Whether a secret authenticates."""
-
-    WORKS = "works"
-    REFUSED = "refused"
-    UNKNOWN = "unknown"  # unreachable, 5xx, or a kind Relay has no cheap authenticated call for
 
 
 @contextmanager
@@ -55,15 +48,7 @@ def client_for(
 def probe(client: TargetClient, token_id: str | None) -> tuple[Probe, ApiToken | None]:
     """Make one cheap authenticated call; for API7 with a token id, its answer also carries the expiry."""
     try:
-        if client.config.kind == "api7":
-            tokens = Api7Tokens(client)
-            if token_id:
-                return Probe.WORKS, tokens.get(token_id)
-            client.call("GET", tokens.prefix, params={"page": 1, "page_size": 1})
-        elif client.config.kind == "coding":
-            CodingClient(client).current_user()
-        else:
-            return Probe.UNKNOWN, None
+        return KINDS[client.config.kind].probe(client, token_id)
     except AuthError as exc:
         return (Probe.REFUSED if exc.refused else Probe.WORKS), None
     except RetryableError:
@@ -71,7 +56,6 @@ def probe(client: TargetClient, token_id: str | None) -> tuple[Probe, ApiToken |
     except (PermanentError, ValueError):
         # Any other answer (a 404 for a deleted token id, a malformed body) came past authentication.
         return Probe.WORKS, None
-    return Probe.WORKS, None
 
 
 def regenerate(client: TargetClient, token_id: str, expires_at: int) -> ApiToken:

@@ -16,10 +16,9 @@ from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.targets import ConfigTokens
+from worker.targets.kinds import KINDS
 from worker.targets.retry import (
     backoff_delay,
-    coding_error_class,
-    coding_needs_reauth,
     is_retryable_status,
     parse_retry_after,
 )
@@ -100,8 +99,8 @@ def test_retryable_statuses(status: int, retryable: bool) -> None:
     ],
 )
 def test_coding_error_codes(code: str, kind: type[TargetError], reauth: bool) -> None:
-    assert coding_error_class(code) is kind
-    assert coding_needs_reauth(code) is reauth
+    assert KINDS["coding"].classify(code) is kind
+    assert KINDS["coding"].reread_on(200, code) is reauth
 
 
 # The pipeline turns a RetryableError into a delay capped by celery.retry_backoff_max (below the visibility timeout).
