@@ -79,7 +79,8 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     if ingest:
         for name in ("hello", "receiver", "hello_steady", "receiver_steady"):
             f = ingest[name]
-            rows.append((f"ingest {name} ({ingest['generator']})", _ingest_text(f)))
+            generator = ingest["steady_generator"] if name.endswith("_steady") else ingest["generator"]
+            rows.append((f"ingest {name} ({generator})", _ingest_text(f)))
         rows.append(("ingest stored (unique, queued)", str(ingest["stored"])))
     e2e = results.get("e2e")
     if e2e:
