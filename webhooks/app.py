@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -19,12 +19,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
-from webhooks import metrics
+from webhooks import metrics, statuspage
 from webhooks.ingest import Ingestor, count_rejection
 from webhooks.network import check_allowed
 from webhooks.ratelimit import RateLimited, TokenBucket
 from webhooks.sources import Verifier
-from worker import health
+from worker import health, stats
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
 from worker.redis import async_client, connect, resolve_redis_url
@@ -61,6 +61,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz_endpoint(wiring), methods=["GET"]),
         Route("/metrics", _metrics_endpoint(wiring, settings), methods=["GET"]),
+        # The status page is served where /metrics is, behind the same token.
+        *statuspage.routes(lambda: _admin_client(wiring), settings),
     ]
     # redirect_slashes off: Starlette's redirect builds its Location from the Host header (an open redirect).
     router = Router(routes=routes, redirect_slashes=False, lifespan=_lifespan(wiring, settings, url, verifiers))
@@ -153,8 +155,8 @@ def _readyz_endpoint(wiring: _Wiring) -> Callable[[Request], Awaitable[Response]
             assert wiring.client is not None
             await wiring.client.ping()
         except redis.RedisError:
-            return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
-        return JSONResponse({"status": "ok", "redis": True})
+            return JSONResponse({"ready": False, "status": "unavailable", "redis": False}, status_code=503)
+        return JSONResponse({"ready": True, "status": "ok", "redis": True})
 
     return readyz
 
@@ -172,7 +174,10 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
             health.observe(health.snapshot(wiring.admin_client, EVENTS_QUEUE))
             store = TokenStore(wiring.admin_client, lambda: load_cipher(settings.data_dir))
             refresh_expiry_gauge(store, time.time())
-        return generate_latest()
+        # What workers count is kept in Redis (worker.stats): read at scrape time, whatever runs where.
+        workers = CollectorRegistry()
+        workers.register(stats.RedisStatsCollector(wiring.admin_client))
+        return generate_latest() + generate_latest(workers)
 
     async def prometheus(request: Request) -> Response:
         if token is not None and not _bearer_matches(request, token.get_secret_value()):
@@ -180,6 +185,11 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
         return Response(await run_in_threadpool(metrics_page), media_type=CONTENT_TYPE_LATEST)
 
     return prometheus
+
+
+def _admin_client(wiring: _Wiring) -> redis.Redis:
+    assert wiring.admin_client is not None  # built in the lifespan, before any request
+    return wiring.admin_client
 
 
 def _bearer_matches(request: Request, token: str) -> bool:

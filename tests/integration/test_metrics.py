@@ -1,0 +1,84 @@
+"""Worker metrics add up across processes: two real workers (concurrency 2 each), one scrape of the receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import GITHUB_SECRET as SECRET
+from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
+from webhooks.app import create_app
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+PUSHES, RELEASES = 24, 6
+
+
+def _samples(receiver: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"{receiver.url}/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_totals_from_two_worker_processes_add_up_exactly(
+    write_config: Callable[[dict[str, Any]], Settings],
+    redis_url: str,
+    sandbox: Sandbox,
+    serve_app: Callable[[Any], Server],
+    start_worker: Callable[..., WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    settings = write_config(
+        {
+            "sources": {"github": {"kind": "github", "secret": SECRET}},
+            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
+            "rules": [{"name": "groups", "on": {"source": "github", "event": "push"},
+                       "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}]}],
+        }
+    )  # fmt: skip
+    start_worker(redis_url, concurrency=2)
+    start_worker(redis_url, concurrency=2)
+    receiver = serve_app(create_app(settings, redis_url=redis_url))
+
+    with httpx.Client() as client:
+        answers = [client.post(f"{receiver.url}/hooks/github", **github_delivery({"n": i})) for i in range(PUSHES)]
+        answers += [client.post(f"{receiver.url}/hooks/github", **github_delivery({}, event="release"))
+                    for _ in range(RELEASES)]  # fmt: skip
+    assert [answer.status_code for answer in answers] == [202] * (PUSHES + RELEASES)
+
+    finished = "relay_events_finished_total"
+    wait_for(
+        lambda: (
+            _value(_samples(receiver), finished, source="github", status="done") >= PUSHES
+            and _value(_samples(receiver), finished, source="github", status="skipped") >= RELEASES
+        ),
+        timeout=90,
+        what="every event to finish",
+    )
+    samples = _samples(receiver)
+
+    assert _value(samples, finished, source="github", status="done") == PUSHES
+    assert _value(samples, finished, source="github", status="skipped") == RELEASES
+    assert _value(samples, finished, source="github", status="failed") == 0
+    assert _value(samples, "relay_event_duration_seconds_count", source="github") == PUSHES + RELEASES
+    assert _value(samples, "relay_event_duration_seconds_bucket", source="github", le="+Inf") == PUSHES + RELEASES
+    assert _value(samples, "relay_webhooks_accepted_total", source="github") == PUSHES + RELEASES
+    calls = _value(samples, "relay_admin_calls_total", target="gw", method="GET", status_class="2xx")
+    assert calls == PUSHES
+    assert _value(samples, "relay_admin_call_duration_seconds_count", target="gw") == PUSHES
+    status = httpx.get(f"{receiver.url}/status.json").json()
+    assert status["overview"]["throughput"]["60m"]["finished"] == PUSHES + RELEASES
+    assert status["parts"]["redis"]["level"] == "ok"
+    assert httpx.get(f"{receiver.url}/readyz").json() == {"ready": True, "status": "ok", "redis": True}
