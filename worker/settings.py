@@ -137,23 +137,27 @@ class TargetConfig(_Model):
     @property
     def auth_mode(self) -> str:
         """How the token is sent: the configured mode, or the kind's usual one."""
-        if self.auth:
-            return self.auth
-        return "header" if self.kind == "api7" else "bearer"
+        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
+
+        return self.auth or KINDS[self.kind].default_auth
 
     @property
     def can_rotate(self) -> bool:
         """Whether Relay may rotate this target's token through its API."""
-        return self.kind == "api7" if self.rotate is None else (self.rotate and self.kind == "api7")
+        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
+
+        able = KINDS[self.kind].can_rotate
+        return able if self.rotate is None else (self.rotate and able)
 
     @model_validator(mode="after")
     def _check_auth(self) -> TargetConfig:
-        allowed = {"api7": {"header", "cookie"}, "coding": {"bearer", "basic"}, "bearer": {"bearer"}}
-        if self.auth_mode not in allowed[self.kind]:
+        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
+
+        if self.auth_mode not in KINDS[self.kind].auth_modes:
             raise ValueError(f"auth {self.auth_mode!r} is not valid for kind {self.kind!r}")
         if self.auth_mode == "basic" and not self.basic_user:
             raise ValueError("auth 'basic' needs 'basic_user' (the account the token belongs to)")
-        if self.rotate and self.kind != "api7":
+        if self.rotate and not KINDS[self.kind].can_rotate:
             raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
         return self
 
