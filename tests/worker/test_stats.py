@@ -98,3 +98,26 @@ def test_the_minute_series_counts_finishes_failures_and_depth(fake_redis: redis.
     ]  # fmt: skip
     assert stats.totals(rows) == {"received": 2, "finished": 2, "failed": 1}
     assert 0 < fake_redis.ttl(f"{stats.MINUTE_KEY}100") <= stats.MINUTE_TTL_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("kind", "sample"),
+    [
+        ("rotated", ("relay_token_rotations_total", (("outcome", "rotated"),))),
+        ("rotation-failed", ("relay_token_rotations_total", (("outcome", "failed"),))),
+        ("warning", ("relay_token_warnings_total", (("outcome", "sent"),))),
+    ],
+)
+def test_token_audit_entries_are_counted(
+    fake_redis: redis.Redis, kind: str, sample: tuple[str, tuple[tuple[str, str], ...]]
+) -> None:
+    from worker.tokens.store import TokenStore
+
+    store = TokenStore(fake_redis, lambda: pytest.fail("no cipher needed to audit"))
+    store.audit("gw-token", kind, "a message")
+    store.audit("gw-token", "added", "not counted")
+
+    samples = _samples(fake_redis)
+
+    assert samples[sample] == 1
+    assert sum(value for (name, _), value in samples.items() if name.startswith("relay_token")) == 1

@@ -25,6 +25,7 @@ import redis
 from pydantic import SecretStr
 from redis.exceptions import WatchError
 
+from worker import stats
 from worker.errors import StoreError, TokenError
 from worker.locks import ROTATION_LOCK
 from worker.logs import register_secret
@@ -73,6 +74,16 @@ def seeds_from_settings(settings: Settings) -> dict[str, Seed]:
         if config.token_secret is not None:
             seeds.setdefault(settings.token_names[target], Seed(target, config.token_secret))
     return seeds
+
+
+# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.stats.record_token``.
+_COUNTED = {
+    "rotated": ("rotation", "rotated"),
+    "rotation-failed": ("rotation", "failed"),
+    "rotation-interrupted": ("rotation", "interrupted"),
+    "warning": ("warning", "sent"),
+    "alert": ("warning", "alert"),
+}
 
 
 def history_key(name: str) -> str:
@@ -300,6 +311,8 @@ class TokenStore:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(key, entry.dumps())
             pipe.ltrim(key, 0, HISTORY_LIMIT - 1)
+            if kind in _COUNTED:  # relay_token_rotations_total / relay_token_warnings_total, in the same batch
+                stats.record_token(pipe, *_COUNTED[kind])
             _call(pipe.execute)
         return entry
 

@@ -224,5 +224,5 @@ def test_check_dry_run_reports_without_sending(relay: Callable[..., Result]) -> 
 def test_a_missing_key_is_named(relay: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RELAY_TOKEN_KEY")
     result = CliRunner().invoke(main, ["tokens", "add", "x", "--target", "gw"], input=SECRET)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "RELAY_TOKEN_KEY is not set" in result.output
