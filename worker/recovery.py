@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -23,6 +23,7 @@ import redis
 from worker.heartbeat import alive_owners
 
 HOLDERS_KEY = "relay:holders"
+CHANNELS_KEY = "relay:channels"  # hash: worker (host:pid) to the broker channel it consumes from now
 UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
 # A holder is written a moment after delivery; an entry with none for this long belongs to a worker that died
@@ -42,9 +43,19 @@ class Delivery:
     holder: str | None
 
 
-def record_holder(client: redis.Redis, delivery_tag: str, owner: str) -> None:
-    """Remember that ``owner`` received the message ``delivery_tag``."""
-    client.hset(HOLDERS_KEY, delivery_tag, owner)
+def record_holder(client: redis.Redis, delivery_tag: str, holder: str) -> None:
+    """Remember that ``holder`` (``host:pid#channel``) received the message ``delivery_tag``."""
+    client.hset(HOLDERS_KEY, delivery_tag, holder)
+
+
+_known_channels: dict[str, str] = {}
+
+
+def record_channel(client: redis.Redis, owner: str, channel: str) -> None:
+    """Say which broker channel ``owner`` consumes from now (written once per new channel)."""
+    if _known_channels.get(owner) != channel:
+        client.hset(CHANNELS_KEY, owner, channel)
+        _known_channels[owner] = channel
 
 
 def deliveries(client: redis.Redis) -> list[Delivery]:
@@ -59,12 +70,17 @@ def deliveries(client: redis.Redis) -> list[Delivery]:
     return [Delivery(_text(tag), raw, times.get(_text(tag)), owners.get(_text(tag))) for tag, raw in entries.items()]
 
 
-def orphaned(found: list[Delivery], alive: Collection[str], *, now: float) -> list[Delivery]:
-    """The deliveries whose holder is dead, or unknown for longer than the grace period."""
+def orphaned(
+    found: list[Delivery], alive: Collection[str], *, now: float, channels: Mapping[str, str] | None = None
+) -> list[Delivery]:
+    """The deliveries whose holder is dead or has moved to another broker channel, or unknown past the grace."""
+    current = channels or {}
     lost = []
     for delivery in found:
         if delivery.holder is not None:
-            if delivery.holder not in alive:
+            owner, _, channel = delivery.holder.partition("#")
+            moved = bool(channel) and current.get(owner, channel) != channel
+            if owner not in alive or moved:
                 lost.append(delivery)
         elif delivery.delivered_at is not None and now - delivery.delivered_at > UNKNOWN_HOLDER_GRACE_SECONDS:
             lost.append(delivery)
@@ -103,12 +119,21 @@ def recover(client: redis.Redis, queues: Collection[str], *, now: float | None =
     """Hand back every message held by a dead worker; forget holders of acknowledged ones. Returns the tags."""
     moment = time.time() if now is None else now
     found = deliveries(client)
-    alive = alive_owners(client, sorted({d.holder for d in found if d.holder is not None}))
-    returned = [d.tag for d in orphaned(found, alive, now=moment) if hand_back(client, d, queues)]
+    alive = alive_owners(client, sorted({d.holder.partition("#")[0] for d in found if d.holder is not None}))
+    channels = {_text(k): _text(v) for k, v in client.hgetall(CHANNELS_KEY).items()}
+    lost = orphaned(found, alive, now=moment, channels=channels)
+    returned = [d.tag for d in lost if hand_back(client, d, queues)]
     for tag in returned:
         log.warning("message %s was held by a worker that stopped beating: handed back to the queue", tag)
     _forget_acked(client)
+    _forget_dead_channels(client, channels, alive_owners(client, sorted(channels)))
     return returned
+
+
+def _forget_dead_channels(client: redis.Redis, channels: Mapping[str, str], alive: Collection[str]) -> None:
+    dead = [owner for owner in channels if owner not in alive]
+    if dead:
+        client.hdel(CHANNELS_KEY, *dead)
 
 
 def _forget_acked(client: redis.Redis) -> None:
