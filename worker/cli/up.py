@@ -31,6 +31,7 @@ import click
 import httpx
 import yaml
 
+from worker.logs import LogFollower, wants_text
 from worker.settings import config_path, load_settings, parse_config_file
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
@@ -157,6 +158,8 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
         stop = _stop_on_signals()
         env = {**os.environ, "RELAY_DATA_DIR": str(data_dir)}
         supervisor = Supervisor(data_dir / "logs", env)
+        # The children log to files; their new lines are echoed here, readable on a terminal (JSON otherwise).
+        follower = LogFollower(data_dir / "logs", text=wants_text(sys.stdout))
         redis_server = None
         try:
             click.echo(f"starting Relay in {data_dir} ...", err=True)
@@ -166,7 +169,7 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             if not _wait_http(f"{receiver}/healthz", 30):
                 raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
             _announce(receiver, redis_server, data_dir, sandbox_port if demo else None, demo_secret)
-            _supervise(supervisor, data_dir, stop)
+            _supervise(supervisor, data_dir, stop, follower)
         finally:
             supervisor.stop()
             if redis_server is not None:
@@ -286,8 +289,10 @@ def _start_children(
     return demo_secret
 
 
-def _supervise(supervisor: Supervisor, data_dir: Path, stop: threading.Event) -> None:
+def _supervise(supervisor: Supervisor, data_dir: Path, stop: threading.Event, follower: LogFollower) -> None:
     while not stop.wait(0.2):
+        for line in follower.poll():
+            click.echo(line)
         failed = supervisor.exited()
         if failed:
             raise click.ClickException(f"{failed} exited; see {data_dir / 'logs' / (failed + '.log')}")
