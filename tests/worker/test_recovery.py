@@ -8,7 +8,14 @@ import fakeredis
 import pytest
 
 from worker.heartbeat import ALIVE_KEY
-from worker.recovery import HOLDERS_KEY, UNACKED_INDEX_KEY, UNACKED_KEY, UNKNOWN_HOLDER_GRACE_SECONDS, recover
+from worker.recovery import (
+    CHANNELS_KEY,
+    HOLDERS_KEY,
+    UNACKED_INDEX_KEY,
+    UNACKED_KEY,
+    UNKNOWN_HOLDER_GRACE_SECONDS,
+    recover,
+)
 
 QUEUE = "relay.events"
 NOW = 1_000_000.0
@@ -80,3 +87,22 @@ def test_an_unreadable_entry_is_removed_not_pushed(client: fakeredis.FakeRedis) 
     assert recover(client, {QUEUE}, now=NOW) == ["junk"]
     assert client.hlen(UNACKED_KEY) == 0
     assert client.llen(QUEUE) == 0
+
+
+def test_a_live_workers_messages_from_a_channel_it_left_are_handed_back(client: fakeredis.FakeRedis) -> None:
+    # After a reconnect (or a failover) the worker consumes from a new channel: what it received on the old one can
+    # never be acknowledged, though the worker itself is alive.
+    client.hset(CHANNELS_KEY, "live:1", "new")
+    _deliver(client, "old-channel", holder="live:1#old", age=1.0)
+    _deliver(client, "new-channel", holder="live:1#new", age=1.0)
+
+    assert recover(client, {QUEUE}, now=NOW) == ["old-channel"]
+    assert client.hexists(UNACKED_KEY, "new-channel")
+
+
+def test_channels_of_dead_workers_are_forgotten(client: fakeredis.FakeRedis) -> None:
+    client.hset(CHANNELS_KEY, mapping={"live:1": "a", "dead:2": "b"})
+
+    recover(client, {QUEUE}, now=NOW)
+
+    assert client.hkeys(CHANNELS_KEY) == [b"live:1"]
