@@ -65,3 +65,30 @@ def test_status_names_the_unreachable_redis_without_a_traceback(
     assert result.output.startswith("relay: Redis at redis://***@127.0.0.1:1/0 unreachable: ")
     assert "hunter2" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_real_beat_is_seen_alive_and_workers_start_then_consume(
+    write_config: Callable[[dict[str, Any]], Settings],
+    redis_url: str,
+    redis_client: redis.Redis,
+    start_worker: Callable[..., WorkerProcess],
+    start_beat: Callable[[str], WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    write_config({})
+    start_worker(redis_url)
+
+    def report() -> dict[str, Any]:
+        result = CliRunner().invoke(main, ["status", "--json"])
+        data: dict[str, Any] = json.loads(result.output)
+        return data
+
+    assert report()["parts"]["workers"]["state"] == "starting"  # not "not consuming" right after start
+    start_beat(redis_url)
+    parts = wait_for(
+        lambda: (p := report()["parts"])["beat"]["state"] == "alive" and p["workers"]["state"] == "consuming" and p,
+        timeout=90,
+        what="beat's canary to be sent and run",
+    )
+    assert parts["beat"]["level"] == "ok"
