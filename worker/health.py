@@ -178,13 +178,13 @@ def _workers(overview: Any) -> Part:
     age = overview.canary_age_seconds
     online = len(overview.processes)
     if age is not None and age < STALE_SECONDS:
-        return Part("workers", OK, "consuming", f"canary {age:.0f}s ago, {online} processes online")
+        return Part("workers", OK, "consuming", f"canary {age:.0f}s ago, {online} process(es) online")
     if _starting(overview):
-        return Part("workers", OK, "starting", f"{online} processes online; the first canary is not due yet")
+        return Part("workers", OK, "starting", f"{online} process(es) online; the first canary is not due yet")
     if not online:
         return Part("workers", FAIL, "none online", "no worker heartbeat (start `relay up` or a worker)")
     seen = "never" if age is None else f"{age:.0f}s ago"
-    return Part("workers", FAIL, "not consuming", f"{online} processes online, but the canary ran {seen}")
+    return Part("workers", FAIL, "not consuming", f"{online} process(es) online, but the canary ran {seen}")
 
 
 def _beat(overview: Any) -> Part:

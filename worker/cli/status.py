@@ -133,7 +133,8 @@ def _dead_letters(overview: Any) -> Table:
 
 
 def _tokens(overview: Any) -> Table:
-    table = _table("Tokens", "name", "target", "status", "days left", "expires", "next rotation")
+    table = _table("Tokens" if overview.tokens else "Tokens (none stored)", "name", "target", "status", "days left",
+                   "expires", "next rotation")  # fmt: skip
     for row in overview.tokens:
         days = "never" if row.expires_at == 0 else ("-" if row.days_left is None else f"{row.days_left:g}")
         style = _STYLE.get({"expired": "fail", "invalid": "fail", "warn": "warn"}.get(row.status, "ok"), "")
