@@ -5,13 +5,11 @@ caller        Caller: what an operation needs of a client; CallResult
 kinds         KINDS: per target kind auth headers, error envelope, code table, refusal, probe, rotation
 retry         which failures are retried (status table) and the backoff
 envelopes     API7's {"value"} and {"total", "list"} answers, list paging
-api7          Api7Client: gateway groups, services, publish
 api7_tokens   Api7Tokens: the token endpoints, ApiToken
 coding        CODING's open API: coding_action, CodingClient
 tokens        TokenSource: the seam the token store fills
 """
 
-from worker.targets.api7 import Api7Client
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import CallResult
 from worker.targets.client import TargetClient
@@ -20,7 +18,6 @@ from worker.targets.envelopes import ListPage, iter_list, unwrap_list, unwrap_va
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource
 
 __all__ = [
-    "Api7Client",
     "Api7Tokens",
     "ApiToken",
     "CallResult",

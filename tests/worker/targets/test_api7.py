@@ -10,9 +10,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.worker.targets.api7_client import Api7Client
 from tests.worker.targets.helpers import TOKEN, Recorder, listing, make_client, value
 from worker.errors import AuthError, PermanentError
-from worker.targets import Api7Client, Api7Tokens, ApiToken
+from worker.targets import Api7Tokens, ApiToken
 
 NEW_SECRET = "a7ee-freshly-minted-secret-000111"
 TOKEN_VALUE = {

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from tests.contract.openapi import ContractTransport, openapi, request_errors, response_errors
+from tests.worker.targets.api7_client import Api7Client
 from tests.worker.targets.helpers import TOKEN, MutableTokens
 from worker.settings import TargetConfig
-from worker.targets import Api7Client, TargetClient
+from worker.targets import TargetClient
 
 NOW = 1_760_000_000
 TOKEN_VALUE = {
@@ -33,20 +34,17 @@ SERVICE = {"id": "s1", "name": "orders", "upstream": UPSTREAM}
 GROUP = {"id": "default", "name": "default"}
 
 
-def fake_api7(request: httpx.Request) -> httpx.Response:
-    """Plausible API7 answers, shaped as the description documents them."""
-    path, method = request.url.path, request.method
-    body = json.loads(request.content) if request.content else {}
+def _fake_tokens(method: str, path: str, body: dict[str, Any]) -> httpx.Response:
     if path.endswith("/check_name"):
         return httpx.Response(200, json={"value": {"exist": False}})
-    if path.endswith("/regenerate"):
+    if path.endswith("/regenerate") or method == "POST":
         return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body, "token": "a7ee-new"}})
-    if path.startswith(("/api/settings/tokens", "/api/tokens")):
-        if method == "POST":
-            return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body, "token": "a7ee-new"}})
-        if method == "GET" and path.rstrip("/").endswith("tokens"):
-            return httpx.Response(200, json={"total": 1, "list": [TOKEN_VALUE]})
-        return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body}})
+    if method == "GET" and path.rstrip("/").endswith("tokens"):
+        return httpx.Response(200, json={"total": 1, "list": [TOKEN_VALUE]})
+    return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body}})
+
+
+def _fake_gateway(method: str, path: str, body: dict[str, Any]) -> httpx.Response | None:
     if path == "/api/gateway_groups":
         return httpx.Response(200, json={"total": 1, "list": [GROUP]})
     if path.startswith("/api/gateway_groups/") and path.endswith("/services"):
@@ -59,7 +57,17 @@ def fake_api7(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"value": {**SERVICE, **body}, "key": "/apisix/services/s1"})
     if path == "/api/services/publish":
         return httpx.Response(200, json={"value": {"gateway_group_id": "default", "services": []}})
-    return httpx.Response(404, json={"error_msg": f"no fake for {method} {path}"})
+    return None
+
+
+def fake_api7(request: httpx.Request) -> httpx.Response:
+    """Plausible API7 answers, shaped as the description documents them."""
+    path, method = request.url.path, request.method
+    body = json.loads(request.content) if request.content else {}
+    if path.endswith("/regenerate") or path.startswith(("/api/settings/tokens", "/api/tokens")):
+        return _fake_tokens(method, path, body)
+    answer = _fake_gateway(method, path, body)
+    return answer or httpx.Response(404, json={"error_msg": f"no fake for {method} {path}"})
 
 
 def client_over(transport: ContractTransport, **config: Any) -> Api7Client:

@@ -1,4 +1,7 @@
-"""API7 Enterprise's admin API (``api7/admin-api.json``): the gateway group, service and publish operations.
+"""A typed client of the API7 operations rules make (gateway groups, services, publish), for the tests.
+
+The worker sends rule calls through ``TargetClient`` as configured; this helper lets tests drive the same
+operations against the sandbox and check them against API7's description (``api7/admin-api.json``).
 
 Envelopes and paging are in ``envelopes``, token endpoints in ``api7_tokens``; errors (``error_msg`` or
 ``message``) and authentication (``X-API-KEY`` header or cookie) are handled by ``TargetClient``.
