@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
 from webhooks.app import create_app
 from worker.events import EventStatus, EventStore
 from worker.redis import connect, embedded_redis_binary, free_port, ping
@@ -214,6 +214,13 @@ def test_a_failover_loses_nothing_acknowledged_and_the_receiver_refuses_only_whi
     # Nothing acknowledged is missing: every 202 (before, during and after) is stored and done by the worker.
     store = EventStore(connect(cluster.url, settings), retention_seconds=600)
     accepted = [answer.event_id for answer in poster.answers if answer.event_id]
-    for event_id in accepted:
-        wait_for_event(store, event_id, EventStatus.DONE, timeout=90)
+
+    def all_done() -> bool:
+        return all(store.get(event_id).status == EventStatus.DONE for event_id in accepted)
+
+    try:
+        wait_for(all_done, timeout=90, interval=0.5, what="every acknowledged event done")
+    except BaseException:
+        stuck = {e: (str(r.status), r.attempts, r.error) for e in accepted if (r := store.get(e)).status != "done"}
+        pytest.fail(f"not done: {stuck}")
     assert len(accepted) >= 40
