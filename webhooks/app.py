@@ -116,6 +116,7 @@ def _hook_endpoint(wiring: _Wiring, buckets: dict[str, TokenBucket]) -> Callable
             return await _receive(ingestor, buckets, request, name)
         except Rejected as exc:
             count_rejection(label, exc)
+            log.info("delivery refused", extra={"source": label, "status": exc.status_code, "reason": exc.reason})
             extra = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
             return JSONResponse({"error": exc.reason}, status_code=exc.status_code, headers=extra)
         except StoreError as exc:
@@ -138,6 +139,8 @@ async def _receive(ingestor: Ingestor, buckets: dict[str, TokenBucket], request:
     body = await _read_body(request, source.config.max_body_bytes)
     accepted = await ingestor.ingest(source, headers, body, peer=peer)
     label = source.name
+    log.info("delivery accepted", extra={"source": label, "event_id": accepted.event_id,
+                                         "duplicate": accepted.duplicate})  # fmt: skip
     if accepted.duplicate:
         metrics.DUPLICATES.labels(label).inc()
         return JSONResponse({"event_id": accepted.event_id, "duplicate": True}, status_code=200)
