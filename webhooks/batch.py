@@ -8,6 +8,7 @@ redis-py's per-command cost (a pooled connection, packing, a round trip) over th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,11 @@ class ScriptBatcher:
 
     def __init__(self, client: redis.asyncio.Redis, script: str, *, max_batch: int = 128) -> None:
         self._client = client
-        self._script = client.register_script(script)
+        # EVALSHA of a hash computed once; loaded on the first NOSCRIPT (redis-py's Script in a pipeline would send
+        # SCRIPT EXISTS before every batch, a second round trip per batch).
+        self._script = script
+        self._sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+        self._loaded = False
         self._max_batch = max_batch
         self._pending: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]] = []
         self._scheduled = False
@@ -47,12 +52,29 @@ class ScriptBatcher:
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
+    async def _run(self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def _run_loaded(self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]]) -> list[Any]:
+        """Results of the batch; calls answered NOSCRIPT (which ran nothing) are run again after SCRIPT LOAD."""
+        if not self._loaded:
+            await self._client.script_load(self._script)
+            self._loaded = True
+        results = await self._run(batch)
+        missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+        if missing:
+            await self._client.script_load(self._script)  # a restarted or flushed Redis: load it again
+            again = await self._run([batch[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
     async def _flush(self, batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]]) -> None:
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    await self._script(keys=keys, args=args, client=pipe)
-                results = await pipe.execute(raise_on_error=False)
+            results = await self._run_loaded(batch)
         except (redis.RedisError, OSError) as exc:
             for *_, future in batch:
                 if not future.done():

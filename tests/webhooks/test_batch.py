@@ -95,3 +95,24 @@ def test_redis_down_fails_every_caller_with_a_redis_error() -> None:
     assert len(results) == 2
     for result in results:
         assert isinstance(result, redis.ConnectionError)
+
+
+def test_a_redis_that_lost_its_scripts_gets_the_script_again_and_each_call_runs_once(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL)
+        try:
+            first = await asyncio.gather(*(batcher([f"a{n}"], ["x"]) for n in range(5)))
+            await client.script_flush()  # as a restarted Redis without the script would answer: NOSCRIPT
+            second = await asyncio.gather(*(batcher([f"b{n}"], ["y"]) for n in range(5)))
+        finally:
+            await client.aclose()
+        return list(first), list(second)
+
+    first, second = asyncio.run(main())
+
+    assert first == [b"x"] * 5
+    assert second == [b"y"] * 5
+    assert all(redis_client.get(f"b{n}") == b"1" for n in range(5))  # run once each, not again after the reload
