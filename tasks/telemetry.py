@@ -62,7 +62,7 @@ def finished(runtime: Runtime, record: EventRecord) -> Also:
 
 
 def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, started: float, spec: Action) -> None:
-    """One action's entry (request line, status, duration, result) and its count, as one batch."""
+    """One action's entry (request line, status, duration, result) and a notification's count, as one batch."""
     if result is None:
         return
     seconds = max(0.0, time.time() - started)
@@ -73,9 +73,7 @@ def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, s
             action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
             ok=result.ok, error=result.error, seconds=round(seconds, 4),
         )  # fmt: skip
-        if isinstance(spec, CallAction):
-            stats.record_call(pipe, spec.call, spec.method, stats.status_class(result.status_code), seconds)
-        else:
+        if not isinstance(spec, CallAction):  # admin API calls are counted by the target client, per request
             stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
         try:
             pipe.execute()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 import redis
 
+from worker import stats
 from worker.channels import Notifications
 from worker.events import EventStore
 from worker.redis import connect, resolve_redis_url
@@ -45,8 +47,13 @@ class Runtime:
                 self.tokens,
                 token_name=self.settings.token_names[target],
                 transport=self.transport,
+                observe=partial(self._observe_call, target),
             )
         return self._clients[target]
+
+    def _observe_call(self, target: str, method: str, status_code: int | None, seconds: float) -> None:
+        # relay_admin_calls_total and its duration, counted per request sent (retries and re-reads included).
+        stats.record_call(self.redis, target, method, stats.status_class(status_code), seconds)
 
     def close(self) -> None:
         """Close every connection pool."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -55,6 +55,10 @@ REDACTED = "***"
 log = logging.getLogger("relay.targets")
 
 
+# Told of each request a client sent: method, HTTP status (None: no answer) and seconds.
+CallObserver = Callable[[str, int | None, float], None]
+
+
 class TargetClient:
     """Calls one admin API with the token named for it; ``transport`` is the seam tests replace."""
 
@@ -66,10 +70,12 @@ class TargetClient:
         *,
         token_name: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        observe: CallObserver | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self.tokens = tokens
+        self.observe = observe  # told of every request sent: (method, status or None, seconds), for the metrics
         self.token_name = token_name or config.token or name
         self._http = httpx.Client(
             base_url=str(config.base_url).rstrip("/"),
@@ -184,11 +190,17 @@ class TargetClient:
         else:
             elapsed = (time.perf_counter() - started) * 1000
             log.debug("%s: %s %s -> %s in %.0f ms", self.name, method, path, response.status_code, elapsed)
+            self._observed(method, response.status_code, started)
             return response
+        self._observed(method, None, started)
         # Raised outside the except block, so the transport error is not even the implicit __context__.
         message = self._scrub(f"{self.name}: {method} {path} {reason}", [credential])
         log.debug("%s", message)
         raise RetryableError(message, maybe_applied=maybe_applied)
+
+    def _observed(self, method: str, status_code: int | None, started: float) -> None:
+        if self.observe is not None:
+            self.observe(method, status_code, time.perf_counter() - started)
 
     def _token_refused(self, response: httpx.Response, body: Any) -> bool:
         envelope = KINDS[self.config.kind].error_envelope(body)
