@@ -19,6 +19,11 @@ def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: P
     assert report.missing == [], report.to_json()
     assert report.duplicated_effects == {}, report.to_json()
     assert report.done + sum(report.dead_lettered.values()) == report.acknowledged
+    # Each dead letter of unknown outcome, resolved as the sandbox's effects say and replayed, finishes.
+    assert sum(report.replayed_unknown.values()) == report.dead_lettered.get("outcome unknown", 0)
+    assert report.done_after_replay == report.acknowledged - sum(
+        n for reason, n in report.dead_lettered.items() if reason != "outcome unknown"
+    )
     assert report.settled_after_last_fault_seconds is not None
     assert report.settled_after_last_fault_seconds < 60, report.to_json()
     assert any("redis killed" in fault for fault in report.faults)

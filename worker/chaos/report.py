@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
+from worker.chaos.resolve import replay_unknown
 from worker.errors import StoreError
 from worker.events import FINAL_STATUSES, EventStatus, EventStore
 
@@ -25,6 +26,8 @@ class Report:
     acknowledged: int
     done: int
     dead_lettered: dict[str, int]
+    replayed_unknown: dict[str, int]
+    done_after_replay: int
     missing: list[str]
     duplicated_effects: dict[str, int]
     longest_wait_seconds: float
@@ -49,13 +52,23 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
     last_fault = timeline.faults[-1][0] if timeline.faults else time.time()
     finals = _wait_final(store, set(acknowledged), settle_timeout)
     settled = max((record[1] for record in finals.values()), default=last_fault)
-    effects = _effects(sandbox)
     dead = Counter(_reason(error) for status, _, error in finals.values() if status == EventStatus.FAILED)
+    # Then as an operator: resolve the unknown outcomes, replay them, and see every one finish.
+    replayed_at = time.time()
+    replayed, replayed_ids = replay_unknown(store, sandbox, redis_url)
+    after = {**finals, **_wait_final(store, replayed_ids, settle_timeout, settled_after=replayed_at)}
+    effects = _effects(sandbox)
     return Report(
         posted=len(timeline.posted),
         acknowledged=len(acknowledged),
         done=sum(1 for status, _, _ in finals.values() if status == EventStatus.DONE),
         dead_lettered=dict(dead),
+        replayed_unknown=replayed,
+        done_after_replay=sum(
+            1
+            for e, (status, at, _) in after.items()
+            if status == EventStatus.DONE and (e not in replayed_ids or at > replayed_at)
+        ),
         missing=sorted(set(acknowledged) - set(finals)),
         duplicated_effects={event_id: n for event_id, n in effects.items() if n > 1},
         longest_wait_seconds=round(
@@ -66,8 +79,10 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
     )
 
 
-def _wait_final(store: EventStore, ids: set[str], timeout: float) -> dict[str, tuple[EventStatus, float, str]]:
-    """``id -> (status, updated_at, error)`` of the events that reached a final status within ``timeout``."""
+def _wait_final(
+    store: EventStore, ids: set[str], timeout: float, *, settled_after: float = 0.0
+) -> dict[str, tuple[EventStatus, float, str]]:
+    """``id -> (status, updated_at, error)`` of the events final within ``timeout``, updated after ``settled_after``."""
     finals: dict[str, tuple[EventStatus, float, str]] = {}
     deadline = time.monotonic() + timeout
     while len(finals) < len(ids) and time.monotonic() < deadline:
@@ -76,7 +91,7 @@ def _wait_final(store: EventStore, ids: set[str], timeout: float) -> dict[str, t
                 record = store.get(event_id)
             except StoreError:
                 continue
-            if record.status in FINAL_STATUSES:
+            if record.status in FINAL_STATUSES and record.updated_at > settled_after:
                 finals[event_id] = (record.status, record.updated_at, record.error or "")
         time.sleep(0.5)
     return finals

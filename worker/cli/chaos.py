@@ -38,7 +38,8 @@ def chaos(
     data = report.to_json()
     if json_path is not None:
         json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    for key in ("posted", "acknowledged", "done", "dead_lettered", "missing_count", "duplicated_effects"):
+    keys = ("posted", "acknowledged", "done", "dead_lettered", "replayed_unknown", "done_after_replay")
+    for key in (*keys, "missing_count", "duplicated_effects"):
         click.echo(f"{key:34} {data[key]}")
     click.echo(f"{'longest wait (s)':34} {data['longest_wait_seconds']}")
     click.echo(f"{'settled after last fault (s)':34} {data['settled_after_last_fault_seconds']}")
