@@ -108,7 +108,7 @@ def record_notification(target: Target, channel: str, outcome: str) -> None:
 
 def record_token(target: Target, kind: str, outcome: str) -> None:
     """Count one token ``rotation`` or ``warning`` by its outcome."""
-    family = TOKEN_ROTATIONS if kind == "rotation" else TOKEN_WARNINGS
+    family = {"rotation": TOKEN_ROTATIONS, "warning": TOKEN_WARNINGS}[kind]
     with _batch(target) as pipe:
         pipe.hincrby(family.key, _field(outcome), 1)
 
