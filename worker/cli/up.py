@@ -133,6 +133,25 @@ class Supervisor:
         self.children.clear()
 
 
+def _wait_worker(settings: Any, env: dict[str, str], timeout: float) -> bool:
+    """Wait until a worker answers a ping through the broker, so that "up" means an event posted now runs now."""
+    from worker.celery_app import private_app
+
+    url = env.get("RELAY_REDIS_URL") or settings.redis_url
+    if not url:
+        return True
+    app = private_app(settings, redis_url=url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # a broker hiccup while starting: ask again
+                if app.control.ping(timeout=0.5, limit=1):  # the first reply ends the wait
+                    return True
+        return False
+    finally:
+        app.close()
+
+
 def _wait_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,6 +187,7 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             receiver = f"http://{host}:{port}"
             if not _wait_http(f"{receiver}/healthz", 30):
                 raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
+            _wait_worker(settings, env, 30)
             _announce(receiver, redis_server, data_dir, sandbox_port if demo else None, demo_secret)
             _supervise(supervisor, data_dir, stop, follower)
         finally:
@@ -269,9 +289,9 @@ def _start_children(
         supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
     python = [sys.executable, "-m"]
     supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
-    supervisor.start(
-        "worker", [*python, "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "1"]
-    )
+    # Without mingle: a lone worker would wait a second for neighbours' revoked lists (Relay revokes nothing).
+    worker = ["--loglevel", "INFO", "--concurrency", "1", "--without-mingle", "--without-gossip"]
+    supervisor.start("worker", [*python, "celery", "-A", "worker", "worker", *worker])
     supervisor.start(
         "beat",
         [
