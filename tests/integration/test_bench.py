@@ -47,5 +47,6 @@ def test_a_tiny_run_measures_every_figure(tmp_path: Path) -> None:
     assert results["memory"]["receiver_mb"] > 10
     assert results["memory"]["worker_process_mb"] > 10
     assert results["up"]["first_event_seconds"] > 0
+    assert results["up"]["up_seconds"] > 0
     assert [row["goal"] for row in results["goals"]] == [goal.name for goal in GOALS]
     assert all(row["measured"] is not None for row in results["goals"]), results["goals"]

@@ -102,6 +102,14 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 f"p50 {rotation['added_p50_ms']:+.2f} ms, p99 {rotation['added_p99_ms']:+.2f} ms",
             )
         )
+    up = results.get("up")
+    if up:
+        rows.append(
+            (
+                "relay up",
+                f"'Relay is up.' after {up['up_seconds']:.3f} s; first call {up['first_event_seconds']:.3f} s later",
+            )
+        )
     return rows
 
 

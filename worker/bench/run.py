@@ -89,7 +89,7 @@ def run_bench(plan: Plan, work_dir: Path) -> dict[str, Any]:
     finally:
         bench.stop()
     if "up" in plan.parts:
-        results["up"] = {"first_event_seconds": first_event_seconds(work_dir / "up")}
+        results["up"] = first_event_seconds(work_dir / "up")
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = time.monotonic() - started
     results["goals"] = report.goals(results)
