@@ -171,7 +171,7 @@ async def _receive(ingestor: Ingestor, buckets: dict[str, TokenBucket], request:
     check_allowed(source.config, peer, headers.get("x-forwarded-for"))
     buckets[name].take(name)
     body = await _read_body(request, source.config.max_body_bytes)
-    accepted = await ingestor.ingest(source, headers, body, peer=peer)
+    accepted = await ingestor.ingest(source, headers, body)
     label = source.name
     log.info("delivery accepted", extra={"source": label, "event_id": accepted.event_id,
                                          "duplicate": accepted.duplicate})  # fmt: skip

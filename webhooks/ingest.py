@@ -12,7 +12,6 @@ import redis.asyncio
 
 from webhooks import metrics
 from webhooks.batch import ScriptBatcher
-from webhooks.network import check_allowed
 from webhooks.ratelimit import RateLimited
 from webhooks.sources import Verifier, build_verifier
 from worker.errors import ConfigError, Rejected, StoreError, UnknownSource
@@ -72,11 +71,11 @@ class Ingestor:
         source: _Source,
         headers: Mapping[str, str],
         body: bytes,
-        *,
-        peer: str | None,
     ) -> Accepted:
-        """Verify, deduplicate, store and queue one delivery; raises ``Rejected`` or ``StoreError``."""
-        check_allowed(source.config, peer, headers.get("x-forwarded-for"))
+        """Verify, deduplicate, store and queue one delivery; raises ``Rejected`` or ``StoreError``.
+
+        The sender's address is checked by the caller, before the body is read (``network.check_allowed``).
+        """
         now = time.time()
         delivery = source.verify(headers, body, now)
         record = EventRecord(
