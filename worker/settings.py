@@ -141,14 +141,6 @@ class TargetConfig(_Model):
 
         return self.auth or KINDS[self.kind].default_auth
 
-    @property
-    def can_rotate(self) -> bool:
-        """Whether Relay may rotate this target's token through its API."""
-        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
-
-        able = KINDS[self.kind].can_rotate
-        return able if self.rotate is None else (self.rotate and able)
-
     @model_validator(mode="after")
     def _check_auth(self) -> TargetConfig:
         from worker.targets.kinds import KINDS  # lazy: kinds imports this module

@@ -22,7 +22,15 @@ from worker.errors import RelayError
 from worker.settings import Settings
 from worker.tokens import admin, metrics
 from worker.tokens.notify import Notifier, Sender, default_sender, when
-from worker.tokens.policy import Action, Decision, crossed_thresholds, display_status, rotation_decision, seconds_left
+from worker.tokens.policy import (
+    Action,
+    Decision,
+    crossed_thresholds,
+    display_status,
+    rotation_decision,
+    rotation_refusal,
+    seconds_left,
+)
 from worker.tokens.records import TokenRecord, TokenStatus
 from worker.tokens.rotation import Rotator, recovery_steps
 from worker.tokens.store import TokenStore
@@ -113,7 +121,7 @@ class TokenChecker:
             record = self._probe(record, actions)
         now = self.clock()
         decision = self._decide(record, now)
-        refusal = self.rotator.can_rotate(record)
+        refusal = rotation_refusal(record, self.settings)
         if decision.action == Action.ROTATE and record.status not in (TokenStatus.INVALID, TokenStatus.ROTATING):
             if refusal is not None:
                 actions.append(f"rotation due ({decision.reason}), but {refusal}")

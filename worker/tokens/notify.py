@@ -18,7 +18,7 @@ from worker import channels as _channels
 from worker.channels import Notifications, send_notification
 from worker.errors import TargetError
 from worker.settings import ChannelConfig, Settings
-from worker.tokens.policy import DAY, seconds_left
+from worker.tokens.policy import DAY, rotates, seconds_left
 from worker.tokens.records import TokenRecord
 from worker.tokens.store import TOKEN_KEY, TokenStore
 
@@ -105,8 +105,7 @@ class Notifier:
         return self._deliver(record, subject, text, 30 * DAY, kind=kind)
 
     def _advice(self, record: TokenRecord) -> str:
-        target = self.settings.targets.get(record.target)
-        if target is not None and target.can_rotate and record.token_id:
+        if rotates(record, self.settings):
             return "Relay's automatic rotation has not replaced it yet: see `relay tokens history " + record.name + "`."
         return f"Create a new token in the admin console, then run `relay tokens set {record.name}`."
 

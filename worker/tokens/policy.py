@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from worker.settings import RotationPolicy, Settings
+from worker.targets.kinds import KINDS
 from worker.tokens.records import TokenRecord, TokenStatus
 
 DAY = 86400.0
@@ -42,6 +43,39 @@ def seconds_left(expires_at: int | None, now: float) -> float | None:
     if expires_at is None or never_expires(expires_at):
         return None
     return expires_at - now
+
+
+def rotation_refusal(record: TokenRecord, settings: Settings) -> str | None:
+    """Why Relay does not rotate this token through its admin API, or None when it does.
+
+    The one place that decides: the target's kind must be able to (``KINDS[kind].can_rotate``), the target must
+    not say ``rotate: false``, and the admin API's id of the token must be known.
+    """
+    target = settings.targets.get(record.target)
+    if target is None:
+        return f"target {record.target!r} is not configured"
+    able = KINDS[target.kind].can_rotate
+    if not able or target.rotate is False:
+        return f"target {record.target} ({target.kind}) does not rotate tokens through its API"
+    if not record.token_id:
+        return f"no admin API token id is known (`relay tokens edit {record.name} --token-id ID`)"
+    return None
+
+
+def rotates(record: TokenRecord, settings: Settings) -> bool:
+    """Whether Relay rotates this token by itself (``rotation_refusal`` has nothing against it)."""
+    return rotation_refusal(record, settings) is None
+
+
+def next_rotation(record: TokenRecord, settings: Settings) -> float | None:
+    """When Relay will rotate the token (None when it does not rotate it); the earlier of age and lifetime left."""
+    if not rotates(record, settings):
+        return None
+    policy = settings.tokens.rotate
+    candidates = [record.issued_at + policy.max_age_days * DAY]
+    if record.expires_at:
+        candidates.append(record.expires_at - policy.before_fraction * (record.expires_at - record.issued_at))
+    return float(min(candidates))
 
 
 def rotation_decision(*, issued_at: float, expires_at: int | None, now: float, policy: RotationPolicy) -> Decision:
@@ -109,12 +143,10 @@ def display_status(
 
 def status_now(record: TokenRecord, settings: Settings, now: float) -> TokenStatus:
     """The status a token has right now (the stored one may be an hour old), as lists and status show it."""
-    target = settings.targets.get(record.target)
-    auto = target is not None and target.can_rotate and bool(record.token_id)
     due = rotation_decision(
         issued_at=record.issued_at, expires_at=record.expires_at, now=now, policy=settings.tokens.rotate
     )
     return display_status(
         record.status, record.expires_at, now, settings.tokens.warn_days,
-        auto_rotates=auto, rotation_due=due.action == Action.ROTATE,
+        auto_rotates=rotates(record, settings), rotation_due=due.action == Action.ROTATE,
     )  # fmt: skip

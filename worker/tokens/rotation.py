@@ -31,7 +31,7 @@ from worker.settings import Settings
 from worker.targets.tokens import Credential
 from worker.tokens import admin
 from worker.tokens.notify import Notifier, when
-from worker.tokens.policy import DAY
+from worker.tokens.policy import DAY, rotation_refusal
 from worker.tokens.records import Origin, TokenRecord, TokenStatus
 from worker.tokens.store import TokenStore
 
@@ -99,21 +99,10 @@ class Rotator:
         self.clock = clock
         self.sleep = sleep
 
-    def can_rotate(self, record: TokenRecord) -> str | None:
-        """Why this token cannot be rotated through its API, or None when it can."""
-        target = self.settings.targets.get(record.target)
-        if target is None:
-            return f"target {record.target!r} is not configured"
-        if not target.can_rotate:
-            return f"target {record.target} ({target.kind}) does not rotate tokens through its API"
-        if not record.token_id:
-            return f"no admin API token id is known (`relay tokens edit {record.name} --token-id ID`)"
-        return None
-
     def rotate(self, name: str, *, reason: str, expected_version: int | None = None) -> Rotation:
         """Rotate ``name`` now unless another process is at it or it moved past ``expected_version``."""
         record = self.store.get(name)
-        refusal = self.can_rotate(record)
+        refusal = rotation_refusal(record, self.settings)
         if refusal:
             return Rotation(name, Outcome.REFUSED, refusal, record.version)
         lock = rotation_lock(self.store.redis, name, self.settings.tokens.lock_seconds)
@@ -152,7 +141,7 @@ class Rotator:
             return self._settle_interrupted(record)
         started = time.monotonic()
         target = self.settings.targets[record.target]
-        assert record.token_id is not None  # checked by can_rotate
+        assert record.token_id is not None  # checked by rotation_refusal
         credential = self.store.credential(name)
         expires_at = int(self.clock() + self.settings.tokens.rotate.new_lifetime_days * DAY)
         self.store.set_status(name, TokenStatus.ROTATING, f"rotating: {reason}")

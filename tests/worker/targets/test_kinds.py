@@ -50,7 +50,6 @@ def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expect
 @pytest.mark.parametrize(("kind", "rotates"), [("api7", True), ("coding", False), ("bearer", False)])
 def test_only_api7_can_rotate(kind: str, rotates: bool) -> None:
     assert KINDS[kind].can_rotate is rotates
-    assert config(kind).can_rotate is rotates
 
 
 ENVELOPE = {"Response": {"Error": {"Code": "AuthFailure.TokenFailure", "Message": "bad"}}}

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
+from tests.worker.tokens.support import BASE, FakeApi7, Sent, make_settings, new_cipher
 from worker.settings import RotationPolicy
+from worker.tokens.notify import Notifier
 from worker.tokens.policy import (
     Action,
     crossed_thresholds,
     display_status,
+    next_rotation,
     rotation_decision,
+    rotation_refusal,
     seconds_left,
+    status_now,
     time_status,
 )
 from worker.tokens.records import TokenStatus
+from worker.tokens.rotation import Outcome, Rotator
+from worker.tokens.store import TokenStore
 
 DAY = 86400
 NOW = 1_800_000_000
@@ -116,3 +124,63 @@ def test_display_status_precedence() -> None:
     assert shown(TokenStatus.INVALID, NOW + 90 * DAY) == TokenStatus.INVALID
     assert shown(TokenStatus.WARN, NOW + 90 * DAY) == TokenStatus.OK  # a stored warn is recomputed
     assert shown(TokenStatus.OK, None) == TokenStatus.OK
+
+
+# Whether Relay rotates a token is decided by policy.rotation_refusal alone; every caller below must agree with it.
+ROTATION_TARGETS = {
+    "gw": {"kind": "api7", "base_url": BASE},
+    "gw-on": {"kind": "api7", "base_url": BASE, "rotate": True},
+    "gw-off": {"kind": "api7", "base_url": BASE, "rotate": False},
+    "git": {"kind": "coding", "base_url": "http://coding.test"},
+    "plain": {"kind": "bearer", "base_url": "http://plain.test"},
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "token_id", "refusal"),
+    [
+        ("gw", "tok-1", None),
+        ("gw-on", "tok-1", None),
+        ("gw", None, "no admin API token id is known (`relay tokens edit t --token-id ID`)"),
+        ("gw-off", "tok-1", "target gw-off (api7) does not rotate tokens through its API"),
+        ("git", "tok-1", "target git (coding) does not rotate tokens through its API"),
+        ("plain", "tok-1", "target plain (bearer) does not rotate tokens through its API"),
+        ("gone", "tok-1", "target 'gone' is not configured"),
+    ],
+)
+def test_one_function_decides_whether_relay_rotates_a_token_and_every_caller_agrees(
+    fake_redis: redis.Redis, target: str, token_id: str | None, refusal: str | None
+) -> None:
+    settings = make_settings(targets=ROTATION_TARGETS, tokens={"warn_days": [30]})
+    store = TokenStore(fake_redis, new_cipher(), clock=lambda: NOW - 10 * DAY)
+    api = FakeApi7()
+    secret = api.issue("tok-1", NOW + 20 * DAY)
+    record = store.add("t", target, secret, token_id=token_id, expires_at=NOW + 20 * DAY)
+    sent = Sent()
+    notifier = Notifier(store, settings, send=sent)
+    rotates = refusal is None
+
+    assert rotation_refusal(record, settings) == refusal
+    # Not yet due (20 of 30 days left, 10 days old) but past the 30-day warning: the operator's concern only when
+    # Relay does not rotate it.
+    assert status_now(record, settings, NOW) == (TokenStatus.OK if rotates else TokenStatus.WARN)
+    assert (next_rotation(record, settings) is not None) is rotates
+    notifier.warn(record, [30], NOW)
+    assert ("automatic rotation" in sent.texts()[0]) is rotates
+    rotator = Rotator(store, settings, notifier, transport=api.transport, settle_seconds=0, sleep=lambda s: None)
+    result = rotator.rotate("t", reason="test")
+    assert (result.outcome, result.message if not rotates else None) == (
+        (Outcome.ROTATED, None) if rotates else (Outcome.REFUSED, refusal)
+    )
+
+
+def test_the_next_rotation_is_the_earlier_of_max_age_and_lifetime_left(fake_redis: redis.Redis) -> None:
+    settings = make_settings(tokens={"rotate": {"before_fraction": 0.25, "max_age_days": 90}})
+    store = TokenStore(fake_redis, new_cipher(), clock=lambda: NOW)
+    long_lived = store.add("a", "gw", "s-1", token_id="1", expires_at=NOW + 400 * DAY)
+    short_lived = store.add("b", "gw", "s-2", token_id="2", expires_at=NOW + 40 * DAY)
+    never = store.add("c", "gw", "s-3", token_id="3", expires_at=0)
+
+    assert next_rotation(long_lived, settings) == NOW + 90 * DAY
+    assert next_rotation(short_lived, settings) == NOW + 30 * DAY
+    assert next_rotation(never, settings) == NOW + 90 * DAY
