@@ -18,7 +18,7 @@ from worker.errors import CorruptRecord, PermanentError, RetryableError, RuleErr
 from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
 from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
-from worker.settings import Action, Rule
+from worker.settings import Action, CeleryConfig, Rule
 from worker.targets.retry import backoff_delay
 
 
@@ -28,6 +28,15 @@ class Outcome:
 
     status: EventStatus
     retry_in: float | None = None
+
+
+def retries_spent(attempts: int, limits: CeleryConfig) -> bool:
+    """Whether ``attempts`` runs used the whole budget: the first run and ``celery.max_retries`` retries.
+
+    The one place the bound is written: a run does not start past it, and a failed or interrupted run is not
+    retried once it is reached.
+    """
+    return attempts >= limits.max_retries + 1
 
 
 def process(runtime: Runtime, event_id: str) -> Outcome:
@@ -51,9 +60,10 @@ def _process(runtime: Runtime, event_id: str) -> Outcome:
         runs = record.interrupted
         reason = f"poison: {runs} runs of this event were cut short with nothing recorded (its worker died each time)"
         return _finish(runtime, record, EventStatus.FAILED, reason)
+    if retries_spent(record.attempts, runtime.settings.celery):
+        # A redelivered message after the last allowed run (a retry scheduled before a time limit struck, a sweep).
+        return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts} attempts")
     record.attempts += 1
-    if record.attempts > runtime.settings.celery.max_retries + 1:
-        return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
     record.status = EventStatus.RUNNING
     runtime.events.save_status(record, also=telemetry.attempt(runtime, record))
 
@@ -132,7 +142,7 @@ def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: St
     """Record a transient failure and schedule the next attempt, or give up past the retry budget."""
     _record_failure(record, step, action, exc)
     limits = runtime.settings.celery
-    if record.attempts > limits.max_retries:
+    if retries_spent(record.attempts, limits):
         return _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
     record.status = EventStatus.RETRYING
     record.error = _where(step, exc)
@@ -163,7 +173,7 @@ def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
     """An attempt cut short (a time limit): retry later like a transient failure, or give up past the budget."""
     record = runtime.events.get(event_id)
     limits = runtime.settings.celery
-    if record.attempts > limits.max_retries:
+    if retries_spent(record.attempts, limits):
         return _finish(runtime, record, EventStatus.FAILED, f"{reason}; gave up after {record.attempts} attempts")
     record.status = EventStatus.RETRYING
     record.error = reason
