@@ -334,7 +334,7 @@ class ReceiverConfig(_Model):
     # Connections and requests served at once per process; past it uvicorn answers 503.
     limit_concurrency: int = Field(default=1000, ge=1)
     timeout_keep_alive: int = Field(default=5, ge=1)
-    # Set: /metrics answers only ``Authorization: Bearer <token>``, so the public port does not show token names.
+    # Set: /metrics and /status need it (Bearer, or Basic's password), so the public port does not show token names.
     metrics_token: SecretStr | None = None
 
 
