@@ -12,10 +12,10 @@ import redis
 
 from worker.bench import loadgen, sandbox
 from worker.bench.procs import Bench
-from worker.bench.waiting import wait_until
 from worker.celery_app import EVENTS_QUEUE
 from worker.events import EVENT_KEY, FINAL_STATUSES, EventStatus
 from worker.redis import connect
+from worker.waiting import wait_until
 
 POST_CONNECTIONS = 32
 STEADY_CONNECTIONS = 4

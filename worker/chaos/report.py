@@ -13,6 +13,7 @@ import redis
 from worker.chaos.resolve import replay_unknown
 from worker.errors import StoreError
 from worker.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.waiting import poll
 
 if TYPE_CHECKING:
     from worker.chaos.run import Timeline
@@ -84,8 +85,8 @@ def _wait_final(
 ) -> dict[str, tuple[EventStatus, float, str]]:
     """``id -> (status, updated_at, error)`` of the events final within ``timeout``, updated after ``settled_after``."""
     finals: dict[str, tuple[EventStatus, float, str]] = {}
-    deadline = time.monotonic() + timeout
-    while len(finals) < len(ids) and time.monotonic() < deadline:
+
+    def all_final() -> bool:
         for event_id in ids - set(finals):
             try:
                 record = store.get(event_id)
@@ -93,7 +94,9 @@ def _wait_final(
                 continue
             if record.status in FINAL_STATUSES and record.updated_at > settled_after:
                 finals[event_id] = (record.status, record.updated_at, record.error or "")
-        time.sleep(0.5)
+        return len(finals) == len(ids)
+
+    poll(all_final, timeout=timeout, interval=0.5)
     return finals
 
 

@@ -34,6 +34,7 @@ from worker.tokens.notify import Notifier, when
 from worker.tokens.policy import DAY, rotation_refusal
 from worker.tokens.records import Origin, TokenRecord, TokenStatus
 from worker.tokens.store import TokenStore
+from worker.waiting import poll
 
 log = logging.getLogger("relay.tokens")
 
@@ -194,18 +195,16 @@ class Rotator:
     def _settle(self, record: TokenRecord, credential: Credential, *, settle: float) -> Rotation:
         """Probe the old secret until it is refused or the window ends; decide from the last answer."""
         target = self.settings.targets[record.target]
-        deadline = time.monotonic() + settle
-        delay = 0.2
+        answers: list[admin.Probe] = []
+
+        def refused() -> bool:
+            answers.append(admin.probe(client, record.token_id)[0])
+            return answers[-1] == admin.Probe.REFUSED
+
         with admin.client_for(record.target, target, credential, self.transport) as client:
-            while True:
-                result, _ = admin.probe(client, record.token_id)
-                if result == admin.Probe.REFUSED:
-                    return self._invalid(record, "a regenerate whose answer was lost replaced the secret")
-                if time.monotonic() >= deadline:
-                    break
-                self.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 2.0)
-        if result == admin.Probe.WORKS:
+            if poll(refused, timeout=settle, interval=0.2, max_interval=2.0, sleep=self.sleep):
+                return self._invalid(record, "a regenerate whose answer was lost replaced the secret")
+        if answers[-1] == admin.Probe.WORKS:
             return self._restore(record, "the rotation did not happen (the old secret still works); next check retries")
         text = (
             f"Relay: rotating token {record.name} (target {record.target}) lost its answer and the admin API cannot "
