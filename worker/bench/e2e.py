@@ -51,7 +51,7 @@ class Latency:
 
 def post(bench: Bench, secret: str, count: int, *, rate: float | None) -> tuple[list[str], list[float]]:
     """Post ``count`` unique deliveries; return the event ids and the wall-clock time each was sent."""
-    requests = loadgen.deliveries(count, bench.receiver_port, secret)
+    requests = loadgen.signed_requests(count, bench.receiver_port, secret)
     connections = STEADY_CONNECTIONS if rate else POST_CONNECTIONS
     result = loadgen.run_drive(bench.receiver_port, requests, concurrency=connections, rate=rate)
     if result.statuses.get(202, 0) != count:

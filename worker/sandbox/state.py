@@ -11,7 +11,7 @@ from worker.sandbox.catalog import Catalog
 from worker.sandbox.effects import EffectLog
 from worker.sandbox.faults import FaultQueue
 from worker.sandbox.recorder import Recorder
-from worker.sandbox.tokens import TokenStore
+from worker.sandbox.tokens import IssuedTokens
 
 # API7 tokens act with the roles of the user who created them; the sandbox has one administrator.
 SANDBOX_USER_NAME = "admin"
@@ -22,7 +22,7 @@ class SandboxState:
     """Tokens, resources, faults, recorded requests and counted effects of one sandbox."""
 
     clock: Callable[[], float]
-    tokens: TokenStore
+    tokens: IssuedTokens
     catalog: Catalog
     faults: FaultQueue = field(default_factory=FaultQueue)
     recorder: Recorder = field(default_factory=Recorder)
@@ -34,6 +34,6 @@ def new_state(bootstrap_token: str, clock: Callable[[], float], *, seed: int | N
 
     `seed` makes rate-limited faults repeatable.
     """
-    tokens = TokenStore(clock, user_id=str(uuid.uuid4()), user_name=SANDBOX_USER_NAME)
+    tokens = IssuedTokens(clock, user_id=str(uuid.uuid4()), user_name=SANDBOX_USER_NAME)
     tokens.add_bootstrap(bootstrap_token)
     return SandboxState(clock=clock, tokens=tokens, catalog=Catalog(clock), faults=FaultQueue(random.Random(seed)))

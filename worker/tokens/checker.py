@@ -23,8 +23,8 @@ from worker.settings import Settings
 from worker.tokens import admin, metrics
 from worker.tokens.notify import Notifier, Sender, default_sender, when
 from worker.tokens.policy import (
-    Action,
     Decision,
+    TokenAction,
     crossed_thresholds,
     display_status,
     rotation_decision,
@@ -122,7 +122,7 @@ class TokenChecker:
         now = self.clock()
         decision = self._decide(record, now)
         refusal = rotation_refusal(record, self.settings)
-        if decision.action == Action.ROTATE and record.status not in (TokenStatus.INVALID, TokenStatus.ROTATING):
+        if decision.action == TokenAction.ROTATE and record.status not in (TokenStatus.INVALID, TokenStatus.ROTATING):
             if refusal is not None:
                 actions.append(f"rotation due ({decision.reason}), but {refusal}")
             elif self.dry_run:
@@ -134,7 +134,7 @@ class TokenChecker:
                 decision = self._decide(record, now)
         status = display_status(
             record.status, record.expires_at, now, self.settings.tokens.warn_days,
-            auto_rotates=refusal is None, rotation_due=decision.action == Action.ROTATE,
+            auto_rotates=refusal is None, rotation_due=decision.action == TokenAction.ROTATE,
         )  # fmt: skip
         self._notify(record, status, now, actions)
         if not self.dry_run:

@@ -17,7 +17,7 @@ from worker.tokens.records import TokenRecord, TokenStatus
 DAY = 86400.0
 
 
-class Action(StrEnum):
+class TokenAction(StrEnum):
     """What the policy says to do with a token."""
 
     KEEP = "keep"
@@ -29,7 +29,7 @@ class Action(StrEnum):
 class Decision:
     """The policy's answer and why."""
 
-    action: Action
+    action: TokenAction
     reason: str
 
 
@@ -82,20 +82,20 @@ def rotation_decision(*, issued_at: float, expires_at: int | None, now: float, p
     """Rotate below ``before_fraction`` of the lifetime left or past ``max_age_days``; never once expired."""
     left = seconds_left(expires_at, now)
     if left is not None and left <= 0:
-        return Decision(Action.EXPIRED, "expired")
+        return Decision(TokenAction.EXPIRED, "expired")
     if left is not None and expires_at is not None:
         lifetime = expires_at - issued_at
         # A lifetime of zero or less means the issue time is unreliable (set after the expiry): rotate.
         if lifetime <= 0 or left < policy.before_fraction * lifetime:
             share = 0.0 if lifetime <= 0 else left / lifetime
             return Decision(
-                Action.ROTATE,
+                TokenAction.ROTATE,
                 f"{left / DAY:.1f} days left, {share:.0%} of its lifetime (below {policy.before_fraction:.0%})",
             )
     age = now - issued_at
     if age > policy.max_age_days * DAY:
-        return Decision(Action.ROTATE, f"{age / DAY:.1f} days old (over {policy.max_age_days:g})")
-    return Decision(Action.KEEP, "")
+        return Decision(TokenAction.ROTATE, f"{age / DAY:.1f} days old (over {policy.max_age_days:g})")
+    return Decision(TokenAction.KEEP, "")
 
 
 def crossed_thresholds(expires_at: int | None, now: float, warn_days: list[int]) -> list[int]:
@@ -148,5 +148,5 @@ def status_now(record: TokenRecord, settings: Settings, now: float) -> TokenStat
     )
     return display_status(
         record.status, record.expires_at, now, settings.tokens.warn_days,
-        auto_rotates=rotates(record, settings), rotation_due=due.action == Action.ROTATE,
+        auto_rotates=rotates(record, settings), rotation_due=due.action == TokenAction.ROTATE,
     )  # fmt: skip

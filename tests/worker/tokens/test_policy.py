@@ -9,7 +9,7 @@ from tests.worker.tokens.support import BASE, FakeApi7, Sent, make_settings, new
 from worker.settings import RotationPolicy
 from worker.tokens.notify import Notifier
 from worker.tokens.policy import (
-    Action,
+    TokenAction,
     crossed_thresholds,
     display_status,
     next_rotation,
@@ -32,27 +32,27 @@ POLICY = RotationPolicy(before_fraction=0.25, max_age_days=90, new_lifetime_days
     ("issued_days_ago", "expires_in_days", "action"),
     [
         # expires_at None (unknown): only the age counts
-        (10, None, Action.KEEP),
-        (90, None, Action.KEEP),  # exactly max age: not yet
-        (90.001, None, Action.ROTATE),
+        (10, None, TokenAction.KEEP),
+        (90, None, TokenAction.KEEP),  # exactly max age: not yet
+        (90.001, None, TokenAction.ROTATE),
         # expires_at 0 (never): only the age counts
-        (10, "never", Action.KEEP),
-        (91, "never", Action.ROTATE),
+        (10, "never", TokenAction.KEEP),
+        (91, "never", TokenAction.ROTATE),
         # 100-day lifetime, rotate below 25 days left
-        (50, 50, Action.KEEP),
-        (75, 25, Action.KEEP),  # exactly at the boundary: not yet
-        (75.001, 24.999, Action.ROTATE),
-        (80, 20, Action.ROTATE),
+        (50, 50, TokenAction.KEEP),
+        (75, 25, TokenAction.KEEP),  # exactly at the boundary: not yet
+        (75.001, 24.999, TokenAction.ROTATE),
+        (80, 20, TokenAction.ROTATE),
         # already expired, or expiring this very second: too late for regenerate
-        (101, -1, Action.EXPIRED),
-        (100, 0, Action.EXPIRED),
+        (101, -1, TokenAction.EXPIRED),
+        (100, 0, TokenAction.EXPIRED),
         # the age limit applies even with plenty of lifetime left
-        (91, 300, Action.ROTATE),
+        (91, 300, TokenAction.ROTATE),
         # issued after its expiry (clock skew, a bad --expires-at): treat as due
-        (-5, 1, Action.ROTATE),
+        (-5, 1, TokenAction.ROTATE),
     ],
 )
-def test_rotation_decision(issued_days_ago: float, expires_in_days: float | str | None, action: Action) -> None:
+def test_rotation_decision(issued_days_ago: float, expires_in_days: float | str | None, action: TokenAction) -> None:
     issued_at = NOW - issued_days_ago * DAY
     if expires_in_days is None or expires_in_days == "never":
         expires_at = None if expires_in_days is None else 0  # unknown, or API7's 0 for never
@@ -60,17 +60,17 @@ def test_rotation_decision(issued_days_ago: float, expires_in_days: float | str 
         expires_at = int(NOW + float(expires_in_days) * DAY)
     decision = rotation_decision(issued_at=issued_at, expires_at=expires_at, now=NOW, policy=POLICY)
     assert decision.action == action, decision.reason
-    assert bool(decision.reason) == (action != Action.KEEP)
+    assert bool(decision.reason) == (action != TokenAction.KEEP)
 
 
 def test_default_policy_rotates_a_30_day_token_with_10_days_left() -> None:
     policy = RotationPolicy()
     issued = NOW - 20 * DAY
     assert rotation_decision(issued_at=issued, expires_at=NOW + 10 * DAY + 3600, now=NOW, policy=policy).action == (
-        Action.KEEP
+        TokenAction.KEEP
     )
     assert rotation_decision(issued_at=issued, expires_at=NOW + 9 * DAY, now=NOW, policy=policy).action == (
-        Action.ROTATE
+        TokenAction.ROTATE
     )
 
 
