@@ -23,7 +23,7 @@ from worker.targets.retry import backoff_delay
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     """What happened to the event this time; ``retry_in`` is set when it should run again later."""
 
     status: EventStatus
@@ -39,23 +39,23 @@ def retries_spent(attempts: int, limits: CeleryConfig) -> bool:
     return attempts >= limits.max_retries + 1
 
 
-def process(runtime: Runtime, event_id: str) -> Outcome:
+def process(runtime: Runtime, event_id: str) -> RunOutcome:
     """Run the event's matching rules once and record what happened; one run per event at a time."""
     lock = event_lock(runtime.redis, event_id, runtime.settings.celery.task_time_limit + 10)
     if not lock.acquire():
         # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
-        return Outcome(EventStatus.RUNNING)
+        return RunOutcome(EventStatus.RUNNING)
     try:
         return _process(runtime, event_id)
     finally:
         release_quietly(lock)
 
 
-def _process(runtime: Runtime, event_id: str) -> Outcome:
+def _process(runtime: Runtime, event_id: str) -> RunOutcome:
     record = runtime.events.get(event_id)
     if record.status in FINAL_STATUSES:
         # A redelivered message for an event that already finished: nothing left to do.
-        return Outcome(record.status)
+        return RunOutcome(record.status)
     if record.status == EventStatus.RUNNING and _poison(runtime, record):
         runs = record.interrupted
         reason = f"poison: {runs} runs of this event were cut short with nothing recorded (its worker died each time)"
@@ -81,7 +81,7 @@ def _process(runtime: Runtime, event_id: str) -> Outcome:
     return _run_rules(runtime, record, rules)
 
 
-def _run_rules(runtime: Runtime, record: EventRecord, rules: list[Rule]) -> Outcome:
+def _run_rules(runtime: Runtime, record: EventRecord, rules: list[Rule]) -> RunOutcome:
     """Run the rules' actions in order, skipping those already done; stops at the first failure."""
     done = {action.key: action for action in record.actions if action.ok}
     for rule in rules:
@@ -106,7 +106,7 @@ def _poison(runtime: Runtime, record: EventRecord) -> bool:
 
 def _run_step(
     runtime: Runtime, record: EventRecord, action: Action, step: Step, context: dict[str, Any]
-) -> Outcome | None:
+) -> RunOutcome | None:
     """Run one action and record its result: None when it took effect, else what becomes of the event."""
     guarded = action.unknown_policy == "dead_letter"
     if guarded and step.key in record.in_flight:
@@ -138,7 +138,7 @@ def _run_step(
     return outcome
 
 
-def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: Step, exc: RetryableError) -> Outcome:
+def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: Step, exc: RetryableError) -> RunOutcome:
     """Record a transient failure and schedule the next attempt, or give up past the retry budget."""
     _record_failure(record, step, action, exc)
     limits = runtime.settings.celery
@@ -148,10 +148,10 @@ def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: St
     record.error = _where(step, exc)
     delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
     runtime.events.save_status(record, with_actions=True, also=telemetry.retrying(runtime, record, delay))
-    return Outcome(EventStatus.RETRYING, retry_in=delay)
+    return RunOutcome(EventStatus.RETRYING, retry_in=delay)
 
 
-def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) -> Outcome:
+def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) -> RunOutcome:
     """Dead-letter the event for an action whose outcome is unknown, naming what to check."""
     reason = inflight.unknown_reason(action.description)
     _put_result(
@@ -169,7 +169,7 @@ def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) 
     return outcome
 
 
-def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
+def interrupted(runtime: Runtime, event_id: str, reason: str) -> RunOutcome:
     """An attempt cut short (a time limit): retry later like a transient failure, or give up past the budget."""
     record = runtime.events.get(event_id)
     limits = runtime.settings.celery
@@ -178,7 +178,7 @@ def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
     record.status = EventStatus.RETRYING
     record.error = reason
     runtime.events.save_status(record)
-    return Outcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
+    return RunOutcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
 
 
 def fail(runtime: Runtime, event_id: str, error: str) -> None:
@@ -194,11 +194,11 @@ def fail(runtime: Runtime, event_id: str, error: str) -> None:
 
 def _finish(
     runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None, *, with_actions: bool = False
-) -> Outcome:
+) -> RunOutcome:
     record.status = status
     record.error = error
     runtime.events.save_status(record, with_actions=with_actions, also=telemetry.finished(runtime, record))
-    return Outcome(status)
+    return RunOutcome(status)
 
 
 def _where(step: Step, exc: Exception) -> str:

@@ -116,13 +116,13 @@ class SourceConfig(_Model):
         return self
 
 
-TargetKind = Literal["api7", "coding", "bearer"]
+TargetKindName = Literal["api7", "coding", "bearer"]
 
 
 class TargetConfig(_Model):
     """An admin API that rules call, with the name of the system token it uses."""
 
-    kind: TargetKind
+    kind: TargetKindName
     base_url: AnyHttpUrl
     token: str | None = Field(default=None, description="token name in the token store; default: target name")
     token_secret: SecretStr | None = Field(default=None, description="seeds the token store on first start")
@@ -154,13 +154,13 @@ class TargetConfig(_Model):
         return self
 
 
-ChannelKind = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
+ChannelKindName = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
 
 
 class ChannelConfig(_Model):
     """Where notifications go. The URL often embeds a credential, so it is held as a secret."""
 
-    kind: ChannelKind
+    kind: ChannelKindName
     url: SecretStr
     secret: SecretStr | None = Field(default=None, description="signing secret (dingtalk, feishu)")
     msgtype: Literal["text", "markdown"] = Field(default="text", description="wecom message type")

@@ -213,12 +213,12 @@ def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
 def rotate(name: str, show_secret: bool) -> None:
     """Rotate the token now through the admin API (API7's regenerate)."""
     from worker.tokens.checker import TokenChecker
-    from worker.tokens.rotation import Outcome
+    from worker.tokens.rotation import RotationOutcome
 
     ctx = _open()
     checker = TokenChecker(ctx.store, ctx.settings)
     result = checker.rotator.rotate(name, reason="requested with relay tokens rotate")
-    if result.outcome != Outcome.ROTATED:
+    if result.outcome != RotationOutcome.ROTATED:
         raise click.ClickException(f"token {name}: {result.outcome}: {result.message}")
     click.echo(f"token {name}: {result.message}")
     if show_secret and result.secret is not None:

@@ -39,7 +39,7 @@ from worker.waiting import poll
 log = logging.getLogger("relay.tokens")
 
 
-class Outcome(StrEnum):
+class RotationOutcome(StrEnum):
     """How a rotation ended."""
 
     ROTATED = "rotated"
@@ -56,7 +56,7 @@ class Rotation:
     """The result of one rotation attempt; ``secret`` only when the API generated one (for ``--show-secret``)."""
 
     name: str
-    outcome: Outcome
+    outcome: RotationOutcome
     message: str
     version: int | None = None
     secret: SecretStr | None = None
@@ -105,10 +105,10 @@ class Rotator:
         record = self.store.get(name)
         refusal = rotation_refusal(record, self.settings)
         if refusal:
-            return Rotation(name, Outcome.REFUSED, refusal, record.version)
+            return Rotation(name, RotationOutcome.REFUSED, refusal, record.version)
         lock = rotation_lock(self.store.redis, name, self.settings.tokens.lock_seconds)
         if not lock.acquire():
-            return Rotation(name, Outcome.BUSY, "another rotation of this token is running", record.version)
+            return Rotation(name, RotationOutcome.BUSY, "another rotation of this token is running", record.version)
         try:
             return self._rotate_locked(name, reason, expected_version)
         finally:
@@ -135,7 +135,7 @@ class Rotator:
     def _rotate_locked(self, name: str, reason: str, expected_version: int | None) -> Rotation:
         record = self.store.get(name)
         if expected_version is not None and record.version != expected_version:
-            return Rotation(name, Outcome.ALREADY, f"already at version {record.version}", record.version)
+            return Rotation(name, RotationOutcome.ALREADY, f"already at version {record.version}", record.version)
         if record.status == TokenStatus.ROTATING:
             # An earlier rotation died or outlived its lock: its regenerate may have happened, so the secret in the
             # store may be dead. Settle that first; never regenerate on top of it.
@@ -166,7 +166,7 @@ class Rotator:
         self.store.audit(name, "rotated", message, version=new.version, reason=reason)
         self.notifier.once(new, "rotated", f"Relay: token {name} (target {new.target}) {message}.", kind="rotation")
         log.info("token %s: %s", name, message)
-        return Rotation(name, Outcome.ROTATED, message, new.version, issued.token)
+        return Rotation(name, RotationOutcome.ROTATED, message, new.version, issued.token)
 
     def _install(self, name: str, secret: SecretStr, expires_at: int) -> TokenRecord:
         # The secret exists nowhere else: a short Redis hiccup must not lose it, so try a few times.
@@ -213,14 +213,14 @@ class Rotator:
         )
         self.store.set_status(record.name, TokenStatus.ROTATING, "outcome unknown: admin API unreachable")
         self.notifier.alert(record, "rotation-unknown", text)
-        return Rotation(record.name, Outcome.UNKNOWN, "outcome unknown: admin API unreachable", record.version)
+        return Rotation(record.name, RotationOutcome.UNKNOWN, "outcome unknown: admin API unreachable", record.version)
 
     def _restore(self, record: TokenRecord, message: str) -> Rotation:
         status = record.status if record.status != TokenStatus.ROTATING else TokenStatus.OK
         self.store.set_status(record.name, status, message, expected_version=record.version)
         self.store.audit(record.name, "rotation-failed", message, version=record.version)
         log.warning("token %s: %s", record.name, message)
-        return Rotation(record.name, Outcome.NOT_ROTATED, message, record.version)
+        return Rotation(record.name, RotationOutcome.NOT_ROTATED, message, record.version)
 
     def _invalid(self, record: TokenRecord, why: str) -> Rotation:
         self.store.set_status(record.name, TokenStatus.INVALID, why, expected_version=record.version)
@@ -230,4 +230,4 @@ class Rotator:
         self.store.audit(record.name, "invalid", why, version=record.version)
         self.notifier.alert(record, "invalid", text)
         log.error("%s", text)
-        return Rotation(record.name, Outcome.INVALID, why, record.version)
+        return Rotation(record.name, RotationOutcome.INVALID, why, record.version)

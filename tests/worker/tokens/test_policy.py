@@ -20,7 +20,7 @@ from worker.tokens.policy import (
     time_status,
 )
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome, Rotator
+from worker.tokens.rotation import RotationOutcome, Rotator
 from worker.tokens.store import TokenStore
 
 DAY = 86400
@@ -170,7 +170,7 @@ def test_one_function_decides_whether_relay_rotates_a_token_and_every_caller_agr
     rotator = Rotator(store, settings, notifier, transport=api.transport, settle_seconds=0, sleep=lambda s: None)
     result = rotator.rotate("t", reason="test")
     assert (result.outcome, result.message if not rotates else None) == (
-        (Outcome.ROTATED, None) if rotates else (Outcome.REFUSED, refusal)
+        (RotationOutcome.ROTATED, None) if rotates else (RotationOutcome.REFUSED, refusal)
     )
 
 
