@@ -13,10 +13,10 @@ import time
 import redis
 
 from worker import history, stats
+from worker.config import Action, CallAction
 from worker.events import ActionResult, Also, EventRecord, EventStatus
 from worker.heartbeat import owner_id
 from worker.runtime import Runtime
-from worker.settings import Action, CallAction
 
 log = logging.getLogger("relay.telemetry")
 

@@ -15,8 +15,8 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from worker.config import Settings, get_settings, load_settings
 from worker.redis import EmbeddedRedis
-from worker.settings import Settings, get_settings, load_settings
 
 
 @pytest.fixture(autouse=True)

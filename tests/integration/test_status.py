@@ -14,9 +14,9 @@ from tests.support import WorkerProcess, wait_for
 from worker import health
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
+from worker.config import Settings
 from worker.events import DLQ_KEY
 from worker.health import snapshot
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from starlette.applications import Starlette
 from tests.support import ROOT, Server
 from webhooks import statuspage
 from worker import health, history, stats
+from worker.config import Settings
 from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

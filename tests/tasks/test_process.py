@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from tasks.process import process_event
+from worker.config import Settings
 from worker.events import DLQ_KEY, EVENT_KEY, EventStore
 from worker.runtime import close_runtime
-from worker.settings import Settings
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from webhooks import statuspage
 from worker import history
+from worker.config import ReceiverConfig, Settings
 from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import ReceiverConfig, Settings
 
 
 def _client(fake_redis: redis.Redis, token: str | None = None) -> TestClient:

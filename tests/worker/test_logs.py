@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from worker import logs
+from worker.config import Settings
 from worker.logs import (
     JsonFormatter,
     RedactingFilter,
@@ -20,7 +21,6 @@ from worker.logs import (
     register_secret,
     secret_values,
 )
-from worker.settings import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
 

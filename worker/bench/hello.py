@@ -31,7 +31,7 @@ def main(argv: list[str]) -> None:
     import uvicorn
 
     from worker.cli.serve import receiver_server_options
-    from worker.settings import ReceiverConfig
+    from worker.config import ReceiverConfig
 
     uvicorn.run(
         "worker.bench.hello:app",

@@ -13,7 +13,7 @@ import httpx
 from celery import Celery
 
 from worker.celery_app import celery_config
-from worker.settings import Settings
+from worker.config import Settings
 
 QUEUE = "relay-bench-plain"
 TASK = "relay.bench.plain_call"

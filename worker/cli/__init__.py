@@ -71,8 +71,8 @@ def _usage_error(exc: click.UsageError) -> None:
 def _redis_line(exc: BaseException) -> str:
     """The Redis server's URL (password masked) and the cause."""
     from worker.cli.output import redis_failure
+    from worker.config import get_settings
     from worker.redis import resolve_redis_url
-    from worker.settings import get_settings
 
     try:
         url = resolve_redis_url(get_settings())

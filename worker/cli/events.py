@@ -15,8 +15,8 @@ from worker.inflight import Resolution, resolve_unknown
 
 
 def _store() -> EventStore:
+    from worker.config import get_settings
     from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
 
     settings = get_settings()
     return EventStore(connect(resolve_redis_url(settings)), retention_seconds=settings.retention_seconds)

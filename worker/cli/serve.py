@@ -9,7 +9,7 @@ import click
 import uvicorn
 
 if TYPE_CHECKING:
-    from worker.settings import ReceiverConfig
+    from worker.config import ReceiverConfig
 
 
 @click.command()
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 @click.option("--workers", default=1, show_default=True, help="Receiver processes.")
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
+    from worker.config import get_settings
     from worker.logs import configure_logging
     from worker.redis import resolve_redis_url
-    from worker.settings import get_settings
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery

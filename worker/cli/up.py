@@ -31,8 +31,8 @@ import click
 import httpx
 import yaml
 
+from worker.config import config_path, load_settings, parse_config_file
 from worker.logs import LogFollower, wants_text
-from worker.settings import config_path, load_settings, parse_config_file
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"

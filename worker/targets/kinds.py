@@ -21,8 +21,8 @@ import base64
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import Caller
 from worker.targets.coding import CodingClient, coding_error

@@ -26,10 +26,10 @@ from pydantic import SecretStr
 from redis.exceptions import WatchError
 
 from worker import stats
+from worker.config import Settings
 from worker.errors import StoreError, TokenError
 from worker.locks import ROTATION_LOCK
 from worker.logs import register_secret
-from worker.settings import Settings
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
 from worker.tokens.records import (

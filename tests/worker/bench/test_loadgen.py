@@ -8,8 +8,8 @@ import pytest
 
 from webhooks.sources import build_verifier
 from worker.bench.loadgen import deliveries, percentile
+from worker.config import SourceConfig
 from worker.errors import Rejected
-from worker.settings import SourceConfig
 
 SECRET = "a-benchmark-secret-0123456789"
 

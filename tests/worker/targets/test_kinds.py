@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from tests.worker.targets.helpers import TOKEN, Recorder, coding_failure, make_client
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind
 from worker.targets.tokens import Credential
 

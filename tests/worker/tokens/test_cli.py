@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from worker.cli import main
 from worker.cli.tokens import git_host_matches
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
 

@@ -1,66 +1,26 @@
-"""Relay's configuration: one YAML file plus ``RELAY_*`` environment overrides, read through pydantic-settings.
+"""Relay's configuration models: ``Settings`` and its sources, targets, channels, tokens and limits.
 
-Secrets are written as ``${ENV_NAME}`` (expanded from the environment when the file is read) and held as
-``SecretStr`` so that a repr, a log line or an error never shows them.
+``Settings`` reads the YAML file (``worker.config.files``) under ``RELAY_*`` environment overrides. Secrets are held
+as ``SecretStr`` so that a repr, a log line or an error never shows them.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections import Counter
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from worker.errors import ConfigError
-from worker.logs import register_model_secrets
-
-DEFAULT_CONFIG_PATH = Path("relay.yaml")
-MiB = 1024 * 1024
-DAY = 86400
-
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# ``${NAME}`` is not valid YAML inside a flow mapping (``{secret: ${X}}``), so references are swapped for a
-# plain-scalar placeholder before parsing and expanded afterwards; secret values never pass through the parser.
-_PLACEHOLDER = re.compile(r"__relay_env_([A-Za-z_][A-Za-z0-9_]*)__")
+from worker.config.base import DAY, MiB, StrictModel
+from worker.config.checks import rule_references
+from worker.config.files import YamlSource
+from worker.config.rules import Rule
 
 Network = IPv4Network | IPv6Network
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false, so a rule's ``on:`` key stays the string ``on``."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-class _Model(BaseModel):
-    """Strict base: unknown keys are errors, so a typo in the file is reported, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 # A webhook secret shorter than this is guessable or a placeholder (one space was once accepted).
@@ -69,7 +29,7 @@ MIN_SECRET_LENGTH = 16
 SourceKind = Literal["github", "gitlab", "gitea", "bitbucket", "coding", "standard", "hmac", "none"]
 
 
-class SourceConfig(_Model):
+class SourceConfig(StrictModel):
     """One webhook sender, served at ``/hooks/<name>``."""
 
     kind: SourceKind
@@ -119,7 +79,7 @@ class SourceConfig(_Model):
 TargetKind = Literal["api7", "coding", "bearer"]
 
 
-class TargetConfig(_Model):
+class TargetConfig(StrictModel):
     """An admin API that rules call, with the name of the system token it uses."""
 
     kind: TargetKind
@@ -165,7 +125,7 @@ class TargetConfig(_Model):
 ChannelKind = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
 
 
-class ChannelConfig(_Model):
+class ChannelConfig(StrictModel):
     """Where notifications go. The URL often embeds a credential, so it is held as a secret."""
 
     kind: ChannelKind
@@ -175,146 +135,7 @@ class ChannelConfig(_Model):
     timeout: float = Field(default=5.0, gt=0)
 
 
-class RuleTrigger(_Model):
-    """Which events a rule reacts to: names or lists of names, ``*`` for any."""
-
-    source: str | list[str] = "*"
-    event: str | list[str] = "*"
-
-    def matches(self, source: str, event: str) -> bool:
-        """True when both the source and the event type match."""
-        return _name_matches(self.source, source) and _name_matches(self.event, event)
-
-
-def _name_matches(pattern: str | list[str], value: str) -> bool:
-    names = [pattern] if isinstance(pattern, str) else pattern
-    return "*" in names or value in names
-
-
-UnknownPolicy = Literal["dead_letter", "retry"]
-
-
-class CallAction(_Model):
-    """Call a target's admin API."""
-
-    kind: ClassVar[str] = "call"  # also the key that names the action's address
-    addresses: ClassVar[str] = "target"  # what the address names (a key of ``Settings.targets``)
-    verb: ClassVar[str] = "calls"
-
-    call: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str
-    query: dict[str, Any] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = Field(default=None, alias="json")
-    save_as: str | None = None
-    requires: list[str] = Field(default_factory=list, description="token scopes, resource:scope:ro|rw")
-    on_unknown: UnknownPolicy | None = Field(
-        default=None, description="a call cut short with no answer: dead_letter (POST/PATCH default) or retry"
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _path_is_relative(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/' (it is appended to the target's base_url)")
-        return value
-
-    @property
-    def address(self) -> str:
-        """The target called."""
-        return self.call
-
-    @property
-    def unknown_policy(self) -> UnknownPolicy:
-        """What a rerun does when this call was sent and no answer came back."""
-        if self.on_unknown is not None:
-            return self.on_unknown
-        return "dead_letter" if self.method in ("POST", "PATCH") else "retry"
-
-    @property
-    def description(self) -> str:
-        """The call as an operator checks it: target, method and path template."""
-        return f"{self.call} {self.method} {self.path}"
-
-
-class NotifyAction(_Model):
-    """Send a message to a channel."""
-
-    kind: ClassVar[str] = "notify"
-    addresses: ClassVar[str] = "channel"  # a key of ``Settings.channels``
-    verb: ClassVar[str] = "notifies"
-
-    notify: str
-    text: str
-
-    @property
-    def address(self) -> str:
-        """The channel notified."""
-        return self.notify
-
-    @property
-    def unknown_policy(self) -> UnknownPolicy:
-        """A message that may have been posted is sent again: a duplicate notification beats a lost one."""
-        return "retry"
-
-    @property
-    def description(self) -> str:
-        """The notification as an operator checks it."""
-        return f"channel {self.notify}"
-
-
-# A new action kind: its model here (``kind``, ``addresses``, ``verb``, ``address``), and its runner in tasks/actions/.
-Action = CallAction | NotifyAction
-ACTION_KINDS: dict[str, type[CallAction | NotifyAction]] = {model.kind: model for model in get_args(Action)}
-
-
-class Rule(_Model):
-    """When ``on`` matches and ``if`` holds, run ``do`` in order."""
-
-    name: str = Field(min_length=1)
-    on: RuleTrigger = Field(default_factory=RuleTrigger)
-    condition: str | None = Field(default=None, alias="if")
-    do: list[Action] = Field(min_length=1)
-
-
-@dataclass(frozen=True)
-class UnknownReference:
-    """An action that names a target or channel the configuration does not have."""
-
-    rule: int  # position of the rule in ``rules``
-    index: int  # position of the action in the rule's ``do``
-    action: Action
-
-    def __str__(self) -> str:
-        return f"{self.action.verb} unknown {self.action.addresses} {self.action.address!r}"
-
-
-@dataclass(frozen=True)
-class RuleReferences:
-    """What ``rule_references`` found: rule names used more than once (with their counts), unknown references."""
-
-    duplicates: dict[str, int]
-    unknown: list[UnknownReference]
-
-
-def rule_references(rules: list[Rule], known: Mapping[str, Collection[str]]) -> RuleReferences:
-    """Duplicate rule names and unknown references, in configuration order; ``known``: names per ``addresses``.
-
-    The one check behind both the settings' validation and ``relay rules check``.
-    """
-    # Action results and Idempotency-Keys are keyed by rule name: two rules must not share one.
-    counts = Counter(rule.name for rule in rules)
-    unknown = [
-        UnknownReference(position, index, action)
-        for position, rule in enumerate(rules)
-        for index, action in enumerate(rule.do)
-        if action.address not in known.get(action.addresses, ())
-    ]
-    return RuleReferences({name: count for name, count in counts.items() if count > 1}, unknown)
-
-
-class RotationPolicy(_Model):
+class RotationPolicy(StrictModel):
     """When to rotate: below a fraction of the lifetime left, or past a maximum age."""
 
     before_fraction: float = Field(default=0.33, gt=0, lt=1)
@@ -322,7 +143,7 @@ class RotationPolicy(_Model):
     new_lifetime_days: float = Field(default=30, gt=0)
 
 
-class TokensConfig(_Model):
+class TokensConfig(StrictModel):
     """Token lifecycle settings."""
 
     warn_days: list[int] = Field(default_factory=lambda: [60, 30, 7, 1])
@@ -332,7 +153,7 @@ class TokensConfig(_Model):
     lock_seconds: int = Field(default=120, ge=5)
 
 
-class ReceiverConfig(_Model):
+class ReceiverConfig(StrictModel):
     """Where ``relay webhooks`` listens, and the limits a public endpoint needs."""
 
     host: str = "127.0.0.1"
@@ -346,7 +167,7 @@ class ReceiverConfig(_Model):
     metrics_token: SecretStr | None = None
 
 
-class CeleryConfig(_Model):
+class CeleryConfig(StrictModel):
     """Queue settings; the time limits and retry delays stay below the visibility timeout."""
 
     visibility_timeout: int = Field(default=3600, ge=30)
@@ -367,7 +188,7 @@ class CeleryConfig(_Model):
         return self
 
 
-class DeadLettersConfig(_Model):
+class DeadLettersConfig(StrictModel):
     """How long dead letters are kept and how many at most (the oldest go first)."""
 
     retention_days: float = Field(default=30, gt=0)
@@ -379,7 +200,7 @@ class DeadLettersConfig(_Model):
         return int(self.retention_days * DAY)
 
 
-class AlertsConfig(_Model):
+class AlertsConfig(StrictModel):
     """Alerts to one channel: dead letters (one message per interval), a queue waiting too long, no consumer."""
 
     channel: str | None = Field(default=None, description="a key of channels; unset: no alerts")
@@ -480,115 +301,4 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Order is precedence: explicit arguments, then RELAY_* variables, then the YAML file.
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the file named by ``RELAY_CONFIG`` (default ``./relay.yaml``), expanding ``${ENV}`` references."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self._data = read_config_file(config_path())
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
-def config_path() -> Path:
-    """The configuration file in force: ``RELAY_CONFIG`` or ``./relay.yaml``."""
-    return Path(os.environ.get("RELAY_CONFIG") or DEFAULT_CONFIG_PATH)
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse the YAML file and expand ``${ENV}``; a missing default file is an empty configuration."""
-    data = parse_config_file(path)
-    try:
-        expanded = _expand(data, ())
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    assert isinstance(expanded, dict)
-    return expanded
-
-
-def parse_config_file(path: Path) -> dict[str, Any]:
-    """Parse the YAML file, leaving ``${ENV}`` references unexpanded (as placeholders ``_expand`` knows)."""
-    if not path.exists():
-        if os.environ.get("RELAY_CONFIG"):
-            raise ConfigError(f"{path}: configuration file not found")
-        return {}
-    try:
-        text = _ENV_REFERENCE.sub(r"__relay_env_\1__", path.read_text(encoding="utf-8"))
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    return data
-
-
-def unset_references(path: Path) -> list[tuple[str, str]]:
-    """``(key, variable)`` for every ``${VARIABLE}`` in the file that the environment does not set."""
-    found: list[tuple[str, str]] = []
-
-    def walk(value: Any, where: tuple[str | int, ...]) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, (*where, key))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, (*where, index))
-        elif isinstance(value, str):
-            found.extend((_dotted(where), name) for name in _PLACEHOLDER.findall(value) if os.environ.get(name) is None)
-
-    walk(parse_config_file(path), ())
-    return found
-
-
-def _expand(value: Any, where: tuple[str | int, ...]) -> Any:
-    if isinstance(value, dict):
-        return {key: _expand(item, (*where, key)) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_expand(item, (*where, index)) for index, item in enumerate(value)]
-    if isinstance(value, str):
-        return _PLACEHOLDER.sub(lambda match: _env_value(match.group(1), where), value)
-    return value
-
-
-def _env_value(name: str, where: tuple[str | int, ...]) -> str:
-    value = os.environ.get(name)
-    if value is None:
-        raise ConfigError(f"{_dotted(where)}: environment variable {name} is not set")
-    return value
-
-
-def _dotted(where: tuple[str | int, ...]) -> str:
-    return ".".join(str(part) for part in where) or "(top level)"
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the configuration, raising ``ConfigError`` with one line per problem."""
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        # Only locations and messages, never the offending input: it may be a secret.
-        problems = [
-            f"{_dotted(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()
-        ]
-        raise ConfigError(f"{config_path()}: " + "; ".join(problems)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, read once; their secrets are masked in every log line from now on."""
-    settings = load_settings()
-    register_model_secrets(settings)
-    return settings
+        return init_settings, env_settings, YamlSource(settings_cls)

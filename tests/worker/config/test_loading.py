@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from worker.config import load_settings
 from worker.errors import ConfigError
-from worker.settings import load_settings
 
 GOOD = """
 sources:
