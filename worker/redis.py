@@ -107,9 +107,9 @@ def connect(url: str, settings: Settings | None = None) -> redis.Redis:
         return redis.Redis.from_url(url, **options)
     settings = _sentinel_settings(settings)
     parsed = SentinelURL.parse(url)
-    sentinel = redis.sentinel.Sentinel(parsed.hosts, sentinel_kwargs=_sentinel_kwargs(settings))  # type: ignore[no-untyped-call]
+    sentinel = redis.sentinel.Sentinel(parsed.hosts, sentinel_kwargs=_sentinel_kwargs(settings))  # type: ignore[no-untyped-call,unused-ignore]
     master = str(settings.redis_sentinel_master)
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call,unused-ignore]
         master, db=parsed.db, password=_secret(settings.redis_password), **options
     )
     return client
@@ -124,7 +124,7 @@ def async_client(url: str, settings: Settings, **pool_kwargs: Any) -> redis.asyn
     settings = _sentinel_settings(settings)
     parsed = SentinelURL.parse(url)
     pool_kwargs.pop("timeout", None)  # a BlockingConnectionPool's wait; Sentinel's pool does not block
-    sentinel = redis.asyncio.sentinel.Sentinel(parsed.hosts, sentinel_kwargs=_sentinel_kwargs(settings))  # type: ignore[no-untyped-call]
+    sentinel = redis.asyncio.sentinel.Sentinel(parsed.hosts, sentinel_kwargs=_sentinel_kwargs(settings))  # type: ignore[no-untyped-call,unused-ignore]
     master = str(settings.redis_sentinel_master)
     client: redis.asyncio.Redis = sentinel.master_for(
         master, db=parsed.db, password=_secret(settings.redis_password), **pool_kwargs
