@@ -22,10 +22,10 @@ from celery.signals import before_task_publish
 from worker import health, stats
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.config import AlertsConfig
-from worker.events import DLQ_KEY, EVENT_KEY
-from worker.locks import job_lock, release_quietly
 from worker.overview import oldest_waiting, reason_of
 from worker.runtime import Runtime, get_runtime
+from worker.store.events import DLQ_KEY, EVENT_KEY
+from worker.store.locks import job_lock, release_quietly
 
 log = logging.getLogger("relay.alerts")
 
@@ -136,7 +136,7 @@ def _client() -> redis.Redis:
     client = _clients.get(os.getpid())
     if client is None:
         from worker.config import get_settings
-        from worker.redis import connect, resolve_redis_url
+        from worker.store.connection import connect, resolve_redis_url
 
         settings = get_settings()
         client = _clients[os.getpid()] = connect(resolve_redis_url(settings), settings)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from worker import deadletters, health, recovery
+from worker import health
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
-from worker.locks import job_lock, release_quietly
-from worker.queue import live_task_arguments
+from worker.liveness import recovery
 from worker.runtime import Runtime, get_runtime
+from worker.store import deadletters
+from worker.store.locks import job_lock, release_quietly
+from worker.store.messages import live_task_arguments
 
 log = logging.getLogger("relay.maintenance")
 

@@ -17,7 +17,7 @@ from tasks.templates import (
 )
 from worker.config import Action, Rule, rule_references
 from worker.errors import RuleError
-from worker.events import EventRecord
+from worker.store.events import EventRecord
 
 # What a template may read, besides the helpers (``now()``, ``range``...).
 CONTEXT_NAMES = frozenset({"payload", "headers", "event", "saved"})

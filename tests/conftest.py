@@ -16,7 +16,7 @@ import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
 from worker.config import Settings, get_settings, load_settings
-from worker.redis import EmbeddedRedis
+from worker.store.connection import EmbeddedRedis
 
 
 @pytest.fixture(autouse=True)

@@ -27,8 +27,8 @@ from webhooks.sources import Verifier
 from worker import health, stats
 from worker.config import Settings
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
-from worker.queue import TaskMessageEncoder
-from worker.redis import async_client, connect, resolve_redis_url
+from worker.store.connection import async_client, connect, resolve_redis_url
+from worker.store.messages import TaskMessageEncoder
 from worker.tokens.keys import load_cipher
 from worker.tokens.metrics import refresh_expiry_gauge
 from worker.tokens.store import TokenStore

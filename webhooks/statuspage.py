@@ -26,11 +26,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from webhooks.statuspage_template import TEMPLATE
-from worker import history
 from worker.config import Settings
 from worker.errors import EventNotFound, RelayError
-from worker.events import EventStore
 from worker.health import system_health
+from worker.store import history
+from worker.store.events import EventStore
 from worker.story import timeline
 
 REFRESH_SECONDS = 5

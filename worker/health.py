@@ -13,8 +13,8 @@ from typing import Any
 import redis
 from prometheus_client import Gauge
 
-from worker.events import DLQ_KEY
-from worker.queue import UNACKED_KEY
+from worker.store.events import DLQ_KEY
+from worker.store.messages import UNACKED_KEY
 
 CANARY_KEY = "relay:canary"
 BEAT_KEY = "relay:beat"  # when beat last sent the canary (written where beat publishes, see ``tasks.alerts``)

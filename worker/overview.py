@@ -20,10 +20,10 @@ import redis
 
 from worker import stats
 from worker.config import Settings
-from worker.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
 from worker.health import BEAT_KEY, CANARY_KEY, queue_keys
-from worker.heartbeat import ALIVE_KEY
-from worker.queue import UNACKED_KEY
+from worker.liveness.heartbeat import ALIVE_KEY
+from worker.store.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
+from worker.store.messages import UNACKED_KEY
 
 DAY = 86400.0
 TOP_REASONS = 5

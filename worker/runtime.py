@@ -16,8 +16,8 @@ import redis
 from worker import stats
 from worker.channels import Notifications
 from worker.config import Settings
-from worker.events import EventStore
-from worker.redis import connect, resolve_redis_url
+from worker.store.connection import connect, resolve_redis_url
+from worker.store.events import EventStore
 from worker.targets import TargetClient, TokenSource
 from worker.tokens.source import token_source
 

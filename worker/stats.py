@@ -234,7 +234,7 @@ class Minute:
 
 def series(client: redis.Redis, minutes: int = 60, *, now: float | None = None) -> list[Minute]:
     """The last ``minutes`` minutes, oldest first; received counts come from the event index."""
-    from worker.events import INDEX_KEY
+    from worker.store.events import INDEX_KEY
 
     current = int((time.time() if now is None else now) // 60)
     starts = [current - offset for offset in range(minutes - 1, -1, -1)]

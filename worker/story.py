@@ -1,7 +1,7 @@
 """The timeline of one event, from its record and its history: what ``relay events show`` and the status page tell.
 
 Received and queued come from the record; attempts, actions with their request line, retries, dead-lettering and
-replays from ``worker.history``. Without history (an event from before it existed) the record's actions stand in.
+replays from ``worker.store.history``. Without history (an event from before it existed) the record's actions stand in.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from worker.events import ActionResult, EventRecord
+from worker.store.events import ActionResult, EventRecord
 
 
 @dataclass(frozen=True)

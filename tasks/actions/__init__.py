@@ -13,8 +13,8 @@ from tasks.actions.call import CallRunner
 from tasks.actions.notify import NotifyRunner
 from worker.config import Action, Rule
 from worker.errors import RuleError
-from worker.events import ActionResult
 from worker.runtime import Runtime
+from worker.store.events import ActionResult
 
 RUNNERS: dict[str, Runner[Any, Any]] = {runner.kind: runner for runner in (CallRunner(), NotifyRunner())}
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from worker.config import Action, Settings
-from worker.events import ActionResult
 from worker.runtime import Runtime
+from worker.store.events import ActionResult
 
 A = TypeVar("A", bound=Action)
 R = TypeVar("R")

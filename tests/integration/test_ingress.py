@@ -26,9 +26,9 @@ from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.cli.serve import receiver_server_options
 from worker.config import Settings
-from worker.events import EventStatus, EventStore
-from worker.redis import free_port
 from worker.runtime import Runtime
+from worker.store.connection import free_port
+from worker.store.events import EventStatus, EventStore
 from worker.targets import ConfigTokens
 from worker.tokens.keys import load_cipher
 from worker.tokens.store import TokenStore

@@ -21,7 +21,7 @@ from tests.support import ROOT, Sandbox, Server, WorkerProcess, github_delivery,
 from webhooks.app import create_app
 from worker.cli import main
 from worker.config import load_settings
-from worker.events import EventStatus, EventStore
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 

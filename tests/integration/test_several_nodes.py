@@ -17,8 +17,8 @@ from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_
 from webhooks.app import create_app
 from worker.celery_app import EVENTS_QUEUE, event_messages
 from worker.config import Settings
-from worker.events import FINAL_STATUSES, EventStatus, EventStore
-from worker.locks import job_lock, rotation_lock
+from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.store.locks import job_lock, rotation_lock
 
 pytestmark = pytest.mark.integration
 EVENTS = 30

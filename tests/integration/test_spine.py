@@ -13,7 +13,7 @@ from tests.support import GITHUB_SECRET as SECRET
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.config import Settings
-from worker.events import EventStatus, EventStore
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from worker import health
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
 from worker.config import Settings
-from worker.events import DLQ_KEY
 from worker.health import snapshot
+from worker.store.events import DLQ_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from tests.worker.targets.api7_client import Api7Client
 from webhooks.app import create_app
 from worker.config import Settings, TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError
-from worker.events import EventRecord, EventStatus, EventStore
+from worker.store.events import EventRecord, EventStatus, EventStore
 from worker.targets import CodingClient, Credential, TargetClient
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_
 from webhooks.app import create_app
 from worker.cli import main
 from worker.config import Settings
-from worker.events import EventStatus, EventStore
+from worker.store.events import EventStatus, EventStore
 from worker.tokens.checker import TokenChecker
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus

@@ -12,8 +12,8 @@ import httpx
 import redis
 
 from worker.config import Settings
-from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 from worker.runtime import Runtime
+from worker.store.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 from worker.targets import ConfigTokens
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"

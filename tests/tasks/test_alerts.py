@@ -13,7 +13,7 @@ import redis
 from tasks import alerts
 from worker import health
 from worker.config import AlertsConfig
-from worker.events import DLQ_KEY, EVENT_KEY
+from worker.store.events import DLQ_KEY, EVENT_KEY
 
 NOW = 1_800_000_000.0
 CONFIG = AlertsConfig(channel="ops", max_wait_seconds=300, no_consumer_seconds=120)

@@ -10,8 +10,8 @@ import redis
 
 from tasks.process import process_event
 from worker.config import Settings
-from worker.events import DLQ_KEY, EVENT_KEY, EventStore
 from worker.runtime import close_runtime
+from worker.store.events import DLQ_KEY, EVENT_KEY, EventStore
 
 
 @pytest.fixture

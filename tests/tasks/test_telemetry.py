@@ -7,8 +7,9 @@ import redis
 
 from tasks import pipeline
 from tests.tasks import support
-from worker import history, stats
-from worker.events import EventStatus
+from worker import stats
+from worker.store import history
+from worker.store.events import EventStatus
 from worker.story import timeline
 
 RULES = [{"name": "pub", "on": {"source": "github", "event": "push"},

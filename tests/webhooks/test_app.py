@@ -23,7 +23,7 @@ from tests.support import ROOT, wait_for
 from webhooks.app import REDIS_CLIENT_NAME, _headers, create_app
 from webhooks.signatures import decode_standard_secret, sign_hmac, sign_standard
 from worker.config import Settings
-from worker.events import EventStore
+from worker.store.events import EventStore
 
 # Webhook secrets must be at least 16 characters at settings load.
 S1 = "s1-0123456789abcdef"

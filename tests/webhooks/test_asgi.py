@@ -16,7 +16,7 @@ import yaml
 from tests.support import ROOT, wait_for
 from webhooks.signatures import sign_hmac
 from worker.logs import MASK
-from worker.redis import free_port
+from worker.store.connection import free_port
 
 SECRET = "asgi-test-webhook-secret"
 

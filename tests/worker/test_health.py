@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from worker.events import DLQ_KEY
 from worker.health import beat, queue_keys, snapshot
-from worker.queue import UNACKED_KEY
+from worker.store.events import DLQ_KEY
+from worker.store.messages import UNACKED_KEY
 
 
 def test_snapshot_counts_every_priority_list_unacked_and_dead_letters(fake_redis: redis.Redis) -> None:

@@ -10,9 +10,9 @@ import redis
 
 from worker import health
 from worker.config import Settings
-from worker.events import DLQ_KEY, EventRecord, EventStatus, EventStore
-from worker.heartbeat import ALIVE_KEY
+from worker.liveness.heartbeat import ALIVE_KEY
 from worker.overview import gather, reason_of
+from worker.store.events import DLQ_KEY, EventRecord, EventStatus, EventStore
 
 NOW = 1_800_000_000.0
 QUEUE = "relay.events"

@@ -14,8 +14,8 @@ from worker.bench import loadgen, sandbox
 from worker.bench.procs import Bench
 from worker.bench.waiting import wait_until
 from worker.celery_app import EVENTS_QUEUE
-from worker.events import EVENT_KEY, FINAL_STATUSES, EventStatus
-from worker.redis import connect
+from worker.store.connection import connect
+from worker.store.events import EVENT_KEY, FINAL_STATUSES, EventStatus
 
 POST_CONNECTIONS = 32
 STEADY_CONNECTIONS = 4

@@ -9,7 +9,7 @@ from typing import Any
 
 from worker.bench import loadgen, wrk
 from worker.bench.procs import Bench
-from worker.redis import connect, free_port
+from worker.store.connection import connect, free_port
 
 CONNECTIONS = 32
 STEADY_RATE = 500.0

@@ -20,7 +20,7 @@ from worker.bench.plain import TOKEN_ENV
 from worker.bench.procs import Bench
 from worker.bench.setup import TOKEN_NAME, install_token, write_config
 from worker.bench.upfirst import first_event_seconds
-from worker.redis import connect
+from worker.store.connection import connect
 
 MB = 1_000_000
 

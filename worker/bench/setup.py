@@ -10,7 +10,7 @@ import httpx
 import yaml
 
 from worker.bench.sandbox import CALL_PATH
-from worker.redis import connect
+from worker.store.connection import connect
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
 

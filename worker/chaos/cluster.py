@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from worker.redis import EmbeddedRedis, free_port, ping
+from worker.store.connection import EmbeddedRedis, free_port, ping
 
 
 @dataclass

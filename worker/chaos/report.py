@@ -12,7 +12,7 @@ import redis
 
 from worker.chaos.resolve import replay_unknown
 from worker.errors import StoreError
-from worker.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
 
 if TYPE_CHECKING:
     from worker.chaos.run import Timeline

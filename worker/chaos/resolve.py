@@ -13,9 +13,9 @@ import httpx
 
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, private_app
 from worker.config import Settings
-from worker.events import EventStatus, EventStore
-from worker.inflight import Resolution, resolve_unknown, unknown_actions
-from worker.queue import TaskMessageEncoder
+from worker.store.events import EventStatus, EventStore
+from worker.store.inflight import Resolution, resolve_unknown, unknown_actions
+from worker.store.messages import TaskMessageEncoder
 
 
 def replay_unknown(store: EventStore, sandbox: str, redis_url: str) -> tuple[dict[str, int], set[str]]:

@@ -72,7 +72,7 @@ def _redis_line(exc: BaseException) -> str:
     """The Redis server's URL (password masked) and the cause."""
     from worker.cli.output import redis_failure
     from worker.config import get_settings
-    from worker.redis import resolve_redis_url
+    from worker.store.connection import resolve_redis_url
 
     try:
         url = resolve_redis_url(get_settings())

@@ -27,8 +27,8 @@ from worker.config import (
     unset_references,
 )
 from worker.errors import ConfigError, RelayError
-from worker.events import EventRecord
 from worker.logs import MASK, secret_values
+from worker.store.events import EventRecord
 
 if TYPE_CHECKING:
     from tasks.actions import PlannedAction

@@ -20,7 +20,7 @@ def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
     from worker.config import get_settings
     from worker.logs import configure_logging
-    from worker.redis import resolve_redis_url
+    from worker.store.connection import resolve_redis_url
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery

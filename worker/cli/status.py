@@ -24,7 +24,7 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 def status(as_json: bool, watch: bool, interval: float) -> None:
     """Health of each part, queues, workers, throughput, dead letters, tokens; exit 1 when something needs attention."""
     from worker.config import get_settings
-    from worker.redis import connect, resolve_redis_url
+    from worker.store.connection import connect, resolve_redis_url
 
     settings = get_settings()
     url = resolve_redis_url(settings)

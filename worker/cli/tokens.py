@@ -41,7 +41,7 @@ class Context:
 
 def _open() -> Context:
     from worker.config import get_settings
-    from worker.redis import connect, resolve_redis_url
+    from worker.store.connection import connect, resolve_redis_url
     from worker.tokens.keys import load_cipher
     from worker.tokens.store import seeds_from_settings
 
@@ -185,7 +185,7 @@ def list_tokens(as_json: bool) -> None:
 @_expiry_option
 def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
     """Install a new secret by hand (a new version); read from standard input or a hidden prompt."""
-    from worker.locks import release_quietly, rotation_lock
+    from worker.store.locks import release_quietly, rotation_lock
 
     ctx = _open()
     record = ctx.store.get(name)

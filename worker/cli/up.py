@@ -263,7 +263,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _start_redis(redis_url: str | None, data_dir: Path, env: dict[str, str]) -> Any:
-    from worker.redis import EmbeddedRedis
+    from worker.store.connection import EmbeddedRedis
 
     if redis_url is not None:
         return None

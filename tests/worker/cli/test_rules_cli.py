@@ -38,7 +38,7 @@ def nothing_is_sent_and_no_redis(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the rules commands must not send or connect")
 
     monkeypatch.setattr(httpx.Client, "send", refuse)
-    monkeypatch.setattr("worker.redis.connect", refuse)
+    monkeypatch.setattr("worker.store.connection.connect", refuse)
     monkeypatch.setenv("RELAY_REDIS_URL", "redis://unreachable.invalid:1/0")
 
 

@@ -142,8 +142,8 @@ def test_config_secrets_stay_masked_in_reprs() -> None:
 def test_a_recorded_failure_holds_no_token(fake_redis: redis.Redis) -> None:
     from tasks import pipeline
     from worker.config import Settings
-    from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
     from worker.runtime import Runtime
+    from worker.store.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 
     settings = Settings(
         targets={"gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": TOKEN}},

@@ -39,7 +39,7 @@ def relay(
         }
     )
     monkeypatch.setenv("RELAY_TOKEN_KEY", KEY)
-    monkeypatch.setattr("worker.redis.connect", lambda url: fake_redis)
+    monkeypatch.setattr("worker.store.connection.connect", lambda url: fake_redis)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:

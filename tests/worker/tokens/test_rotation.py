@@ -9,7 +9,7 @@ import redis
 from tests.support import FakeClock
 from tests.worker.tokens.support import BASE, DAY, NOW, FakeApi7, Sent
 from worker.config import Settings
-from worker.locks import rotation_lock
+from worker.store.locks import rotation_lock
 from worker.targets.client import TargetClient
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus

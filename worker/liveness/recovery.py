@@ -4,10 +4,10 @@ kombu's Redis transport copies every delivered message into the ``unacked`` hash
 ``unacked_index`` sorted set (by delivery time) until it is acknowledged; only after ``visibility_timeout`` (an hour
 by default, and it must exceed the longest task) does it push them back. Relay records which worker received each
 message (``relay:holders``: delivery tag to ``host:pid`` of the worker's main process, written when the message
-arrives) and that process keeps a heartbeat (``worker.heartbeat``). A message whose holder has stopped beating,
+arrives) and that process keeps a heartbeat (``worker.liveness.heartbeat``). A message whose holder has stopped beating,
 or whose holder was never recorded and which has waited longer than ``UNKNOWN_HOLDER_GRACE_SECONDS``, is pushed back
 onto its queue and removed from ``unacked``, in one transaction watched on its entry. The event lock keeps the
-handed-back run apart from any run of the same event that is still going (``worker.locks.EventLock``).
+handed-back run apart from any run of the same event that is still going (``worker.store.locks.EventLock``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.heartbeat import alive_owners
+from worker.liveness.heartbeat import alive_owners
 
 HOLDERS_KEY = "relay:holders"
 CHANNELS_KEY = "relay:channels"  # hash: worker (host:pid) to the broker channel it consumes from now

@@ -4,8 +4,8 @@
                             ``owner`` is ``host:pid``
 
 A daemon thread refreshes the key every ``INTERVAL_SECONDS``. A process that is SIGKILLed, OOM-killed or whose
-machine vanishes stops beating, and within ``TTL_SECONDS`` its key is gone: the event lock (``worker.locks``) lets
-another run take over an event whose holder is dead, and the recovery job (``worker.recovery``) hands a dead
+machine vanishes stops beating, and within ``TTL_SECONDS`` its key is gone: the event lock (``worker.store.locks``) lets
+another run take over an event whose holder is dead, and the recovery job (``worker.liveness.recovery``) hands a dead
 worker's delivered messages back to the queue instead of waiting for the broker's visibility timeout.
 """
 

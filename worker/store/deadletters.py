@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from worker.events import DLQ_KEY, EVENT_KEY, INDEX_KEY
+from worker.store.events import DLQ_KEY, EVENT_KEY, INDEX_KEY
 
 log = logging.getLogger("relay.deadletters")
 BATCH = 500

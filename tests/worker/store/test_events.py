@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from tests.tasks.support import record_for
-from worker.events import (
+from worker.store.events import (
     DLQ_KEY,
     EVENT_KEY,
     INDEX_KEY,

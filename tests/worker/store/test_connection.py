@@ -8,7 +8,7 @@ from redis.sentinel import SentinelConnectionPool
 from worker.celery_app import celery_config
 from worker.config import load_settings
 from worker.errors import ConfigError
-from worker.redis import SentinelURL, connect, is_sentinel
+from worker.store.connection import SentinelURL, connect, is_sentinel
 
 URL = "sentinel://h1:26379;sentinel://h2:26380;sentinel://h3/2"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from worker.heartbeat import ALIVE_KEY, owner_id
-from worker.locks import EVENT_LOCK, EventLock, event_lock
+from worker.liveness.heartbeat import ALIVE_KEY, owner_id
+from worker.store.locks import EVENT_LOCK, EventLock, event_lock
 
 
 @pytest.fixture

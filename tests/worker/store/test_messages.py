@@ -11,7 +11,7 @@ import redis
 
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, app, private_app
 from worker.config import load_settings
-from worker.queue import MESSAGE_VERSION, MESSAGE_VERSION_HEADER, TaskMessageEncoder
+from worker.store.messages import MESSAGE_VERSION, MESSAGE_VERSION_HEADER, TaskMessageEncoder
 
 
 def _decode(raw: bytes) -> dict[str, Any]:

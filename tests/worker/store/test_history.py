@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from worker import history
-from worker.events import ActionResult, EventRecord, EventStatus
+from worker.store import history
+from worker.store.events import ActionResult, EventRecord, EventStatus
 from worker.story import timeline
 
 

@@ -7,8 +7,8 @@ import json
 import fakeredis
 import pytest
 
-from worker.heartbeat import ALIVE_KEY
-from worker.recovery import (
+from worker.liveness.heartbeat import ALIVE_KEY
+from worker.liveness.recovery import (
     CHANNELS_KEY,
     HOLDERS_KEY,
     UNACKED_INDEX_KEY,

@@ -7,8 +7,8 @@ import logging
 import fakeredis
 import pytest
 
-from worker import deadletters
-from worker.events import DLQ_KEY, EVENT_KEY, INDEX_KEY
+from worker.store import deadletters
+from worker.store.events import DLQ_KEY, EVENT_KEY, INDEX_KEY
 
 NOW = 2_000_000_000.0
 DAY = 86400

@@ -1,7 +1,7 @@
 """Redis locks for events, rotations and periodic jobs: redis-py's ``Lock``, released without Lua.
 
 An event lock names its holder (``host:pid|nonce``): a run that finds the lock held by a process whose heartbeat
-(``worker.heartbeat``) has stopped takes it over at once, instead of waiting out the lock's timeout.
+(``worker.liveness.heartbeat``) has stopped takes it over at once, instead of waiting out the lock's timeout.
 
 redis-py releases a lock with a Lua script. The unit tests' fakeredis has no Lua, so the release here is the same
 compare-and-delete done with WATCH/MULTI instead: atomic on a real server too, and the code tested is the code run.
@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import LockError, LockNotOwnedError, WatchError
 from redis.lock import Lock
 
-from worker.heartbeat import ensure_heartbeat, is_alive
+from worker.liveness.heartbeat import ensure_heartbeat, is_alive
 
 ROTATION_LOCK = "relay:lock:token:"
 JOB_LOCK = "relay:lock:job:"

@@ -45,7 +45,7 @@ class EventStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-# Extra commands a caller queues on the store's transaction (``worker.stats``, ``worker.history``).
+# Extra commands a caller queues on the store's transaction (``worker.stats``, ``worker.store.history``).
 Also = Callable[[redis.client.Pipeline], None]
 
 FINAL_STATUSES = frozenset({EventStatus.DONE, EventStatus.FAILED, EventStatus.SKIPPED})
@@ -83,7 +83,7 @@ class EventRecord:
     actions: list[ActionResult] = field(default_factory=list)
     error: str | None = None
     updated_at: float = 0.0
-    # ``inflight:<key>`` fields: actions sent whose result was never recorded (see ``worker.inflight``).
+    # ``inflight:<key>`` fields: actions sent whose result was never recorded (see ``worker.store.inflight``).
     in_flight: dict[str, str] = field(default_factory=dict)
     interrupted: int = 0  # runs of this event cut short with nothing recorded (a worker killed mid-run)
 
@@ -389,7 +389,7 @@ class EventStore:
     ) -> EventRecord:
         """Queue an event again with a fresh attempt budget; actions already done stay done.
 
-        ``resolve`` may change the record first (``worker.inflight.resolve_unknown``: actions of unknown outcome).
+        ``resolve`` may change the record first (``worker.store.inflight.resolve_unknown``: actions of unknown outcome).
         The record's reset and the message go in one transaction, pushed straight onto the queue's list as the
         receiver does: no exchange routing that a lost binding key could silently drop.
         """

@@ -17,7 +17,7 @@ from typing import Literal
 import redis
 
 from worker.errors import UnresolvedOutcome
-from worker.events import EVENT_KEY, IN_FLIGHT, ActionResult, EventRecord
+from worker.store.events import EVENT_KEY, IN_FLIGHT, ActionResult, EventRecord
 
 
 def mark(client: redis.Redis, event_id: str, key: str, what: str) -> None:
