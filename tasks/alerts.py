@@ -19,10 +19,10 @@ from typing import Any
 import redis
 from celery.signals import before_task_publish
 
-from worker import health, stats
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.config import AlertsConfig
-from worker.overview import oldest_waiting, reason_of
+from worker.ops import health, stats
+from worker.ops.overview import oldest_waiting, reason_of
 from worker.runtime import Runtime, get_runtime
 from worker.store.events import DLQ_KEY, EVENT_KEY
 from worker.store.locks import job_lock, release_quietly

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from worker import health
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
 from worker.liveness import recovery
+from worker.ops import health
 from worker.runtime import Runtime, get_runtime
 from worker.store import deadletters
 from worker.store.locks import job_lock, release_quietly
@@ -71,5 +71,5 @@ def recover_workers() -> int:
 
 @app.task(name="relay.canary", ignore_result=True, expires=health.CANARY_INTERVAL_SECONDS)
 def canary() -> None:
-    """Prove end to end that a worker consumes the events queue (see ``worker.health``)."""
+    """Prove end to end that a worker consumes the events queue (see ``worker.ops.health``)."""
     health.beat(get_runtime().redis)

@@ -13,9 +13,9 @@ from functools import partial
 import httpx
 import redis
 
-from worker import stats
 from worker.channels import Notifications
 from worker.config import Settings
+from worker.ops import stats
 from worker.store.connection import connect, resolve_redis_url
 from worker.store.events import EventStore
 from worker.targets import TargetClient, TokenSource

@@ -23,8 +23,8 @@ from starlette.applications import Starlette
 
 from tests.support import ROOT, Server
 from webhooks import statuspage
-from worker import health, stats
 from worker.config import Settings
+from worker.ops import health, stats
 from worker.store import history
 from worker.store.events import EventRecord, EventStatus, EventStore
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from tasks import alerts
-from worker import health
 from worker.config import AlertsConfig
+from worker.ops import health
 from worker.store.events import DLQ_KEY, EVENT_KEY
 
 NOW = 1_800_000_000.0

@@ -15,7 +15,7 @@ import yaml
 
 from tests.support import ROOT, wait_for
 from webhooks.signatures import sign_hmac
-from worker.logs import MASK
+from worker.ops.logs import MASK
 from worker.store.connection import free_port
 
 SECRET = "asgi-test-webhook-secret"

@@ -85,8 +85,8 @@ def list_events(limit: int, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def show_event(event_id: str, as_json: bool) -> None:
     """One event in full: each action's result, the error, the payload."""
+    from worker.ops.story import timeline
     from worker.store import history
-    from worker.story import timeline
 
     store = _store()
     record = store.get(event_id)

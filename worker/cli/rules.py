@@ -27,7 +27,7 @@ from worker.config import (
     unset_references,
 )
 from worker.errors import ConfigError, RelayError
-from worker.logs import MASK, secret_values
+from worker.ops.logs import MASK, secret_values
 from worker.store.events import EventRecord
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
     from worker.config import get_settings
-    from worker.logs import configure_logging
+    from worker.ops.logs import configure_logging
     from worker.store.connection import resolve_redis_url
 
     settings = get_settings()

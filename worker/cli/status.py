@@ -47,7 +47,7 @@ def status(as_json: bool, watch: bool, interval: float) -> None:
 
 def _report(client: redis.Redis, settings: Any) -> Any:
     from worker.celery_app import EVENTS_QUEUE
-    from worker.health import system_health
+    from worker.ops.health import system_health
 
     return system_health(client, settings, queue=EVENTS_QUEUE)
 

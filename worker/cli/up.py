@@ -32,7 +32,7 @@ import httpx
 import yaml
 
 from worker.config import config_path, load_settings, parse_config_file
-from worker.logs import LogFollower, wants_text
+from worker.ops.logs import LogFollower, wants_text
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"

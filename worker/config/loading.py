@@ -11,7 +11,7 @@ from worker.config.base import dotted
 from worker.config.files import config_path
 from worker.config.models import Settings
 from worker.errors import ConfigError
-from worker.logs import register_model_secrets
+from worker.ops.logs import register_model_secrets
 
 
 def load_settings(**overrides: Any) -> Settings:

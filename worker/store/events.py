@@ -45,7 +45,7 @@ class EventStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-# Extra commands a caller queues on the store's transaction (``worker.stats``, ``worker.store.history``).
+# Extra commands a caller queues on the store's transaction (``worker.ops.stats``, ``worker.store.history``).
 Also = Callable[[redis.client.Pipeline], None]
 
 FINAL_STATUSES = frozenset({EventStatus.DONE, EventStatus.FAILED, EventStatus.SKIPPED})

@@ -25,10 +25,10 @@ import redis
 from pydantic import SecretStr
 from redis.exceptions import WatchError
 
-from worker import stats
 from worker.config import Settings
 from worker.errors import StoreError, TokenError
-from worker.logs import register_secret
+from worker.ops import stats
+from worker.ops.logs import register_secret
 from worker.store.locks import ROTATION_LOCK
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
@@ -76,7 +76,7 @@ def seeds_from_settings(settings: Settings) -> dict[str, Seed]:
     return seeds
 
 
-# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.stats.record_token``.
+# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.ops.stats.record_token``.
 _COUNTED = {
     "rotated": ("rotation", "rotated"),
     "rotation-failed": ("rotation", "failed"),

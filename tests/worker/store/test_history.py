@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
+from worker.ops.story import timeline
 from worker.store import history
 from worker.store.events import ActionResult, EventRecord, EventStatus
-from worker.story import timeline
 
 
 def _record(**changes: object) -> EventRecord:

@@ -1,7 +1,7 @@
 """Everything an operator looks at, read from Redis in a few round trips: ``relay status`` and the status page.
 
 Queues (waiting, in progress, the oldest waiting event's age), the processes online (their heartbeat keys), the
-canary and beat, throughput from ``worker.stats``' minutes, dead letters with their top reasons, tokens (days left,
+canary and beat, throughput from ``worker.ops.stats``' minutes, dead letters with their top reasons, tokens (days left,
 status, next rotation) and the newest failures.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import redis
 
-from worker import stats
 from worker.config import Settings
-from worker.health import BEAT_KEY, CANARY_KEY, queue_keys
 from worker.liveness.heartbeat import ALIVE_KEY
+from worker.ops import stats
+from worker.ops.health import BEAT_KEY, CANARY_KEY, queue_keys
 from worker.store.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
 from worker.store.messages import UNACKED_KEY
 

@@ -138,7 +138,7 @@ def system_health(
     client: redis.Redis, settings: Any, *, queue: str | None = None, now: float | None = None
 ) -> SystemHealth:
     """Judge Redis, the workers, beat, the queue, the dead letters and the tokens."""
-    from worker.overview import gather
+    from worker.ops.overview import gather
 
     try:
         overview = gather(client, settings, queue or "relay.events", now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from worker.health import beat, queue_keys, snapshot
+from worker.ops.health import beat, queue_keys, snapshot
 from worker.store.events import DLQ_KEY
 from worker.store.messages import UNACKED_KEY
 

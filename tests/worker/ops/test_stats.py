@@ -7,7 +7,7 @@ import redis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from worker import stats
+from worker.ops import stats
 
 
 def _samples(client: redis.Redis) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -8,10 +8,10 @@ import json
 import pytest
 import redis
 
-from worker import health
 from worker.config import Settings
 from worker.liveness.heartbeat import ALIVE_KEY
-from worker.overview import gather, reason_of
+from worker.ops import health
+from worker.ops.overview import gather, reason_of
 from worker.store.events import DLQ_KEY, EventRecord, EventStatus, EventStore
 
 NOW = 1_800_000_000.0

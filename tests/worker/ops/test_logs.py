@@ -11,9 +11,9 @@ import redis
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from worker import logs
 from worker.config import Settings
-from worker.logs import (
+from worker.ops import logs
+from worker.ops.logs import (
     JsonFormatter,
     RedactingFilter,
     redact,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from celery.signals import task_postrun, task_prerun
 
-from worker.logs import (
+from worker.ops.logs import (
     EventIdFilter,
     JsonFormatter,
     LogFollower,
