@@ -99,7 +99,7 @@ def serve_app() -> Iterator[Callable[[Any], Server]]:
 @pytest.fixture
 def sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
     """A sandbox on a free port."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
 
     token = "sandbox-bootstrap-secret-0123456789"
     return Sandbox(serve_app(create_app(token)).url, token)

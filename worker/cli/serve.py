@@ -61,7 +61,7 @@ def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
 @click.option("--token", envvar="RELAY_SANDBOX_TOKEN", help="Bootstrap secret (default: generated, shown once).")
 def sandbox(host: str, port: int, token: str | None) -> None:
     """Serve a local stand-in for API7's admin API (and CODING's open API)."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
 
     if not token:
         token = secrets.token_urlsafe(24)

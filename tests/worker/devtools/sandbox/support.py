@@ -1,0 +1,60 @@
+"""Helpers shared by the sandbox tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from worker.devtools.sandbox.app import build_app
+from worker.devtools.sandbox.state import SandboxState
+
+BOOTSTRAP = "bootstrap-secret-for-tests"
+START = 1_700_000_000.0
+BASE_URL = "http://sandbox.test"
+TOKEN_PREFIXES = ("/api/settings/tokens", "/api/tokens")
+
+
+def make_client(state: SandboxState, **kwargs: Any) -> httpx.AsyncClient:
+    """Return a client for an app around `state`."""
+    transport = httpx.ASGITransport(app=build_app(state))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, **kwargs)
+
+
+async def recorded(anon: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Return what the sandbox recorded so far."""
+    response = await anon.get("/_sandbox/requests")
+    assert response.status_code == 200
+    records: list[dict[str, Any]] = response.json()
+    return records
+
+
+async def create_token(
+    client: httpx.AsyncClient, name: str, expires_at: int = 0, prefix: str = TOKEN_PREFIXES[0]
+) -> dict[str, Any]:
+    """Create a token and return its `value` (which includes the secret)."""
+    response = await client.post(prefix, json={"name": name, "expires_at": expires_at})
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()["value"]
+    return value
+
+
+UPSTREAM: dict[str, Any] = {"type": "roundrobin", "nodes": [{"host": "127.0.0.1", "port": 8080, "weight": 1}]}
+
+
+async def create_service(client: httpx.AsyncClient, name: str = "billing", **fields: Any) -> dict[str, Any]:
+    """Create a service and return its `value`."""
+    response = await client.post("/apisix/admin/services", json={"name": name, "upstream": UPSTREAM, **fields})
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()["value"]
+    return value
+
+
+async def publish(client: httpx.AsyncClient, service_id: str, version: str = "1.0.0") -> httpx.Response:
+    """Publish a service to the default gateway group."""
+    body = {
+        "gateway_group_id": "default",
+        "create_new_version": True,
+        "services": [{"service_id": service_id, "version": version, "upstream": UPSTREAM}],
+    }
+    return await client.post("/api/services/publish", json=body)
