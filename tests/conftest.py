@@ -16,7 +16,7 @@ import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
 from worker.config import Settings, get_settings, load_settings
-from worker.store.connection import EmbeddedRedis
+from worker.devtools.supervise.embedded import EmbeddedRedis
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import uvicorn
 
-from worker.store.connection import free_port
+from worker.devtools.supervise.embedded import free_port
 from worker.store.events import EventRecord, EventStatus, EventStore
 
 T = TypeVar("T")

@@ -26,8 +26,8 @@ from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.cli.serve import receiver_server_options
 from worker.config import Settings
+from worker.devtools.supervise.embedded import free_port
 from worker.runtime import Runtime
-from worker.store.connection import free_port
 from worker.store.events import EventStatus, EventStore
 from worker.targets import ConfigTokens
 from worker.tokens.keys import load_cipher

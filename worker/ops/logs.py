@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import BaseModel, SecretStr
@@ -213,42 +212,6 @@ def _connect_task_signals() -> None:
 _connect_task_signals()
 
 
-# --- ``relay up``'s terminal: its children's log files, followed. --------------------------------------------
-
-
 def wants_text(stream: TextIO, fmt: str | None = None) -> bool:
     """Whether lines for ``stream`` should be text (``RELAY_LOG_FORMAT``, else text on a terminal)."""
     return isinstance(_formatter(fmt, stream), TextFormatter)
-
-
-class LogFollower:
-    """New lines of every ``*.log`` in a directory, from where each file ended when the follower was made."""
-
-    def __init__(self, directory: Path, *, text: bool) -> None:
-        self.directory = directory
-        self.text = text
-        self._offsets = {path: path.stat().st_size for path in directory.glob("*.log")} if directory.is_dir() else {}
-        self._partial: dict[Path, bytes] = {}
-
-    def poll(self) -> list[str]:
-        """The complete lines written since the last poll, each prefixed with its file's name."""
-        lines: list[str] = []
-        for path in sorted(self.directory.glob("*.log")) if self.directory.is_dir() else []:
-            with path.open("rb") as handle:
-                handle.seek(self._offsets.get(path, 0))
-                chunk = self._partial.pop(path, b"") + handle.read()
-                self._offsets[path] = handle.tell()
-            *complete, rest = chunk.split(b"\n")
-            if rest:
-                self._partial[path] = rest
-            lines += [self._line(path.stem, raw.decode("utf-8", "replace")) for raw in complete if raw.strip()]
-        return lines
-
-    def _line(self, name: str, raw: str) -> str:
-        if not self.text:
-            return raw
-        with contextlib.suppress(ValueError):
-            data = json.loads(raw)
-            if isinstance(data, dict):
-                return f"{name:<8} {readable(data)}"
-        return f"{name:<8} {raw}"

@@ -5,21 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 from celery.signals import task_postrun, task_prerun
 
-from worker.ops.logs import (
-    EventIdFilter,
-    JsonFormatter,
-    LogFollower,
-    TextFormatter,
-    _formatter,
-    current_event_id,
-    event_context,
-)
+from worker.ops.logs import EventIdFilter, JsonFormatter, TextFormatter, _formatter, current_event_id, event_context
 
 
 def _record(message: str = "calling target", **extra: Any) -> logging.LogRecord:
@@ -91,23 +82,3 @@ def test_a_process_event_task_sets_the_id_for_its_run() -> None:
     task_postrun.send(sender=Task, task_id="t1", task=Task(), args=["evt_9"])
 
     assert (during, current_event_id()) == ("evt_9", None)
-
-
-def test_relay_up_follows_its_childrens_logs_from_where_they_ended(tmp_path: Path) -> None:
-    (tmp_path / "worker.log").write_text('{"old": "line"}\n')
-    text, raw = LogFollower(tmp_path, text=True), LogFollower(tmp_path, text=False)
-    line = {"time": "2026-12-01T23:00:00.123+00:00", "level": "info", "logger": "relay.x", "message": "hi",
-            "event_id": "evt_1"}  # fmt: skip
-    with (tmp_path / "worker.log").open("a") as log:
-        log.write(json.dumps(line) + "\n -------------- celery@host v5\n" + '{"partial": ')
-    (tmp_path / "webhooks.log").write_text("")
-
-    shown = text.poll()
-
-    assert shown == ["worker   23:00:00.123 INFO    relay.x [evt_1] hi", "worker    -------------- celery@host v5"]
-    assert raw.poll()[0] == json.dumps(line)
-    with (tmp_path / "worker.log").open("a") as log:
-        log.write('"rest"}\n')
-    completed = text.poll()  # a line written in two pieces is shown once, whole
-    assert len(completed) == 1
-    assert completed[0].endswith("partial=rest")

@@ -9,7 +9,8 @@ from typing import Any
 
 from worker.devtools.bench import loadgen, wrk
 from worker.devtools.bench.procs import Bench
-from worker.store.connection import connect, free_port
+from worker.devtools.supervise.embedded import free_port
+from worker.store.connection import connect
 
 CONNECTIONS = 32
 STEADY_RATE = 500.0

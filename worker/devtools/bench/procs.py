@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worker.devtools.chaos.cluster import Child, wait_http
-from worker.store.connection import EmbeddedRedis, free_port
+from worker.devtools.supervise.embedded import EmbeddedRedis, free_port
 
 PYTHON = [sys.executable, "-m"]
 WORKER_FLAGS = ["--concurrency", "2", "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -16,7 +16,7 @@ import httpx
 
 from worker.devtools.bench import sandbox
 from worker.devtools.bench.waiting import wait_until
-from worker.store.connection import free_port
+from worker.devtools.supervise.embedded import free_port
 
 UP_LINE = "Relay is up."
 _DROPPED_ENV = ("RELAY_CONFIG", "RELAY_REDIS_URL", "RELAY_TOKEN_KEY", "RELAY_DATA_DIR")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from worker.store.connection import EmbeddedRedis, free_port, ping
+from worker.devtools.supervise.embedded import EmbeddedRedis, free_port
+from worker.store.connection import ping
 
 
 @dataclass

@@ -23,7 +23,7 @@ import yaml
 
 from worker.devtools.chaos.cluster import Cluster
 from worker.devtools.chaos.report import Report, build_report
-from worker.store.connection import free_port
+from worker.devtools.supervise.embedded import free_port
 
 CHAOS_TOKEN_ENV = "RELAY_CHAOS_SANDBOX_TOKEN"  # noqa: S105 (a variable name)
 READ_TIMEOUT = 2.0
