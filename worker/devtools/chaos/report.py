@@ -5,17 +5,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import redis
 
 from worker.devtools.chaos.resolve import replay_unknown
+from worker.devtools.chaos.timeline import Timeline
 from worker.errors import StoreError
 from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
-
-if TYPE_CHECKING:
-    from worker.devtools.chaos.run import Timeline
 
 
 @dataclass

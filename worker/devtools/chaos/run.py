@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import yaml
 
 from worker.devtools.chaos.cluster import Cluster
 from worker.devtools.chaos.report import Report, build_report
+from worker.devtools.chaos.timeline import Posted, Timeline
 from worker.devtools.supervise.embedded import free_port
 
 CHAOS_TOKEN_ENV = "RELAY_CHAOS_SANDBOX_TOKEN"  # noqa: S105 (a variable name)
@@ -39,23 +40,6 @@ class Plan:
     redis_restarts: int = 2
     settle_timeout: float = 120.0
     seed: int | None = None
-
-
-@dataclass
-class Posted:
-    """One delivery as the sender saw it."""
-
-    at: float
-    status: int | None
-    event_id: str | None = None
-
-
-@dataclass
-class Timeline:
-    """What was sent and what was done to the cluster, and when."""
-
-    posted: list[Posted] = field(default_factory=list)
-    faults: list[tuple[float, str]] = field(default_factory=list)
 
 
 def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:
