@@ -6,6 +6,7 @@ import logging
 
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
 from worker.liveness import recovery
+from worker.liveness.canary import CANARY_INTERVAL_SECONDS
 from worker.ops import health
 from worker.runtime import Runtime, get_runtime
 from worker.store import deadletters
@@ -69,7 +70,7 @@ def recover_workers() -> int:
         release_quietly(lock)
 
 
-@app.task(name="relay.canary", ignore_result=True, expires=health.CANARY_INTERVAL_SECONDS)
+@app.task(name="relay.canary", ignore_result=True, expires=CANARY_INTERVAL_SECONDS)
 def canary() -> None:
     """Prove end to end that a worker consumes the events queue (see ``worker.ops.health``)."""
     health.beat(get_runtime().redis)

@@ -10,7 +10,7 @@ from celery.signals import setup_logging
 
 from worker.config import Settings, get_settings
 from worker.errors import ConfigError
-from worker.ops.health import CANARY_INTERVAL_SECONDS
+from worker.liveness.canary import CANARY_INTERVAL_SECONDS
 from worker.ops.logs import configure_logging
 from worker.store.messages import TaskMessageEncoder
 

@@ -1,7 +1,9 @@
-"""What operators watch: queue depth (unacknowledged included), dead letters, and the workers' canary.
+"""What operators watch: queue depth (unacknowledged included), dead letters, the workers' canary, and the system
+view judged from ``worker.ops.overview`` (each part ok, warn or fail, with the reason).
 
-The canary is a task beat sends through the events queue; a worker that runs it writes the time. Its age is the
-reliable liveness signal: a worker process can be alive yet no longer consuming (celery#10205).
+The canary (``worker.liveness.canary``) is a task beat sends through the events queue; a worker that runs it writes
+the time. Its age is the reliable liveness signal: a worker process can be alive yet no longer consuming
+(celery#10205).
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ from typing import Any
 import redis
 from prometheus_client import Gauge
 
+from worker.config import Settings
+from worker.liveness.canary import BEAT_KEY, CANARY_INTERVAL_SECONDS, CANARY_KEY
+from worker.ops.overview import Overview, gather
 from worker.store.events import DLQ_KEY
-from worker.store.messages import UNACKED_KEY
-
-CANARY_KEY = "relay:canary"
-BEAT_KEY = "relay:beat"  # when beat last sent the canary (written where beat publishes, see ``tasks.alerts``)
-CANARY_INTERVAL_SECONDS = 30.0
-# kombu keeps one list per priority step: "<queue>", "<queue>\x06\x163", ... (count them all).
-_PRIORITY_SEPARATOR = "\x06\x16"
-_PRIORITY_STEPS = (0, 3, 6, 9)
+from worker.store.messages import UNACKED_KEY, queue_keys
 
 QUEUE_READY = Gauge("relay_queue_ready", "Messages waiting in the events queue")
 QUEUE_UNACKED = Gauge("relay_queue_unacked", "Messages delivered to a worker and not yet acknowledged")
@@ -46,11 +44,6 @@ class Health:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {**asdict(self), "workers_alive": self.workers_alive}
-
-
-def queue_keys(queue: str) -> list[str]:
-    """Every list kombu may keep for ``queue``."""
-    return [queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
 
 
 def snapshot(client: redis.Redis, queue: str, *, now: float | None = None) -> Health:
@@ -110,7 +103,7 @@ class SystemHealth:
     """Every part, and the overview they were judged from (None when Redis was unreachable)."""
 
     parts: list[Part]
-    overview: Any = None
+    overview: Overview | None = None
 
     @property
     def level(self) -> str:
@@ -135,11 +128,9 @@ class SystemHealth:
 
 
 def system_health(
-    client: redis.Redis, settings: Any, *, queue: str | None = None, now: float | None = None
+    client: redis.Redis, settings: Settings, *, queue: str | None = None, now: float | None = None
 ) -> SystemHealth:
     """Judge Redis, the workers, beat, the queue, the dead letters and the tokens."""
-    from worker.ops.overview import gather
-
     try:
         overview = gather(client, settings, queue or "relay.events", now=now)
     except redis.RedisError as exc:
@@ -148,12 +139,11 @@ def system_health(
     return judge(overview, max_wait=_max_wait(settings))
 
 
-def _max_wait(settings: Any) -> float:
-    alerts = getattr(settings, "alerts", None)
-    return float(getattr(alerts, "max_wait_seconds", None) or DEFAULT_MAX_WAIT_SECONDS)
+def _max_wait(settings: Settings) -> float:
+    return settings.alerts.max_wait_seconds or DEFAULT_MAX_WAIT_SECONDS
 
 
-def judge(overview: Any, *, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> SystemHealth:
+def judge(overview: Overview, *, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> SystemHealth:
     """The parts' levels from one overview."""
     return SystemHealth(
         [
@@ -168,13 +158,13 @@ def judge(overview: Any, *, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> Syste
     )
 
 
-def _starting(overview: Any) -> bool:
+def _starting(overview: Overview) -> bool:
     """Every process online started so recently that no canary was due yet."""
     starts = [process.started_at for process in overview.processes if process.started_at]
     return bool(starts) and len(starts) == len(overview.processes) and overview.now - min(starts) < STARTING_SECONDS
 
 
-def _workers(overview: Any) -> Part:
+def _workers(overview: Overview) -> Part:
     age = overview.canary_age_seconds
     online = len(overview.processes)
     if age is not None and age < STALE_SECONDS:
@@ -187,7 +177,7 @@ def _workers(overview: Any) -> Part:
     return Part("workers", FAIL, "not consuming", f"{online} process(es) online, but the canary ran {seen}")
 
 
-def _beat(overview: Any) -> Part:
+def _beat(overview: Overview) -> Part:
     age = overview.beat_age_seconds
     if age is not None and age < STALE_SECONDS:
         return Part("beat", OK, "alive", f"sent the canary {age:.0f}s ago")
@@ -198,7 +188,7 @@ def _beat(overview: Any) -> Part:
     return Part("beat", FAIL, "stopped", f"beat sent the canary {seen} (every {CANARY_INTERVAL_SECONDS:.0f}s)")
 
 
-def _queue(overview: Any, max_wait: float) -> Part:
+def _queue(overview: Overview, max_wait: float) -> Part:
     oldest = overview.oldest_waiting_seconds
     state = f"{overview.waiting} waiting, {overview.in_progress} in progress"
     if oldest is not None and oldest > max_wait:
@@ -206,14 +196,14 @@ def _queue(overview: Any, max_wait: float) -> Part:
     return Part("queue", OK, state)
 
 
-def _dead_letters(overview: Any) -> Part:
+def _dead_letters(overview: Overview) -> Part:
     if not overview.dead_letters:
         return Part("dead_letters", OK, "none")
     top = ", ".join(f"{reason} ({count})" for reason, count in overview.top_reasons[:3])
     return Part("dead_letters", WARN, str(overview.dead_letters), f"top reasons: {top} (relay dlq list)")
 
 
-def _tokens(overview: Any) -> Part:
+def _tokens(overview: Overview) -> Part:
     bad = [row for row in overview.tokens if row.status in {"expired", "invalid"}]
     warned = [row for row in overview.tokens if row.status == "warn"]
     if bad:

@@ -19,11 +19,11 @@ from typing import Any
 import redis
 
 from worker.config import Settings
+from worker.liveness.canary import BEAT_KEY, CANARY_KEY
 from worker.liveness.heartbeat import ALIVE_KEY
 from worker.ops import stats
-from worker.ops.health import BEAT_KEY, CANARY_KEY, queue_keys
 from worker.store.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
-from worker.store.messages import UNACKED_KEY
+from worker.store.messages import UNACKED_KEY, queue_keys
 
 DAY = 86400.0
 TOP_REASONS = 5

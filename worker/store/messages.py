@@ -70,6 +70,14 @@ class TaskMessageEncoder:
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages here (its defaults).
 UNACKED_KEY = "unacked"
+# kombu keeps one list per priority step: "<queue>", "<queue>\x06\x163", ... (count them all).
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def queue_keys(queue: str) -> list[str]:
+    """Every list kombu may keep for ``queue``."""
+    return [queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
 
 
 def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from worker.ops.health import beat, queue_keys, snapshot
+from worker.ops.health import beat, snapshot
 from worker.store.events import DLQ_KEY
-from worker.store.messages import UNACKED_KEY
+from worker.store.messages import UNACKED_KEY, queue_keys
 
 
 def test_snapshot_counts_every_priority_list_unacked_and_dead_letters(fake_redis: redis.Redis) -> None:
