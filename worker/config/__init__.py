@@ -18,6 +18,7 @@ from worker.config.files import (
 from worker.config.loading import get_settings, load_settings
 from worker.config.models import (
     MIN_SECRET_LENGTH,
+    TARGET_AUTH,
     AlertsConfig,
     CeleryConfig,
     ChannelConfig,
@@ -29,6 +30,7 @@ from worker.config.models import (
     Settings,
     SourceConfig,
     SourceKind,
+    TargetAuth,
     TargetConfig,
     TargetKind,
     TokensConfig,
@@ -48,6 +50,7 @@ __all__ = [
     "DAY",
     "DEFAULT_CONFIG_PATH",
     "MIN_SECRET_LENGTH",
+    "TARGET_AUTH",
     "Action",
     "AlertsConfig",
     "CallAction",
@@ -67,6 +70,7 @@ __all__ = [
     "SourceConfig",
     "SourceKind",
     "StrictModel",
+    "TargetAuth",
     "TargetConfig",
     "TargetKind",
     "TokensConfig",

@@ -7,6 +7,7 @@ as ``SecretStr`` so that a repr, a log line or an error never shows them.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -79,6 +80,23 @@ class SourceConfig(StrictModel):
 TargetKind = Literal["api7", "coding", "bearer"]
 
 
+@dataclass(frozen=True)
+class TargetAuth:
+    """How a kind of target may be authenticated, as far as the configuration may say it."""
+
+    modes: frozenset[str]
+    default: str
+    can_rotate: bool = False  # Relay can rotate its token through the target's own API
+
+
+# Configuration facts of each target kind, checked when the file is read; their behaviour is worker.targets.kinds.
+TARGET_AUTH: dict[str, TargetAuth] = {
+    "api7": TargetAuth(frozenset({"header", "cookie"}), "header", can_rotate=True),
+    "coding": TargetAuth(frozenset({"bearer", "basic"}), "bearer"),
+    "bearer": TargetAuth(frozenset({"bearer"}), "bearer"),
+}
+
+
 class TargetConfig(StrictModel):
     """An admin API that rules call, with the name of the system token it uses."""
 
@@ -97,27 +115,21 @@ class TargetConfig(StrictModel):
     @property
     def auth_mode(self) -> str:
         """How the token is sent: the configured mode, or the kind's usual one."""
-        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
-
-        return self.auth or KINDS[self.kind].default_auth
+        return self.auth or TARGET_AUTH[self.kind].default
 
     @property
     def can_rotate(self) -> bool:
         """Whether Relay may rotate this target's token through its API."""
-        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
-
-        able = KINDS[self.kind].can_rotate
+        able = TARGET_AUTH[self.kind].can_rotate
         return able if self.rotate is None else (self.rotate and able)
 
     @model_validator(mode="after")
     def _check_auth(self) -> TargetConfig:
-        from worker.targets.kinds import KINDS  # lazy: kinds imports this module
-
-        if self.auth_mode not in KINDS[self.kind].auth_modes:
+        if self.auth_mode not in TARGET_AUTH[self.kind].modes:
             raise ValueError(f"auth {self.auth_mode!r} is not valid for kind {self.kind!r}")
         if self.auth_mode == "basic" and not self.basic_user:
             raise ValueError("auth 'basic' needs 'basic_user' (the account the token belongs to)")
-        if self.rotate and not KINDS[self.kind].can_rotate:
+        if self.rotate and not TARGET_AUTH[self.kind].can_rotate:
             raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
         return self
 
