@@ -134,6 +134,15 @@ class Catalog:
             raise not_found("gateway group", group_id)
         return group
 
+    def add_gateway_group(self, group_id: str, name: str, desc: str = "") -> GatewayGroup:
+        """Add a gateway group (the sandbox's control API; API7 makes them in its console)."""
+        if group_id in self.gateway_groups:
+            raise ApiError(409, f"gateway group already exists: {group_id}")
+        now = self._now()
+        group = GatewayGroup(group_id, name, now, now, self._next_seq(), desc=desc)
+        self.gateway_groups[group_id] = group
+        return group
+
     def service(self, service_id: str) -> Service:
         """Return a service or raise a 404."""
         service = self.services.get(service_id)

@@ -58,3 +58,18 @@ async def publish(client: httpx.AsyncClient, service_id: str, version: str = "1.
         "services": [{"service_id": service_id, "version": version, "upstream": UPSTREAM}],
     }
     return await client.post("/api/services/publish", json=body)
+
+
+# PEM-shaped strings long enough for the description's minLength (128); the sandbox does not parse certificates.
+CERT = "-----BEGIN CERTIFICATE-----\n" + "C" * 160 + "\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\n" + "K" * 160 + "\n-----END PRIVATE KEY-----\n"
+GG = {"gateway_group_id": "default"}
+
+
+async def put_route_template(client: httpx.AsyncClient, route_id: str, service_id: str) -> dict[str, Any]:
+    """PUT a 3.2 route template of a service and return its `value`."""
+    body = {"name": route_id, "paths": ["/orders"], "methods": ["GET"], "service_id": service_id}
+    response = await client.put(f"/apisix/admin/routes/{route_id}", json=body)
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()["value"]
+    return value
