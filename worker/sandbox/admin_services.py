@@ -8,6 +8,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.sandbox.catalog import GatewayGroup, PublishedService, Service, name_matches
+from worker.sandbox.runtime import TEMPLATES
+from worker.sandbox.runtime_kinds import ROUTE_TEMPLATES
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import (
     ID_PATTERN,
@@ -123,6 +125,10 @@ def service_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def publish(request: Request) -> JSONResponse:
         group, published = catalog.publish(await read_object(request))
+        templates = state.runtime.items(TEMPLATES, ROUTE_TEMPLATES)
+        for item in published:
+            # What the gateway group now runs: the service's routes as they are at publish time.
+            item.routes = [r.public() for r in templates if r.config.get("service_id") == item.service_id]
         value = {"gateway_group_id": group.id, "services": [p.public() for p in published]}
         return JSONResponse(value_envelope(value))
 

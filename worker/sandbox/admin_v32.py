@@ -15,12 +15,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.sandbox.admin_runtime import ADMIN, group_of, list_answer
+from worker.sandbox.runtime import TEMPLATES
 from worker.sandbox.runtime_kinds import KINDS, ROUTE_TEMPLATES, SSLS_V32, Kind
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import ID_PATTERN, bad_request, not_found, path_id, read_object, value_envelope
 
-# Route templates are stored as the resources of a pseudo gateway group no real group can be named (ID_PATTERN).
-TEMPLATES = ""
 BY_ID_ALONE = ("consumers", "ssls")
 
 

@@ -82,6 +82,8 @@ class PublishedService:
     publish_time: int
     seq: int
     status: int = 0
+    # The service's route templates as they were when published (shown by the control API, not the admin API).
+    routes: list[dict[str, Any]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """Return the admin API representation."""

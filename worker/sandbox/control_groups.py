@@ -5,7 +5,8 @@
 - `GET /_sandbox/gateway_groups/{id}` -> the group's whole state, for tests' assertions:
   `{"api7_version", "gateway_group", "resources": {kind: {id: value}}, "published": {service_id: value}}`
   (credentials are keyed `<username>/<id>`; write-only values such as SSL keys and credential keys appear only as
-  `"sha256:<hex>"` digests, never in clear; `published` is 3.2's).
+  `"sha256:<hex>"` digests, never in clear; `published` is 3.2's, each with the `routes` its service had when
+  published).
 - `POST /_sandbox/gateway_groups/{id}/resources` `{"kind", "id", "value", "made_by": "hand"|"adc", "consumer"?}`
   -> 201 and the stored value: a resource made outside Relay, through the same checks and defaults as the admin
   API. `made_by: "adc"` adds the label `managed-by: adc`, as ADC does (adc#533). `consumer` names a credential's.
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from worker.sandbox.admin_v32 import TEMPLATES
+from worker.sandbox.runtime import TEMPLATES
 from worker.sandbox.runtime_kinds import CREDENTIALS, KINDS, ROUTE_TEMPLATES, Kind, digest
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import ID_PATTERN, bad_request, path_id, read_object, require_str
@@ -60,7 +61,7 @@ def group_control_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def group_state(request: Request) -> JSONResponse:
         group = catalog.gateway_group(path_id(request, "gateway_group_id"))
-        published = {p.service_id: p.public() for p in catalog.published_in(group.id)}
+        published = {p.service_id: {**p.public(), "routes": p.routes} for p in catalog.published_in(group.id)}
         return JSONResponse(
             {
                 "api7_version": state.api7_version,

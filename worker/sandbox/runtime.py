@@ -12,6 +12,8 @@ from worker.sandbox.web import ApiError, bad_request, not_found
 
 # Fields the server owns: a client may send them back (a PUT of what it read), but they are not config.
 SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
+# 3.2's route templates are stored as the resources of this pseudo gateway group, which no real group's id can be.
+TEMPLATES = ""
 # Kinds whose `service_id` must name a service of the same gateway group.
 IN_A_SERVICE = ("routes", "stream_routes")
 

@@ -10,6 +10,7 @@ from worker.sandbox.app import build_app
 from worker.sandbox.state import SandboxState
 
 BOOTSTRAP = "bootstrap-secret-for-tests"
+RUNTIME_VERSION = "3.5.0"
 START = 1_700_000_000.0
 BASE_URL = "http://sandbox.test"
 TOKEN_PREFIXES = ("/api/settings/tokens", "/api/tokens")
@@ -73,3 +74,34 @@ async def put_route_template(client: httpx.AsyncClient, route_id: str, service_i
     assert response.status_code == 200, response.text
     value: dict[str, Any] = response.json()["value"]
     return value
+
+
+async def put_ok(client: httpx.AsyncClient, path: str, body: dict[str, Any], group: str = "default") -> dict[str, Any]:
+    """PUT a runtime resource in a gateway group and return its `value`."""
+    response = await client.put(path, params={"gateway_group_id": group}, json=body)
+    assert response.status_code == 200, response.text
+    value: dict[str, Any] = response.json()["value"]
+    return value
+
+
+async def group_state(client: httpx.AsyncClient, group: str = "default") -> dict[str, Any]:
+    """Return the control API's whole state of a gateway group."""
+    response = await client.get(f"/_sandbox/gateway_groups/{group}")
+    assert response.status_code == 200, response.text
+    state: dict[str, Any] = response.json()
+    return state
+
+
+async def add_group(client: httpx.AsyncClient, group_id: str, name: str) -> None:
+    """Add a gateway group through the control API."""
+    response = await client.post("/_sandbox/gateway_groups", json={"id": group_id, "name": name})
+    assert response.status_code == 201, response.text
+
+
+SERVICE: dict[str, Any] = {
+    "name": "billing",
+    "desc": "invoices",
+    "labels": {"team": "pay"},
+    "upstream": {"nodes": [{"host": "billing.internal", "port": 8080, "weight": 100}]},
+}
+ROUTE: dict[str, Any] = {"name": "list-invoices", "paths": ["/invoices"], "methods": ["GET"], "service_id": "billing"}
