@@ -66,7 +66,12 @@ def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
     show_default=True,
     help="API7 version to stand in for: 3.2.x serves templates and publishing, 3.5.0 and later runtime resources.",
 )
-def sandbox(host: str, port: int, token: str | None, api7_version: str) -> None:
+@click.option(
+    "--default-page-size",
+    type=click.IntRange(min=1),
+    help="Page resource lists asked without page_size (default: answer the whole list).",
+)
+def sandbox(host: str, port: int, token: str | None, api7_version: str, default_page_size: int | None) -> None:
     """Serve a local stand-in for API7's admin API (and CODING's open API)."""
     from worker.sandbox import create_app
     from worker.sandbox.versions import check_version
@@ -81,7 +86,7 @@ def sandbox(host: str, port: int, token: str | None, api7_version: str) -> None:
         click.echo(f"sandbox bootstrap token (shown once): {token}", err=True)
     click.echo(f"sandbox admin API (API7 {api7_version}) on http://{host}:{port}", err=True)
     uvicorn.run(
-        create_app(token, api7_version=api7_version),
+        create_app(token, api7_version=api7_version, default_page_size=default_page_size),
         host=host,
         port=port,
         log_level="warning",

@@ -9,6 +9,7 @@ resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}`
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -60,9 +61,11 @@ def label_filter(query: QueryParams) -> dict[str, str]:
     return selector
 
 
-def list_answer(resources: list[Resource], query: QueryParams) -> JSONResponse:
-    """Answer a list: label selector, fuzzy search, order, one page."""
+def list_answer(resources: list[Resource], query: QueryParams, default_page_size: int | None = None) -> JSONResponse:
+    """Answer a list: label selector, fuzzy search, order, one page (`default_page_size` when none is asked)."""
     q = parse_list_query(query, order_fields=("created_at", "updated_at"), default_order="updated_at")
+    if q.page_size is None and default_page_size is not None:
+        q = replace(q, page_size=default_page_size)
     selector = label_filter(query)
     if selector:
         resources = [r for r in resources if all(r.config.get("labels", {}).get(k) == v for k, v in selector.items())]
@@ -81,7 +84,7 @@ def kind_routes(state: SandboxState, kind: Kind) -> list[BaseRoute]:
         return found
 
     async def list_all(request: Request) -> JSONResponse:
-        return list_answer(store.items(group(request), kind), request.query_params)
+        return list_answer(store.items(group(request), kind), request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
         return JSONResponse(value_envelope(store.get(group(request), kind, path_id(request, "id")).public()))
@@ -129,7 +132,7 @@ def credential_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def list_all(request: Request) -> JSONResponse:
         group_id, username = where(request)
-        return list_answer(store.items(group_id, CREDENTIALS, username), request.query_params)
+        return list_answer(store.items(group_id, CREDENTIALS, username), request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
         group_id, username = where(request)

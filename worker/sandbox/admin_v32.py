@@ -35,7 +35,7 @@ def route_template_routes(state: SandboxState) -> list[BaseRoute]:
         service_id = request.query_params.get("service_id")
         if service_id is not None:
             routes = [r for r in routes if r.config.get("service_id") == service_id]
-        return list_answer(routes, request.query_params)
+        return list_answer(routes, request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
         ident = path_id(request, "route_id")
@@ -81,7 +81,7 @@ def group_kind_routes(state: SandboxState, kind: Kind, param: str) -> list[BaseR
     async def list_all(request: Request) -> JSONResponse:
         group_id = group_of(request, catalog)
         assert group_id is not None
-        return list_answer(store.items(group_id, kind), request.query_params)
+        return list_answer(store.items(group_id, kind), request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
         ident = path_id(request, param)

@@ -65,10 +65,13 @@ def create_app(
     clock: Callable[[], float] = time.time,
     seed: int | None = None,
     api7_version: str = DEFAULT_VERSION,
+    default_page_size: int | None = None,
 ) -> Starlette:
     """Build a sandbox whose admin API accepts `bootstrap_token` (a never-expiring token named "bootstrap").
 
     `seed` makes faults injected at a `rate` hit the same requests on every run; `api7_version` chooses the
-    generation of API7's admin API it serves (3.2.x: templates and publishing; 3.5.0 and later: runtime resources).
+    generation of API7's admin API it serves (3.2.x: templates and publishing; 3.5.0 and later: runtime resources);
+    `default_page_size` pages resource lists asked without `page_size` (by default they answer everything).
     """
-    return build_app(new_state(bootstrap_token, clock, seed=seed, api7_version=api7_version))
+    state = new_state(bootstrap_token, clock, seed=seed, api7_version=api7_version, default_page_size=default_page_size)
+    return build_app(state)

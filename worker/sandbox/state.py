@@ -28,6 +28,9 @@ class SandboxState:
     catalog: Catalog
     runtime: RuntimeStore
     api7_version: str = DEFAULT_VERSION
+    # A page size for resource lists asked without one (None: the whole list). API7 documents no default; a test
+    # sets one to see that a client which does not page (as ADC's fetcher) misses resources.
+    default_page_size: int | None = None
     faults: FaultQueue = field(default_factory=FaultQueue)
     recorder: Recorder = field(default_factory=Recorder)
     effects: EffectLog = field(default_factory=EffectLog)
@@ -44,11 +47,15 @@ def new_state(
     *,
     seed: int | None = None,
     api7_version: str = DEFAULT_VERSION,
+    default_page_size: int | None = None,
 ) -> SandboxState:
     """Build a sandbox whose only token is the bootstrap one and whose only gateway group is "default".
 
-    `seed` makes rate-limited faults repeatable; `api7_version` chooses the admin API's generation (see versions).
+    `seed` makes rate-limited faults repeatable; `api7_version` chooses the admin API's generation (see versions);
+    `default_page_size` pages resource lists asked without `page_size`.
     """
+    if default_page_size is not None and default_page_size < 1:
+        raise ValueError("default_page_size must be at least 1")
     tokens = TokenStore(clock, user_id=str(uuid.uuid4()), user_name=SANDBOX_USER_NAME)
     tokens.add_bootstrap(bootstrap_token)
     return SandboxState(
@@ -57,5 +64,6 @@ def new_state(
         catalog=Catalog(clock),
         runtime=RuntimeStore(clock),
         api7_version=check_version(api7_version),
+        default_page_size=default_page_size,
         faults=FaultQueue(random.Random(seed)),
     )

@@ -9,16 +9,20 @@ import pytest
 
 from tests.support import FakeClock
 from tests.worker.sandbox.support import (
+    BOOTSTRAP,
     CERT,
     GG,
     KEY,
     ROUTE,
+    RUNTIME_VERSION,
     SERVICE,
     START,
     add_group,
     group_state,
+    make_client,
     put_ok,
 )
+from worker.sandbox.state import new_state
 
 pytestmark = pytest.mark.anyio
 
@@ -237,3 +241,17 @@ async def test_runtime_calls_go_through_faults_and_the_recorder(rt: httpx.AsyncC
     records = (await rt.get("/_sandbox/requests", params={"path": f"{A}/services"})).json()
     assert records[0]["query"] == GG
     assert records[0]["status"] == 503
+
+
+async def test_a_default_page_size_truncates_a_client_that_does_not_page(clock: FakeClock) -> None:
+    state = new_state(BOOTSTRAP, clock, api7_version=RUNTIME_VERSION, default_page_size=2)
+    async with make_client(state, headers={"X-API-KEY": BOOTSTRAP}) as c:
+        for n in range(3):
+            await put_ok(c, f"{A}/services/s{n}", {**SERVICE, "name": f"s{n}"})
+        unpaged = (await c.get(f"{A}/services", params=GG)).json()
+        assert unpaged["total"] == 3
+        assert len(unpaged["list"]) == 2
+        asked = (await c.get(f"{A}/services", params={**GG, "page_size": 10})).json()
+        assert len(asked["list"]) == 3
+    with pytest.raises(ValueError, match="default_page_size"):
+        new_state(BOOTSTRAP, clock, default_page_size=0)
