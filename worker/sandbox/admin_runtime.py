@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from worker.sandbox.catalog import Catalog
 from worker.sandbox.runtime import Resource, RuntimeStore
+from worker.sandbox.runtime_defaults import core_schema
 from worker.sandbox.runtime_kinds import CREDENTIALS, KINDS, Kind
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import (
@@ -168,9 +169,18 @@ def version_route(state: SandboxState) -> Route:
     return Route("/api/version", version, methods=["GET"])
 
 
+async def _core_schema(request: Request) -> JSONResponse:
+    return JSONResponse({"value": core_schema()})
+
+
 def runtime_routes(state: SandboxState) -> list[BaseRoute]:
-    """Return every route of API7 3.5+'s runtime admin API."""
-    routes: list[BaseRoute] = [version_route(state), metadata_list_route(state), *credential_routes(state)]
+    """Return every route of API7 3.5+'s runtime admin API, with `GET /api/schema/core` (the defaults it adds)."""
+    routes: list[BaseRoute] = [
+        version_route(state),
+        Route("/api/schema/core", _core_schema, methods=["GET"]),
+        metadata_list_route(state),
+        *credential_routes(state),
+    ]
     for kind in KINDS.values():
         routes.extend(kind_routes(state, kind))
     return routes

@@ -95,3 +95,28 @@ def no_defaults(config: dict[str, Any]) -> None:
 
 
 Defaults = Callable[[dict[str, Any]], None]
+
+
+def _schema(defaults: dict[str, Any], **nested: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        key: {"type": "integer" if isinstance(value, int) else "string", "default": value}
+        for key, value in defaults.items()
+    }
+    return {"type": "object", "properties": {**properties, **nested}}
+
+
+def core_schema() -> dict[str, Any]:
+    """Return `GET /api/schema/core`'s value: each core resource's JSON schema, reduced to its defaults.
+
+    ADC's api7ee backend reads the defaults it merges into the desired side from there (`index.ts` `defaultValue`);
+    API7 3.5 to 3.7 answer no `upstream` entry (ADC then takes the service's), later versions do.
+    """
+    nodes = {"type": "array", "items": _schema(NODE_DEFAULTS)}
+    upstream = _schema(UPSTREAM_DEFAULTS, nodes=nodes)
+    return {
+        "route": _schema(ROUTE_DEFAULTS),
+        "service": _schema(SERVICE_DEFAULTS, upstream=upstream),
+        "upstream": upstream,
+        "ssl": _schema(SSL_DEFAULTS),
+        "consumer": {"type": "object", "properties": {}},
+    }

@@ -255,3 +255,19 @@ async def test_a_default_page_size_truncates_a_client_that_does_not_page(clock: 
         assert len(asked["list"]) == 3
     with pytest.raises(ValueError, match="default_page_size"):
         new_state(BOOTSTRAP, clock, default_page_size=0)
+
+
+async def test_what_a_get_answers_can_be_put_back_unchanged(rt: httpx.AsyncClient, clock: FakeClock) -> None:
+    await put_ok(rt, f"{A}/services/billing", SERVICE)
+    route = await put_ok(rt, f"{A}/routes/r1", {**ROUTE, "plugins": {"key-auth": {}}})
+    clock.advance(1)
+    again = await put_ok(rt, f"{A}/routes/r1", route)
+    assert {**again, "updated_at": 0} == {**route, "updated_at": 0}
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"text"', b"NaN", b'{"name": "x"'])
+async def test_a_body_that_is_not_a_json_object_is_refused(rt: httpx.AsyncClient, raw: bytes) -> None:
+    response = await rt.put(f"{A}/services/billing", params=GG, content=raw)
+    assert response.status_code == 400
+    assert set(response.json()) == {"error_msg"}
+    assert (await rt.get(f"{A}/services", params=GG)).json()["total"] == 0

@@ -77,3 +77,39 @@ async def test_plugin_metadata_is_stored_as_sent(rt: httpx.AsyncClient) -> None:
         "created_at": meta["created_at"],
         "updated_at": meta["updated_at"],
     }
+
+
+def _defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """Read a JSON schema's defaults as ADC's backend does (objects nested, arrays of objects as one item)."""
+    found: dict[str, Any] = {}
+    for key, field in schema.get("properties", {}).items():
+        if field.get("type") == "object":
+            found[key] = _defaults(field)
+        elif field.get("type") == "array" and field.get("items", {}).get("type") == "object":
+            found[key] = [_defaults(field["items"])]
+        elif "default" in field:
+            found[key] = field["default"]
+    return found
+
+
+async def test_the_core_schema_announces_exactly_the_defaults_added(rt: httpx.AsyncClient) -> None:
+    core = (await rt.get("/api/schema/core")).json()["value"]
+    service = await put_ok(rt, f"{A}/services/billing", SERVICE)
+    route = await put_ok(rt, f"{A}/routes/r1", ROUTE)
+    ssl = await put_ok(rt, f"{A}/ssls/api", {"cert": CERT, "key": KEY, "snis": ["api.example.com"]})
+    announced = _defaults(core["service"])
+    assert announced == {
+        "type": "http",
+        "upstream": {"type": "roundrobin", "scheme": "http", "pass_host": "pass", "nodes": [{"priority": 0}]},
+    }
+    assert {k: service[k] for k in ("type",)} == {"type": announced["type"]}
+    assert {k: service["upstream"][k] for k in ("type", "scheme", "pass_host")} == {
+        k: announced["upstream"][k] for k in ("type", "scheme", "pass_host")
+    }
+    assert _defaults(core["route"]).items() <= route.items()
+    assert _defaults(core["ssl"]).items() <= ssl.items()
+    assert _defaults(core["upstream"]) == announced["upstream"]
+
+
+async def test_3_2_has_no_core_schema(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/schema/core")).status_code == 404
