@@ -9,7 +9,9 @@
   published).
 - `POST /_sandbox/gateway_groups/{id}/resources` `{"kind", "id", "value", "made_by": "hand"|"adc", "consumer"?}`
   -> 201 and the stored value: a resource made outside Relay, through the same checks and defaults as the admin
-  API. `made_by: "adc"` adds the label `managed-by: adc`, as ADC does (adc#533). `consumer` names a credential's.
+  API. In 3.2 mode the kinds are consumers, ssls, global_rules and plugin_metadata (services and routes are
+  templates: make and publish them through the admin API). `made_by: "adc"` adds the label `managed-by: adc`,
+  as ADC does (adc#533). `consumer` names a credential's.
 - `GET /_sandbox/templates` -> 3.2's service and route templates: `{"services": {id: value}, "routes": {...}}`.
 """
 
@@ -22,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.sandbox.runtime import TEMPLATES
-from worker.sandbox.runtime_kinds import CREDENTIALS, KINDS, ROUTE_TEMPLATES, Kind, digest
+from worker.sandbox.runtime_kinds import CREDENTIALS, KINDS, ROUTE_TEMPLATES, SSLS_V32, Kind, digest
 from worker.sandbox.state import SandboxState
 from worker.sandbox.web import ID_PATTERN, bad_request, path_id, read_object, require_str
 
@@ -30,12 +32,23 @@ SEED_FIELDS = frozenset({"kind", "id", "value", "made_by", "consumer"})
 MADE_BY = ("hand", "adc")
 
 
-def _seed_kind(body: dict[str, Any]) -> Kind:
+def seed_kinds(state: SandboxState) -> dict[str, Kind]:
+    """Return the kinds a gateway group holds in this generation (3.2's services and routes are templates)."""
+    if state.runtime_api:
+        return {**KINDS, CREDENTIALS.name: CREDENTIALS}
+    return {
+        "consumers": KINDS["consumers"],
+        "ssls": SSLS_V32,
+        **{k: KINDS[k] for k in ("global_rules", "plugin_metadata")},
+    }
+
+
+def _seed_kind(state: SandboxState, body: dict[str, Any]) -> Kind:
     unknown = set(body) - SEED_FIELDS
     if unknown:
         raise bad_request(f"unknown fields: {', '.join(sorted(unknown))}")
     name = body.get("kind")
-    kinds = {**KINDS, CREDENTIALS.name: CREDENTIALS}
+    kinds = seed_kinds(state)
     if name not in kinds:
         raise bad_request(f"kind must be one of {', '.join(sorted(kinds))}")
     if body.get("made_by", "hand") not in MADE_BY:
@@ -74,7 +87,7 @@ def group_control_routes(state: SandboxState) -> list[BaseRoute]:
     async def seed(request: Request) -> JSONResponse:
         group = catalog.gateway_group(path_id(request, "gateway_group_id"))
         body = await read_object(request)
-        kind = _seed_kind(body)
+        kind = _seed_kind(state, body)
         ident = require_str(body, "id", max_length=256)
         consumer = body.get("consumer") if kind is CREDENTIALS else None
         if kind is CREDENTIALS and not isinstance(consumer, str):

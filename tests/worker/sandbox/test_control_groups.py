@@ -87,3 +87,12 @@ async def test_bad_seeds_are_refused_and_store_nothing(rt: httpx.AsyncClient, se
 
 async def test_the_state_of_an_unknown_group_is_404(rt: httpx.AsyncClient) -> None:
     assert (await rt.get("/_sandbox/gateway_groups/nope")).status_code == 404
+
+
+async def test_in_3_2_only_per_group_kinds_are_seeded(client: httpx.AsyncClient) -> None:
+    service = {"kind": "services", "id": "s", "value": SERVICE}
+    assert (await client.post("/_sandbox/gateway_groups/default/resources", json=service)).status_code == 400
+    consumer = {"kind": "consumers", "id": "ci_bot", "value": {"username": "ci_bot"}, "made_by": "adc"}
+    assert (await client.post("/_sandbox/gateway_groups/default/resources", json=consumer)).status_code == 201
+    got = (await client.get(f"{A}/consumers/ci_bot")).json()["value"]
+    assert got["labels"] == {"managed-by": "adc"}
