@@ -271,3 +271,26 @@ async def test_a_body_that_is_not_a_json_object_is_refused(rt: httpx.AsyncClient
     assert response.status_code == 400
     assert set(response.json()) == {"error_msg"}
     assert (await rt.get(f"{A}/services", params=GG)).json()["total"] == 0
+
+
+async def test_answers_carry_the_ids_adcs_fetcher_reads(rt: httpx.AsyncClient) -> None:
+    service = await put_ok(rt, f"{A}/services/billing", SERVICE)
+    route = await put_ok(rt, f"{A}/routes/r1", {**ROUTE, "route_id": "r1"})
+    stream = await put_ok(rt, f"{A}/stream_routes/s1", {"name": "tcp", "service_id": "billing", "server_port": 9100})
+    consumer = await put_ok(rt, f"{A}/consumers/ci-bot", {"username": "ci-bot"})
+    credential = await put_ok(rt, f"{A}/consumers/ci-bot/credentials/c1", {"plugins": {"key-auth": {"key": "k"}}})
+    ssl = await put_ok(rt, f"{A}/ssls/api", {"id": "api", "cert": CERT, "key": KEY, "snis": ["api.example.com"]})
+    assert (service["id"], service["service_id"]) == ("billing", "billing")
+    assert (route["id"], route["route_id"], route["service_id"]) == ("r1", "r1", "billing")
+    assert (stream["stream_route_id"], stream["service_id"]) == ("s1", "billing")
+    assert consumer["username"] == "ci-bot"
+    assert (credential["id"], ssl["id"]) == ("c1", "api")
+
+
+async def test_stream_routes_belong_to_a_service_and_go_with_it(rt: httpx.AsyncClient) -> None:
+    body = {"name": "tcp", "service_id": "billing", "server_port": 9100}
+    assert (await rt.put(f"{A}/stream_routes/s1", params=GG, json=body)).status_code == 400
+    await put_ok(rt, f"{A}/services/billing", SERVICE)
+    await put_ok(rt, f"{A}/stream_routes/s1", body)
+    await rt.delete(f"{A}/services/billing", params=GG)
+    assert (await rt.get(f"{A}/stream_routes", params=GG)).json()["total"] == 0
