@@ -22,7 +22,7 @@ from tests.worker.sandbox.support import (
     make_client,
     put_ok,
 )
-from worker.sandbox.state import new_state
+from worker.sandbox.state import SandboxState, new_state
 
 pytestmark = pytest.mark.anyio
 
@@ -294,3 +294,13 @@ async def test_stream_routes_belong_to_a_service_and_go_with_it(rt: httpx.AsyncC
     await put_ok(rt, f"{A}/stream_routes/s1", body)
     await rt.delete(f"{A}/services/billing", params=GG)
     assert (await rt.get(f"{A}/stream_routes", params=GG)).json()["total"] == 0
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OPERATIONS[:4], ids=[f"{m} {p}" for m, p, _ in OPERATIONS[:4]])
+async def test_runtime_calls_need_the_api_key(
+    runtime_state: SandboxState, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    async with make_client(runtime_state) as anon:
+        response = await anon.request(method, path, params=GG, json=body)
+        assert response.status_code == 401
+        assert not any((await group_state(anon))["resources"].values())

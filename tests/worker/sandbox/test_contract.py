@@ -399,6 +399,14 @@ async def test_token_fields_are_exactly_the_documented_ones(
         ("DELETE", "/apisix/admin/services/unknown", None),
         ("POST", "/api/services/publish", {"gateway_group_id": "unknown", "services": [PUBLISH_ITEM]}),
         ("POST", "/api/services/publish", {"gateway_group_id": "default", "services": [PUBLISH_ITEM]}),
+        ("GET", "/apisix/admin/routes/unknown", None),
+        ("DELETE", "/apisix/admin/routes/unknown", None),
+        ("PUT", "/apisix/admin/routes/r", {"name": "r", "paths": ["/r"], "service_id": "unknown"}),
+        ("GET", "/apisix/admin/consumers/unknown", None),
+        ("DELETE", "/apisix/admin/ssls/unknown", None),
+        ("GET", "/apisix/admin/global_rules/unknown?gateway_group_id=default", None),
+        ("GET", "/apisix/admin/global_rules?gateway_group_id=unknown", None),
+        ("GET", "/apisix/admin/plugin_metadata/unknown?gateway_group_id=default", None),
     ],
 )
 async def test_error_answers_follow_the_description(
