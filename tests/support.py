@@ -23,8 +23,8 @@ import httpx
 import pytest
 import uvicorn
 
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.redis import free_port
+from worker.devtools.supervise.embedded import free_port
+from worker.store.events import EventRecord, EventStatus, EventStore
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """Check HTTP exchanges with API7 against API7's own OpenAPI description (`api7-admin-api.json`) with openapi-core.
 
 One small openapi-core adapter over httpx, shared by the sandbox's contract tests
-(tests/worker/sandbox/test_contract.py) and the clients' (tests/worker/targets/test_contract.py,
+(tests/worker/devtools/sandbox/test_contract.py) and the clients' (tests/worker/targets/test_contract.py,
 tests/integration/test_targets.py): the sandbox's answers, the requests Relay's clients make and the fake answers
 their unit tests give are all held to the same description.
 

@@ -9,7 +9,7 @@ import click
 import uvicorn
 
 if TYPE_CHECKING:
-    from worker.settings import ReceiverConfig
+    from worker.config import ReceiverConfig
 
 
 @click.command()
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 @click.option("--workers", default=1, show_default=True, help="Receiver processes.")
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
-    from worker.logs import configure_logging
-    from worker.redis import resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.ops.logs import configure_logging
+    from worker.store.connection import resolve_redis_url
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery
@@ -73,8 +73,8 @@ def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
 )
 def sandbox(host: str, port: int, token: str | None, api7_version: str, default_page_size: int | None) -> None:
     """Serve a local stand-in for API7's admin API (and CODING's open API)."""
-    from worker.sandbox import create_app
-    from worker.sandbox.versions import check_version
+    from worker.devtools.sandbox import create_app
+    from worker.devtools.sandbox.versions import check_version
 
     try:
         check_version(api7_version)
