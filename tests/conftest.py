@@ -106,6 +106,15 @@ def sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
 
 
 @pytest.fixture
+def runtime_sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
+    """A sandbox standing in for API7 3.5 (runtime resources per gateway group) on a free port."""
+    from worker.devtools.sandbox import create_app
+
+    token = "sandbox-bootstrap-secret-0123456789"
+    return Sandbox(serve_app(create_app(token, api7_version="3.5.0")).url, token)
+
+
+@pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real Celery workers with the current RELAY_CONFIG and the given Redis URL."""
     workers: list[WorkerProcess] = []

@@ -1,5 +1,9 @@
 """A local stand-in for API7 Enterprise's admin API and CODING's open API (see `create_app`).
 
+One generation of API7 per instance (`api7_version`, see `versions`): 3.2's service and route templates with
+publishing (`admin_services`, `admin_v32`), or 3.5+'s runtime resources per gateway group (`admin_runtime`).
+Gateway groups are added and their state read or seeded under `/_sandbox/gateway_groups` (see `control_groups`).
+
 Faithful where it matters to Relay: `Idempotency-Key` is recorded but not honoured (API7 documents no such header,
 so a repeated write applies twice, as on a real gateway).
 

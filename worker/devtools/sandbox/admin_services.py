@@ -8,6 +8,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.catalog import GatewayGroup, PublishedService, Service, name_matches
+from worker.devtools.sandbox.runtime import TEMPLATES
+from worker.devtools.sandbox.runtime_kinds import ROUTE_TEMPLATES
 from worker.devtools.sandbox.state import SandboxState
 from worker.devtools.sandbox.web import (
     ID_PATTERN,
@@ -49,8 +51,12 @@ def _time_filter(query: QueryParams, name: str) -> int | None:
     return int(raw)
 
 
-def service_routes(state: SandboxState) -> list[BaseRoute]:
-    """Return the gateway group, service and publish routes."""
+def group_routes(state: SandboxState) -> list[BaseRoute]:
+    """Return the gateway group routes (both generations).
+
+    `search` is a fuzzy match on name and id, as API7's: a client that takes `list[0]` of `search=prod` may get
+    "prod-eu" (the newest first) rather than "prod". Match the name exactly.
+    """
     catalog = state.catalog
 
     async def list_groups(request: Request) -> JSONResponse:
@@ -63,6 +69,16 @@ def service_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def get_group(request: Request) -> JSONResponse:
         return JSONResponse(value_envelope(catalog.gateway_group(path_id(request, "gateway_group_id")).public()))
+
+    return [
+        Route(GROUPS, list_groups, methods=["GET"]),
+        Route(GROUPS + "/{gateway_group_id}", get_group, methods=["GET"]),
+    ]
+
+
+def service_routes(state: SandboxState) -> list[BaseRoute]:
+    """Return 3.2's service template and publish routes."""
+    catalog = state.catalog
 
     async def create_service(request: Request) -> JSONResponse:
         return _service_answer(catalog.create_service(await read_object(request)))
@@ -109,6 +125,10 @@ def service_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def publish(request: Request) -> JSONResponse:
         group, published = catalog.publish(await read_object(request))
+        templates = state.runtime.items(TEMPLATES, ROUTE_TEMPLATES)
+        for item in published:
+            # What the gateway group now runs: the service's routes as they are at publish time.
+            item.routes = [r.public() for r in templates if r.config.get("service_id") == item.service_id]
         value = {"gateway_group_id": group.id, "services": [p.public() for p in published]}
         return JSONResponse(value_envelope(value))
 
@@ -130,8 +150,6 @@ def service_routes(state: SandboxState) -> list[BaseRoute]:
     group = GROUPS + "/{gateway_group_id}"
     service = SERVICES + "/{service_id}"
     return [
-        Route(GROUPS, list_groups, methods=["GET"]),
-        Route(group, get_group, methods=["GET"]),
         Route(group + "/services", list_published, methods=["GET"]),
         Route(group + "/services/{service_id}", get_published, methods=["GET"]),
         Route(group + "/services/{service_id}", unpublish, methods=["DELETE"]),

@@ -82,6 +82,8 @@ class PublishedService:
     publish_time: int
     seq: int
     status: int = 0
+    # The service's route templates as they were when published (shown by the control API, not the admin API).
+    routes: list[dict[str, Any]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """Return the admin API representation."""
@@ -132,6 +134,15 @@ class Catalog:
         group = self.gateway_groups.get(group_id)
         if group is None:
             raise not_found("gateway group", group_id)
+        return group
+
+    def add_gateway_group(self, group_id: str, name: str, desc: str = "") -> GatewayGroup:
+        """Add a gateway group (the sandbox's control API; API7 makes them in its console)."""
+        if group_id in self.gateway_groups:
+            raise ApiError(409, f"gateway group already exists: {group_id}")
+        now = self._now()
+        group = GatewayGroup(group_id, name, now, now, self._next_seq(), desc=desc)
+        self.gateway_groups[group_id] = group
         return group
 
     def service(self, service_id: str) -> Service:

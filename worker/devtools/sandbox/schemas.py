@@ -13,14 +13,16 @@ SERVER_FIELDS = frozenset({"id", "created_at", "updated_at", "last_published", "
 HOST_PATTERN = re.compile(r"^\*?[0-9a-zA-Z._-]+$")
 
 
-def _check_labels(labels: object) -> None:
+def check_labels(labels: object) -> None:
+    """Refuse labels that are not an object of non-empty strings without spaces."""
     if not isinstance(labels, dict) or not all(
         isinstance(v, str) and v and not any(c.isspace() for c in v) for v in labels.values()
     ):
         raise bad_request("labels must be an object of non-empty strings without spaces")
 
 
-def _check_hosts(hosts: object) -> None:
+def check_hosts(hosts: object) -> None:
+    """Refuse hosts that are not 1 to 32 unique host names."""
     if not isinstance(hosts, list) or not 1 <= len(hosts) <= 32:
         raise bad_request("hosts must be an array of 1 to 32 host names")
     if not all(isinstance(h, str) and HOST_PATTERN.fullmatch(h) for h in hosts):
@@ -29,7 +31,8 @@ def _check_hosts(hosts: object) -> None:
         raise bad_request("hosts must be unique")
 
 
-def _check_upstream(upstream: object) -> None:
+def check_upstream(upstream: object) -> None:
+    """Refuse an upstream that is not an object or whose nodes are malformed."""
     if not isinstance(upstream, dict):
         raise bad_request("upstream must be an object")
     nodes = upstream.get("nodes")
@@ -56,9 +59,9 @@ def service_config(body: Mapping[str, Any], *, require_name: bool) -> dict[str, 
     if "desc" in config and not isinstance(config["desc"], str):
         raise bad_request("desc must be a string")
     if "labels" in config:
-        _check_labels(config["labels"])
+        check_labels(config["labels"])
     if "hosts" in config:
-        _check_hosts(config["hosts"])
+        check_hosts(config["hosts"])
     if "path_prefix" in config:
         prefix = config["path_prefix"]
         if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix) > 4096:
@@ -66,7 +69,7 @@ def service_config(body: Mapping[str, Any], *, require_name: bool) -> dict[str, 
     if "plugins" in config and not isinstance(config["plugins"], dict):
         raise bad_request("plugins must be an object")
     if "upstream" in config:
-        _check_upstream(config["upstream"])
+        check_upstream(config["upstream"])
     return config
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support import FakeClock
-from tests.worker.devtools.sandbox.support import BOOTSTRAP, START, make_client
+from tests.worker.devtools.sandbox.support import BOOTSTRAP, RUNTIME_VERSION, START, make_client
 from worker.devtools.sandbox.state import SandboxState, new_state
 
 
@@ -41,4 +41,17 @@ async def client(state: SandboxState) -> AsyncIterator[httpx.AsyncClient]:
 async def anon(state: SandboxState) -> AsyncIterator[httpx.AsyncClient]:
     """Return a client of the same sandbox that sends no credentials."""
     async with make_client(state) as c:
+        yield c
+
+
+@pytest.fixture
+def runtime_state(clock: FakeClock) -> SandboxState:
+    """Return a fresh sandbox state standing in for API7 3.5 (runtime resources per gateway group)."""
+    return new_state(BOOTSTRAP, clock, api7_version=RUNTIME_VERSION)
+
+
+@pytest.fixture
+async def rt(runtime_state: SandboxState) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an authenticated client of a 3.5 sandbox."""
+    async with make_client(runtime_state, headers={"X-API-KEY": BOOTSTRAP}) as c:
         yield c

@@ -20,7 +20,16 @@ from tests.contract.openapi import (
     response_fields,
     validate_exchange,
 )
-from tests.worker.devtools.sandbox.support import BASE_URL, BOOTSTRAP, START, UPSTREAM
+from tests.worker.devtools.sandbox.support import (
+    BASE_URL,
+    BOOTSTRAP,
+    CERT,
+    GG,
+    KEY,
+    START,
+    UPSTREAM,
+    put_route_template,
+)
 from worker.devtools.sandbox.app import build_app
 from worker.devtools.sandbox.state import SandboxState
 
@@ -182,6 +191,109 @@ async def service_delete(c: httpx.AsyncClient) -> None:
     await c.delete(f"/apisix/admin/services/{await _service(c)}")
 
 
+async def _route(c: httpx.AsyncClient) -> str:
+    await put_route_template(c, "orders", await _service(c))
+    return "orders"
+
+
+async def route_list(c: httpx.AsyncClient) -> None:
+    service_id = await _service(c)
+    await put_route_template(c, "orders", service_id)
+    params: dict[str, str | int] = {"service_id": service_id, "page": 1, "page_size": 5, "search": "ord"}
+    await c.get("/apisix/admin/routes", params=params)
+
+
+async def route_get(c: httpx.AsyncClient) -> None:
+    await c.get(f"/apisix/admin/routes/{await _route(c)}")
+
+
+async def route_put(c: httpx.AsyncClient) -> None:
+    route_id = await _route(c)
+    body = {"name": "orders", "paths": ["/orders", "/v2/orders"], "desc": "replaced", "labels": {"team": "pay"}}
+    await c.put(f"/apisix/admin/routes/{route_id}", json=body)
+
+
+async def route_delete(c: httpx.AsyncClient) -> None:
+    await c.delete(f"/apisix/admin/routes/{await _route(c)}")
+
+
+CONSUMER = {"username": "ci_bot", "desc": "CI", "plugins": {"key-auth": {"key": "consumer-secret"}}}
+SSL = {"cert": CERT, "key": KEY, "snis": ["api.example.com"], "labels": {"team": "pay"}}
+RULE = {"plugins": {"prometheus": {"prefer_name": True}}}
+
+
+async def consumer_list(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/consumers/ci_bot", params=GG, json=CONSUMER)
+    await c.get("/apisix/admin/consumers", params={**GG, "page": 1, "page_size": 10, "search": "ci"})
+
+
+async def consumer_get(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/consumers/ci_bot", params=GG, json=CONSUMER)
+    await c.get("/apisix/admin/consumers/ci_bot")
+
+
+async def consumer_put(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/consumers/ci_bot", params=GG, json=CONSUMER)
+    await c.put("/apisix/admin/consumers/ci_bot", json={**CONSUMER, "desc": "the group is the one it is in"})
+
+
+async def consumer_delete(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/consumers/ci_bot", params=GG, json=CONSUMER)
+    await c.delete("/apisix/admin/consumers/ci_bot")
+
+
+async def ssl_list(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/ssls/api", params=GG, json=SSL)
+    await c.get("/apisix/admin/ssls", params={**GG, "page": 1, "page_size": 10})
+
+
+async def ssl_get(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/ssls/api", params=GG, json=SSL)
+    await c.get("/apisix/admin/ssls/api")
+
+
+async def ssl_put(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/ssls/api", params=GG, json=SSL)
+    await c.put(
+        "/apisix/admin/ssls/api",
+        params=GG,
+        json={"certs": [CERT, CERT], "keys": [KEY, KEY], "snis": ["api.example.com"]},
+    )
+
+
+async def ssl_delete(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/ssls/api", params=GG, json=SSL)
+    await c.delete("/apisix/admin/ssls/api")
+
+
+async def rule_list(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/global_rules/prometheus", params=GG, json=RULE)
+    await c.get("/apisix/admin/global_rules", params={**GG, "page": 1, "page_size": 10})
+
+
+async def rule_get(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/global_rules/prometheus", params=GG, json=RULE)
+    await c.get("/apisix/admin/global_rules/prometheus", params=GG)
+
+
+async def rule_put(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/global_rules/prometheus", params=GG, json=RULE)
+
+
+async def rule_delete(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/global_rules/prometheus", params=GG, json=RULE)
+    await c.delete("/apisix/admin/global_rules/prometheus", params=GG)
+
+
+async def metadata_put(c: httpx.AsyncClient) -> None:
+    await c.put("/apisix/admin/plugin_metadata/http-logger", params=GG, json={"log_format": {"host": "$host"}})
+
+
+async def metadata_get(c: httpx.AsyncClient) -> None:
+    await metadata_put(c)
+    await c.get("/apisix/admin/plugin_metadata/http-logger", params=GG)
+
+
 # Every operation of the description the sandbox serves, with a scenario exercising it.
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("POST", "/api/settings/tokens"): token_create,
@@ -204,6 +316,24 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("PUT", "/apisix/admin/services/{service_id}"): service_put,
     ("PATCH", "/apisix/admin/services/{service_id}"): service_patch,
     ("DELETE", "/apisix/admin/services/{service_id}"): service_delete,
+    ("GET", "/apisix/admin/routes"): route_list,
+    ("GET", "/apisix/admin/routes/{route_id}"): route_get,
+    ("PUT", "/apisix/admin/routes/{route_id}"): route_put,
+    ("DELETE", "/apisix/admin/routes/{route_id}"): route_delete,
+    ("GET", "/apisix/admin/consumers"): consumer_list,
+    ("GET", "/apisix/admin/consumers/{consumer_id}"): consumer_get,
+    ("PUT", "/apisix/admin/consumers/{consumer_id}"): consumer_put,
+    ("DELETE", "/apisix/admin/consumers/{consumer_id}"): consumer_delete,
+    ("GET", "/apisix/admin/ssls"): ssl_list,
+    ("GET", "/apisix/admin/ssls/{ssl_id}"): ssl_get,
+    ("PUT", "/apisix/admin/ssls/{ssl_id}"): ssl_put,
+    ("DELETE", "/apisix/admin/ssls/{ssl_id}"): ssl_delete,
+    ("GET", "/apisix/admin/global_rules"): rule_list,
+    ("GET", "/apisix/admin/global_rules/{global_rule_id}"): rule_get,
+    ("PUT", "/apisix/admin/global_rules/{global_rule_id}"): rule_put,
+    ("DELETE", "/apisix/admin/global_rules/{global_rule_id}"): rule_delete,
+    ("GET", "/apisix/admin/plugin_metadata/{plugin_name}"): metadata_get,
+    ("PUT", "/apisix/admin/plugin_metadata/{plugin_name}"): metadata_put,
 }
 
 
@@ -269,6 +399,14 @@ async def test_token_fields_are_exactly_the_documented_ones(
         ("DELETE", "/apisix/admin/services/unknown", None),
         ("POST", "/api/services/publish", {"gateway_group_id": "unknown", "services": [PUBLISH_ITEM]}),
         ("POST", "/api/services/publish", {"gateway_group_id": "default", "services": [PUBLISH_ITEM]}),
+        ("GET", "/apisix/admin/routes/unknown", None),
+        ("DELETE", "/apisix/admin/routes/unknown", None),
+        ("PUT", "/apisix/admin/routes/r", {"name": "r", "paths": ["/r"], "service_id": "unknown"}),
+        ("GET", "/apisix/admin/consumers/unknown", None),
+        ("DELETE", "/apisix/admin/ssls/unknown", None),
+        ("GET", "/apisix/admin/global_rules/unknown?gateway_group_id=default", None),
+        ("GET", "/apisix/admin/global_rules?gateway_group_id=unknown", None),
+        ("GET", "/apisix/admin/plugin_metadata/unknown?gateway_group_id=default", None),
     ],
 )
 async def test_error_answers_follow_the_description(
@@ -308,6 +446,18 @@ async def test_error_answers_follow_the_description(
         ("PATCH", "/apisix/admin/services/SERVICE?dry-run=some", {"desc": "x"}),
         ("POST", "/api/services/publish", {"gateway_group_id": "default", "services": []}),
         ("POST", "/api/services/publish", {"gateway_group_id": "default", "services": [{"service_id": "SERVICE"}]}),
+        ("PUT", "/apisix/admin/routes/r", {"name": "no paths"}),
+        ("PUT", "/apisix/admin/routes/r", {"name": "r", "paths": ["no-slash"]}),
+        ("PUT", "/apisix/admin/ssls/s?gateway_group_id=default", {"cert": CERT, "snis": ["a.example.com"]}),
+        (
+            "PUT",
+            "/apisix/admin/ssls/s?gateway_group_id=default",
+            {"cert": CERT, "key": KEY, "certs": [CERT], "keys": [KEY], "snis": ["a.example.com"]},
+        ),
+        ("PUT", "/apisix/admin/global_rules/g?gateway_group_id=default", {}),
+        ("PUT", "/apisix/admin/consumers/c?gateway_group_id=default", {"desc": "no username"}),
+        ("GET", "/apisix/admin/consumers", None),
+        ("GET", "/apisix/admin/global_rules/g", None),
     ],
 )
 async def test_what_the_sandbox_refuses_the_description_refuses(
