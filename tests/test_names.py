@@ -50,5 +50,5 @@ def test_the_names_that_meant_several_things_now_mean_one() -> None:
         "Delivery": ["webhooks/sources.py"],  # a webhook delivery
         "TokenStore": ["worker/tokens/store.py"],  # Relay's encrypted token store
         "TokenRecord": ["worker/tokens/records.py"],
-        "Action": ["worker/settings.py"],  # what a rule does
+        "Action": ["worker/config/rules.py"],  # what a rule does
     }

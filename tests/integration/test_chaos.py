@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.chaos import ChaosPlan, run
+from worker.devtools.chaos import ChaosPlan, run
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from webhooks.app import create_app
 from webhooks.operator_auth import presented_token
-from worker.settings import Settings
+from worker.config import Settings
 
 TOKEN = "metrics-token-0123456789"
 ROUTES = ["/metrics", "/status", "/status.json"]

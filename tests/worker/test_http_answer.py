@@ -10,9 +10,9 @@ import pytest
 
 from tests.worker.targets.helpers import make_client
 from worker.channels.client import send_notification
+from worker.config import ChannelConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.http_answer import Answer, Meaning, classify, parse_retry_after
-from worker.settings import ChannelConfig
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 STATUSES = [200, 201, 204, 301, 302, 307, 308, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504]

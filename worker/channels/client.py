@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from worker.channels.kinds import Body, WecomType, kind_of
+from worker.config import ChannelConfig
 from worker.errors import PermanentError, RetryableError
 from worker.http_answer import Meaning, classify
-from worker.settings import ChannelConfig
 from worker.targets.client import USER_AGENT
 
 

@@ -40,9 +40,9 @@ from urllib.parse import quote
 
 import httpx
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.http_answer import Meaning, classify
-from worker.settings import TargetConfig
 from worker.targets.caller import CallResult
 from worker.targets.kinds import KINDS, basic
 from worker.targets.tokens import Credential, TokenSource

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from worker.settings import RotationPolicy, Settings
-from worker.targets.kinds import KINDS
+from worker.config import TARGET_AUTH, RotationPolicy, Settings
 from worker.tokens.records import TokenRecord, TokenStatus
 
 DAY = 86400.0
@@ -48,13 +47,13 @@ def seconds_left(expires_at: int | None, now: float) -> float | None:
 def rotation_refusal(record: TokenRecord, settings: Settings) -> str | None:
     """Why Relay does not rotate this token through its admin API, or None when it does.
 
-    The one place that decides: the target's kind must be able to (``KINDS[kind].can_rotate``), the target must
-    not say ``rotate: false``, and the admin API's id of the token must be known.
+    The one place that decides: the target's kind must be able to (``TARGET_AUTH[kind].can_rotate``), the target
+    must not say ``rotate: false``, and the admin API's id of the token must be known.
     """
     target = settings.targets.get(record.target)
     if target is None:
         return f"target {record.target!r} is not configured"
-    able = KINDS[target.kind].can_rotate
+    able = TARGET_AUTH[target.kind].can_rotate
     if not able or target.rotate is False:
         return f"target {record.target} ({target.kind}) does not rotate tokens through its API"
     if not record.token_id:

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.worker.tokens.support import BASE, FakeApi7, Sent, make_settings, new_cipher
-from worker.settings import RotationPolicy
+from worker.config import RotationPolicy
 from worker.tokens.notify import Notifier
 from worker.tokens.policy import (
     TokenAction,

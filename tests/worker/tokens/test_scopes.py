@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.worker.tokens.support import SCOPE_LISTS
+from worker.config import Settings
 from worker.errors import PermanentError, RuleError
-from worker.settings import Settings
 from worker.targets import ConfigTokens
 from worker.tokens.scopes import granted_scopes, missing_scopes, parse_scope, parse_scope_list, require_scopes
 from worker.tokens.store import TokenStore
