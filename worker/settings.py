@@ -337,7 +337,7 @@ class ReceiverConfig(_Model):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # h11 buffers at most this much of a request head (request line and headers); past it uvicorn answers 400.
+    # The receiver reads at most this much of a request head (request line and headers); past it: 431, closed.
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     # Connections and requests served at once per process; past it uvicorn answers 503.
     limit_concurrency: int = Field(default=1000, ge=1)

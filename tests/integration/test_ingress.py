@@ -263,7 +263,7 @@ def test_a_request_head_past_max_header_bytes_is_refused_unbuffered(relay_served
         conn.sendall(b"POST /hooks/ci HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024))
         answer = conn.recv(4096)
 
-    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith(b"HTTP/1.1 431")
 
 
 def test_a_trailing_slash_with_a_foreign_host_is_not_redirected(relay_served: str) -> None:
