@@ -1,4 +1,4 @@
-"""Ingest: the receiver against a bare ASGI hello-world on the same server stack and load generator."""
+"""Ingest: the receiver against uvicorn's fastest hello-world and adnanh/webhook, with the same load generator."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.bench import loadgen, wrk
+from worker.bench import loadgen, peer, wrk
 from worker.bench.procs import Bench
 from worker.redis import connect, free_port
 
 CONNECTIONS = 32
 STEADY_RATE = 500.0
 STEADY_CONNECTIONS = 10
+# Unique deliveries in wrk's file per second of a run: far above what the receiver answers.
+WRK_DELIVERIES_PER_SECOND = 20_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class IngestPlan:
     requests: int
     steady_seconds: float
     generator: str  # "wrk" or "builtin"
+    peer: bool = True  # adnanh/webhook too, when installed
 
 
 def _from_wrk(result: wrk.WrkResult) -> Figures:
@@ -53,17 +56,13 @@ def _from_builtin(result: loadgen.Result) -> Figures:
     )  # fmt: skip
 
 
-def measure(port: int, secret: str, plan: IngestPlan, work_dir: Path, *, steady: bool) -> Figures:
-    """Load ``port`` flat out (wrk when chosen), or at ``STEADY_RATE`` when ``steady``, with unique deliveries.
+def measure(port: int, secret: str, plan: IngestPlan, *, steady: bool, script: Path | None = None) -> Figures:
+    """Load ``port`` flat out (with wrk's ``script`` when given), or at ``STEADY_RATE`` when ``steady``.
 
     A steady rate is always the built-in generator's: wrk cannot hold a fixed rate (its ``delay`` makes a closed
     loop whose rate falls as answers slow, which would hide the latency a fixed rate is meant to show).
     """
-    if plan.generator == "wrk" and not steady:
-        script = wrk.write_script(
-            work_dir / f"wrk-{port}.lua", max(1000, int(12000 * plan.seconds)), secret,
-            run=uuid.uuid4().hex[:12],
-        )  # fmt: skip
+    if script is not None and not steady:
         return _from_wrk(wrk.run_wrk(f"http://127.0.0.1:{port}", script, seconds=plan.seconds, connections=CONNECTIONS))
     count = int(STEADY_RATE * plan.steady_seconds) if steady else plan.requests
     requests = loadgen.deliveries(count, port, secret)
@@ -72,23 +71,42 @@ def measure(port: int, secret: str, plan: IngestPlan, work_dir: Path, *, steady:
     return _from_builtin(loadgen.run_drive(port, requests, concurrency=concurrency, rate=rate))
 
 
-def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
-    """Hello-world then receiver, each flat out and at a steady rate; the receiver's stored count checked."""
+def _baselines(bench: Bench, secret: str, plan: IngestPlan, script: Path | None) -> dict[str, Figures]:
+    """The hello-world (flat out and steady) and, when installed, adnanh/webhook (flat out), one after the other."""
     figures: dict[str, Figures] = {}
     port = free_port()
     bench.start_hello(port)
     try:
-        figures["hello"] = measure(port, secret, plan, bench.work_dir, steady=False)
-        figures["hello_steady"] = measure(port, secret, plan, bench.work_dir, steady=True)
+        figures["hello"] = measure(port, secret, plan, steady=False, script=script)
+        figures["hello_steady"] = measure(port, secret, plan, steady=True)
     finally:
         bench.stop_child("hello")
+    if plan.peer and peer.available():
+        port = free_port()
+        bench.start_peer(port, secret)
+        try:
+            figures["webhook"] = measure(port, secret, plan, steady=False, script=script)
+        finally:
+            bench.stop_child("webhook")
+    return figures
+
+
+def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
+    """Baselines then receiver, fed the same signed deliveries; the receiver's stored count checked."""
+    script = None
+    if plan.generator == "wrk":
+        # One file of unique deliveries for every server, more than the receiver answers in the run: it never sees
+        # one twice (a duplicate is answered 200 and would count as accepted); the baselines may loop over it.
+        count = max(1000, int(WRK_DELIVERIES_PER_SECOND * plan.seconds))
+        script = wrk.write_script(bench.work_dir / "wrk.lua", count, secret, run=uuid.uuid4().hex[:12])
+    figures = _baselines(bench, secret, plan, script)
     client = connect(bench.redis.url)
     stored_before = int(client.zcard("relay:events"))
-    figures["receiver"] = measure(bench.receiver_port, secret, plan, bench.work_dir, steady=False)
-    figures["receiver_steady"] = measure(bench.receiver_port, secret, plan, bench.work_dir, steady=True)
+    figures["receiver"] = measure(bench.receiver_port, secret, plan, steady=False, script=script)
+    figures["receiver_steady"] = measure(bench.receiver_port, secret, plan, steady=True)
     stored = int(client.zcard("relay:events")) - stored_before
     client.close()
-    hello = figures["hello"].rate
+    hello, webhook = figures["hello"].rate, figures["webhook"].rate if "webhook" in figures else None
     return {
         "generator": plan.generator,
         "receiver_workers": bench.receiver_workers,
@@ -98,4 +116,5 @@ def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
         **{name: asdict(value) for name, value in figures.items()},
         "stored": stored,
         "ratio": figures["receiver"].rate / hello if hello else 0.0,
+        **({"ratio_webhook": figures["receiver"].rate / webhook} if webhook else {}),
     }

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from worker.bench import peer
 from worker.chaos.cluster import Child, wait_http
 from worker.redis import EmbeddedRedis, free_port
 
@@ -80,6 +81,13 @@ class Bench:
         """The bare ASGI baseline on ``port``, as many processes as the receiver."""
         child = self.spawn("hello", [*PYTHON, "worker.bench.hello", str(port), str(self.receiver_workers)])
         wait_http(f"http://127.0.0.1:{port}/healthz", 30)
+        return child
+
+    def start_peer(self, port: int, secret: str) -> Child:
+        """adnanh/webhook on ``port``, checking GitHub's signature made with ``secret``."""
+        hooks = peer.write_hooks(self.work_dir / "hooks.json", secret)
+        child = self.spawn("webhook", peer.argv(hooks, port))
+        wait_http(f"http://127.0.0.1:{port}/hooks/{peer.HOOK_ID}", 30)
         return child
 
     def stop_child(self, name: str) -> None:
