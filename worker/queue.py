@@ -17,6 +17,8 @@ from typing import Any
 import redis
 from celery import Celery
 
+from worker import jsontext
+
 # Relay's own message format version, beside Celery's protocol 2: a message without it is version 1 (every message
 # Relay wrote before the header existed). Bumped, with a CHANGELOG line, when the task's name or arguments change.
 MESSAGE_VERSION_HEADER = "relay_message_version"
@@ -43,7 +45,7 @@ class TaskMessageEncoder:
     def encode(self, *args: Any) -> bytes:
         """The JSON envelope of one task message."""
         task_id = str(uuid.uuid4())
-        body = json.dumps([list(args), *self._body_tail]).encode()
+        body = jsontext.dumpb([list(args), *self._body_tail])
         message = {
             "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
@@ -65,7 +67,7 @@ class TaskMessageEncoder:
                 "delivery_tag": str(uuid.uuid4()),
             },
         }
-        return json.dumps(message).encode()
+        return jsontext.dumpb(message)
 
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages here (its defaults).

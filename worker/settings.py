@@ -79,8 +79,11 @@ class SourceConfig(_Model):
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=MiB, gt=0)
     dedup_window_seconds: int = Field(default=3 * DAY, gt=0)
-    # Token bucket per source (per receiver process): sustained deliveries per second and the burst above it.
-    rate_per_second: float = Field(default=50, gt=0)
+    # Token bucket per source (per receiver process), only when a rate is set: sustained deliveries per second and
+    # the burst above it. None by default: a real sender refused with 429 loses the event (GitHub never redelivers
+    # by itself, GitLab disables a hook after 4 failures), and one push can send hundreds of deliveries in seconds;
+    # ``max_waiting`` is what guards Redis.
+    rate_per_second: float | None = Field(default=None, gt=0)
     burst: int = Field(default=200, ge=1)
     # Events of this source not yet finished, at most: past it deliveries get 429, so one compromised sender
     # cannot fill Redis (which, with noeviction, would then refuse every source).
