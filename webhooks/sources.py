@@ -390,9 +390,10 @@ _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_consta
 MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
-# An integer this long may not fit in 64 bits, where orjson would give a float (a value the sender did not send);
-# digits in a string may match too, which only costs the standard library's slower parse.
-_LONG_INTEGER = re.compile(r"\d{19}")
+# A number this long may not fit in 64 bits, where orjson would give a float (a value the sender did not send).
+# Where a number starts (after "[", ":" or ","): a hex digest in a string is not one, and text in a string that
+# looks like one only costs the standard library's slower parse.
+_LONG_INTEGER = re.compile(r"[\[:,]\s*-?\d{19}")
 
 
 def _check_depth(text: str, what: str) -> str:

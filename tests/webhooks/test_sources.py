@@ -587,6 +587,7 @@ def test_rejections_name_what_was_wrong(
     [
         b'{"id": 123456789012345678901234567890}',  # past 64 bits: kept exact, not a float
         b'{"id": -9223372036854775809, "n": 9223372036854775807}',
+        b'[1,\n 123456789012345678901234567890, {"sha": "0000000000000000000000000000000000000123"}]',
         b'{"message": "\\ud83d\\ude00 and a lone \\ud800"}',  # a pair and a lone surrogate escape, as before
         b'{"ref": "refs/heads/main", "size": 1.5e300, "ok": true, "none": null}',
         b'\xef\xbb\xbf{"bom": 1}',
