@@ -3,8 +3,9 @@
 httptools (llhttp) has no limit of its own: it keeps a header it has not finished reading, however long. This
 subclass counts the head as it is read and refuses it once it passes ``max_header_bytes`` (carried to every worker
 process in uvicorn's ``h11_max_incomplete_event_size``, the same bound h11 applies): a read that leaves the head
-unfinished counts in full, and a finished head counts its request target and header lines. What is buffered before
-the refusal is at most the bound plus one read.
+unfinished counts in full, and a finished head that may be past the bound counts its request target and header
+lines (headers are not counted one by one: that cost the receiver more than the check is worth). What is buffered
+before the refusal is at most the bound plus one read.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.max_head_bytes = config.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD_BYTES
         self._phase: Phase = "idle"
         self._messages = 0  # requests begun on this connection: tells a read that began a second one
-        self._head_bytes = 0  # of the current head: whole reads inside it, or what the parser passed of it
-        self._parsed_bytes = 0  # of the current head: request target and header lines the parser passed
+        # Of the current head, at least what was read of it before the current read (whole reads inside it, or what
+        # the parser had passed of it); with the current read's size, at most what it can be.
+        self._head_bytes = 0
+        self._read_size = 0
         self._refused = False
 
     def data_received(self, data: bytes) -> None:
@@ -46,6 +49,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         phase, messages = self._phase, self._messages
+        self._read_size = len(data)
         super().data_received(data)
         if self._refused or self._phase != "head":
             return
@@ -53,31 +57,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # started this one; a read that also finished an earlier (pipelined) request counts what was parsed.
         if (phase == "head" and messages == self._messages) or (phase == "idle" and messages + 1 == self._messages):
             self._head_bytes += len(data)
-        if max(self._head_bytes, self._parsed_bytes) > self.max_head_bytes:
+        else:
+            self._head_bytes = self._parsed_bytes()
+        if self._head_bytes > self.max_head_bytes:
             self._refuse()
 
     def on_message_begin(self) -> None:
         """A request begins: its head is counted from zero."""
         self._phase, self._messages = "head", self._messages + 1
-        self._head_bytes = self._parsed_bytes = 0
+        self._head_bytes = 0
         super().on_message_begin()
 
-    def on_url(self, url: bytes) -> None:
-        """Count the request target (passed in pieces as it arrives)."""
-        self._parsed_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """Count one header line."""
-        self._parsed_bytes += len(name) + len(value) + _HEADER_FRAMING
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        """Refuse a head that arrived whole in one read but is past the bound; else serve the request."""
+        """Refuse a finished head past the bound (counted only when this read could hold that much); else serve."""
         self._phase = "body"
         if self._refused:
             return
-        if self._parsed_bytes > self.max_head_bytes:
+        if self._head_bytes + self._read_size > self.max_head_bytes and self._parsed_bytes() > self.max_head_bytes:
             self._refuse()
             return
         super().on_headers_complete()
@@ -93,9 +89,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:
             super().on_message_complete()
 
+    def _parsed_bytes(self) -> int:
+        """What the parser has passed of the current head: its request target and whole header lines."""
+        return len(self.url) + sum(len(name) + len(value) + _HEADER_FRAMING for name, value in self.headers)
+
+    def on_response_complete(self) -> None:
+        """An answer is sent; a refusal waiting for the requests before it (pipelined) goes once they are answered."""
+        super().on_response_complete()
+        if self._refused and not self.pipeline and (self.cycle is None or self.cycle.response_complete):
+            self._send_refusal()
+
     def _refuse(self) -> None:
         self._refused = True
         self.logger.warning("Request head larger than %d bytes: refused.", self.max_head_bytes)
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            self.flow.pause_reading()  # the requests before it are answered first, in order
+            return
+        self._send_refusal()
+
+    def _send_refusal(self) -> None:
+        if self.transport.is_closing():
+            return
         # JSON like every other refusal of the receiver's.
         body = b'{"error": "request head larger than %d bytes"}' % self.max_head_bytes
         content = [

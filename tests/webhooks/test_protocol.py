@@ -137,3 +137,12 @@ def test_pipelined_requests_in_one_read_are_each_served(connection: _Connection)
 
     assert len(connection.served) == 3
     assert not connection.transport.closed
+
+
+def test_a_pipelined_head_past_the_bound_is_refused_after_the_request_before_it(connection: _Connection) -> None:
+    connection.feed(request(200) + request(LIMIT + 200))
+
+    assert connection.served == [b"{}"]
+    assert b"HTTP/1.1 200 " in connection.transport.written
+    assert connection.transport.written.endswith(b'{"error": "request head larger than 4096 bytes"}')
+    assert connection.transport.closed
