@@ -16,6 +16,8 @@ STEADY_RATE = 500.0
 STEADY_CONNECTIONS = 10
 # Unique deliveries in wrk's file per second of a run: far above what the receiver answers.
 WRK_DELIVERIES_PER_SECOND = 20_000
+# Turns each server takes at full speed (wrk), the run's seconds split between them.
+ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,12 @@ def _from_builtin(result: loadgen.Result) -> Figures:
     )  # fmt: skip
 
 
-def measure(port: int, secret: str, plan: IngestPlan, *, steady: bool, script: Path | None = None) -> Figures:
-    """Load ``port`` flat out (with wrk's ``script`` when given), or at ``STEADY_RATE`` when ``steady``.
+def measure(port: int, secret: str, plan: IngestPlan, *, steady: bool) -> Figures:
+    """Load ``port`` with the built-in generator: flat out, or at ``STEADY_RATE`` when ``steady``.
 
     A steady rate is always the built-in generator's: wrk cannot hold a fixed rate (its ``delay`` makes a closed
     loop whose rate falls as answers slow, which would hide the latency a fixed rate is meant to show).
     """
-    if script is not None and not steady:
-        return _from_wrk(wrk.run_wrk(f"http://127.0.0.1:{port}", script, seconds=plan.seconds, connections=CONNECTIONS))
     count = int(STEADY_RATE * plan.steady_seconds) if steady else plan.requests
     requests = loadgen.deliveries(count, port, secret)
     rate = STEADY_RATE if steady else None
@@ -71,44 +71,65 @@ def measure(port: int, secret: str, plan: IngestPlan, *, steady: bool, script: P
     return _from_builtin(loadgen.run_drive(port, requests, concurrency=concurrency, rate=rate))
 
 
-def _baselines(bench: Bench, secret: str, plan: IngestPlan, script: Path | None) -> dict[str, Figures]:
-    """The hello-world (flat out and steady) and, when installed, adnanh/webhook (flat out), one after the other."""
-    figures: dict[str, Figures] = {}
-    port = free_port()
-    bench.start_hello(port)
-    try:
-        figures["hello"] = measure(port, secret, plan, steady=False, script=script)
-        figures["hello_steady"] = measure(port, secret, plan, steady=True)
-    finally:
-        bench.stop_child("hello")
+def flat_out_in_turns(ports: dict[str, int], plan: IngestPlan, script: Path, count: int) -> dict[str, Figures]:
+    """Each server flat out under wrk, in turns: ``ROUNDS`` slices of ``plan.seconds / ROUNDS`` each, per server.
+
+    On a shared machine the load drifts within a minute; taking turns spreads that drift over every server alike
+    instead of giving one server a quiet half minute and the next a busy one. Each slice starts further into the
+    file of unique deliveries, so the receiver never gets one twice. A server's percentiles are its worst slice's.
+    """
+    runs: dict[str, list[wrk.WrkResult]] = {name: [] for name in ports}
+    for number in range(ROUNDS):
+        for name, port in ports.items():
+            runs[name].append(
+                wrk.run_wrk(
+                    f"http://127.0.0.1:{port}", script, seconds=plan.seconds / ROUNDS, connections=CONNECTIONS,
+                    offset=number * count // ROUNDS,
+                )
+            )  # fmt: skip
+    return {name: _from_wrk(wrk.combined(results)) for name, results in runs.items()}
+
+
+def _started(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, int]:
+    """The baselines started beside the receiver (adnanh/webhook when installed): name to port."""
+    ports = {"hello": free_port()}
+    bench.start_hello(ports["hello"])
     if plan.peer and peer.available():
-        port = free_port()
-        bench.start_peer(port, secret)
-        try:
-            figures["webhook"] = measure(port, secret, plan, steady=False, script=script)
-        finally:
-            bench.stop_child("webhook")
+        ports["webhook"] = free_port()
+        bench.start_peer(ports["webhook"], secret)
+    return ports
+
+
+def _figures(bench: Bench, secret: str, plan: IngestPlan, ports: dict[str, int]) -> dict[str, Figures]:
+    if plan.generator == "wrk":
+        # Unique deliveries, more than the receiver answers in the run (a duplicate is answered 200 and would count
+        # as accepted); the same file for every server.
+        count = max(1000, int(WRK_DELIVERIES_PER_SECOND * plan.seconds))
+        script = wrk.write_script(bench.work_dir / "wrk.lua", count, secret, run=uuid.uuid4().hex[:12])
+        figures = flat_out_in_turns(ports, plan, script, count)
+    else:
+        figures = {name: measure(port, secret, plan, steady=False) for name, port in ports.items()}
+    for name in ("hello", "receiver"):
+        figures[f"{name}_steady"] = measure(ports[name], secret, plan, steady=True)
     return figures
 
 
 def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
-    """Baselines then receiver, fed the same signed deliveries; the receiver's stored count checked."""
-    script = None
-    if plan.generator == "wrk":
-        # One file of unique deliveries for every server, more than the receiver answers in the run: it never sees
-        # one twice (a duplicate is answered 200 and would count as accepted); the baselines may loop over it.
-        count = max(1000, int(WRK_DELIVERIES_PER_SECOND * plan.seconds))
-        script = wrk.write_script(bench.work_dir / "wrk.lua", count, secret, run=uuid.uuid4().hex[:12])
-    figures = _baselines(bench, secret, plan, script)
+    """Baselines and receiver, fed the same signed deliveries in turns; the receiver's stored count checked."""
+    ports = _started(bench, secret, plan)
     client = connect(bench.redis.url)
-    stored_before = int(client.zcard("relay:events"))
-    figures["receiver"] = measure(bench.receiver_port, secret, plan, steady=False, script=script)
-    figures["receiver_steady"] = measure(bench.receiver_port, secret, plan, steady=True)
-    stored = int(client.zcard("relay:events")) - stored_before
-    client.close()
+    try:
+        stored_before = int(client.zcard("relay:events"))
+        figures = _figures(bench, secret, plan, {**ports, "receiver": bench.receiver_port})
+        stored = int(client.zcard("relay:events")) - stored_before
+    finally:
+        client.close()
+        for name in ports:
+            bench.stop_child(name)
     hello, webhook = figures["hello"].rate, figures["webhook"].rate if "webhook" in figures else None
     return {
         "generator": plan.generator,
+        "rounds": ROUNDS if plan.generator == "wrk" else 1,
         "receiver_workers": bench.receiver_workers,
         "connections": CONNECTIONS,
         "steady_rate": STEADY_RATE,
