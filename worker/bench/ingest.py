@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ class Figures:
     p50_ms: float
     p99_ms: float
     p999_ms: float
+    # CPU time of the server's processes per answered request (wrk runs): what a request costs the server whatever
+    # else runs on the machine, where the rate depends on the CPU the server got.
+    cpu_us: float | None = None
+    redis_cpu_us: float | None = None  # the receiver's: Redis's CPU time per answered request, on top
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ class IngestPlan:
     peer: bool = True  # adnanh/webhook too, when installed
 
 
-def _from_wrk(result: wrk.WrkResult) -> Figures:
+def _from_wrk(result: wrk.WrkResult, cpu_seconds: float | None = None) -> Figures:
     failed = result.non2xx + result.errors
     accepted = result.requests - result.non2xx
-    return Figures(accepted / result.seconds, accepted, failed, result.p50_ms, result.p99_ms, result.p999_ms)
+    cpu_us = cpu_seconds * 1e6 / result.requests if cpu_seconds is not None and result.requests else None
+    return Figures(accepted / result.seconds, accepted, failed, result.p50_ms, result.p99_ms, result.p999_ms, cpu_us)
 
 
 def _from_builtin(result: loadgen.Result) -> Figures:
@@ -71,7 +76,7 @@ def measure(port: int, secret: str, plan: IngestPlan, *, steady: bool) -> Figure
     return _from_builtin(loadgen.run_drive(port, requests, concurrency=concurrency, rate=rate))
 
 
-def flat_out_in_turns(ports: dict[str, int], plan: IngestPlan, script: Path, count: int) -> dict[str, Figures]:
+def flat_out_in_turns(bench: Bench, ports: dict[str, int], plan: IngestPlan, script: Path) -> dict[str, Figures]:
     """Each server flat out under wrk, in turns: ``ROUNDS`` slices of ``plan.seconds / ROUNDS`` each, per server.
 
     On a shared machine the load drifts within a minute; taking turns spreads that drift over every server alike
@@ -79,15 +84,25 @@ def flat_out_in_turns(ports: dict[str, int], plan: IngestPlan, script: Path, cou
     file of unique deliveries, so the receiver never gets one twice. A server's percentiles are its worst slice's.
     """
     runs: dict[str, list[wrk.WrkResult]] = {name: [] for name in ports}
+    cpu = dict.fromkeys(ports, 0.0)
+    redis_cpu = 0.0  # Redis's work for the receiver's deliveries
+    count = max(1000, int(WRK_DELIVERIES_PER_SECOND * plan.seconds))
     for number in range(ROUNDS):
         for name, port in ports.items():
+            before, redis_before = bench.cpu(name), bench.cpu("redis")
             runs[name].append(
                 wrk.run_wrk(
                     f"http://127.0.0.1:{port}", script, seconds=plan.seconds / ROUNDS, connections=CONNECTIONS,
                     offset=number * count // ROUNDS,
                 )
             )  # fmt: skip
-    return {name: _from_wrk(wrk.combined(results)) for name, results in runs.items()}
+            cpu[name] += bench.cpu(name) - before
+            if name == "receiver":
+                redis_cpu += bench.cpu("redis") - redis_before
+    figures = {name: _from_wrk(wrk.combined(results), cpu[name]) for name, results in runs.items()}
+    answered = sum(r.requests for r in runs["receiver"])
+    figures["receiver"] = replace(figures["receiver"], redis_cpu_us=redis_cpu * 1e6 / answered if answered else None)
+    return figures
 
 
 def _started(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, int]:
@@ -106,7 +121,7 @@ def _figures(bench: Bench, secret: str, plan: IngestPlan, ports: dict[str, int])
         # as accepted); the same file for every server.
         count = max(1000, int(WRK_DELIVERIES_PER_SECOND * plan.seconds))
         script = wrk.write_script(bench.work_dir / "wrk.lua", count, secret, run=uuid.uuid4().hex[:12])
-        figures = flat_out_in_turns(ports, plan, script, count)
+        figures = flat_out_in_turns(bench, ports, plan, script)
     else:
         figures = {name: measure(port, secret, plan, steady=False) for name, port in ports.items()}
     for name in ("hello", "receiver"):
@@ -138,4 +153,14 @@ def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
         "stored": stored,
         "ratio": figures["receiver"].rate / hello if hello else 0.0,
         **({"ratio_webhook": figures["receiver"].rate / webhook} if webhook else {}),
+        **_cpu_ratios(figures),
     }
+
+
+def _cpu_ratios(figures: dict[str, Figures]) -> dict[str, float]:
+    """Each baseline's CPU per request over the receiver's: the rate ratio with a core each to themselves."""
+    receiver = figures["receiver"].cpu_us
+    if not receiver:
+        return {}
+    baselines = ((name, figures.get(name)) for name in ("hello", "webhook"))
+    return {f"cpu_ratio_{name}": f.cpu_us / receiver for name, f in baselines if f is not None and f.cpu_us}

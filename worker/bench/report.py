@@ -121,14 +121,21 @@ def _ingest_rows(ingest: dict[str, Any]) -> list[tuple[str, str]]:
     if "ratio_webhook" in ingest:
         ratios += f", receiver/webhook {ingest['ratio_webhook']:.3f}"
     rows.append(("ingest ratios (full speed)", ratios))
+    if "cpu_ratio_hello" in ingest:
+        cpu = f"hello/receiver {ingest['cpu_ratio_hello']:.3f}"
+        if "cpu_ratio_webhook" in ingest:
+            cpu += f", webhook/receiver {ingest['cpu_ratio_webhook']:.3f}"
+        rows.append(("ingest CPU per request, ratios", cpu))
     rows.append(("ingest stored (unique, queued)", str(ingest["stored"])))
     return rows
 
 
 def _ingest_text(f: dict[str, Any]) -> str:
+    cpu = f", CPU {f['cpu_us']:.0f} us/request" if f.get("cpu_us") else ""
+    cpu += f" (+ Redis {f['redis_cpu_us']:.0f} us)" if f.get("redis_cpu_us") else ""
     return (
         f"{f['rate']:.0f}/s accepted {f['accepted']} failed {f['failed']}  "
-        f"p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} p99.9 {f['p999_ms']:.2f} ms"
+        f"p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} p99.9 {f['p999_ms']:.2f} ms{cpu}"
     )
 
 
