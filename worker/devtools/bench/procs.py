@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from worker.devtools.bench import peer
 from worker.devtools.chaos.cluster import Child, wait_http
 from worker.devtools.supervise.embedded import EmbeddedRedis, free_port
 
@@ -21,6 +23,15 @@ def vm_hwm_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of ``pid`` and of its children it has waited for (a forked command); 0 when gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        # Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14-17 of stat.
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def child_pids(pid: int) -> list[int]:
@@ -82,11 +93,31 @@ class Bench:
         wait_http(f"http://127.0.0.1:{port}/healthz", 30)
         return child
 
+    def start_peer(self, port: int, secret: str) -> Child:
+        """adnanh/webhook on ``port``, checking GitHub's signature made with ``secret``."""
+        hooks = peer.write_hooks(self.work_dir / "hooks.json", secret)
+        child = self.spawn("webhook", peer.argv(hooks, port))
+        wait_http(f"http://127.0.0.1:{port}/hooks/{peer.HOOK_ID}", 30)
+        return child
+
     def stop_child(self, name: str) -> None:
         """SIGTERM one child (its process group) and forget it."""
         child = self.children.pop(name, None)
         if child is not None:
             child.stop()
+
+    def cpu(self, name: str) -> float:
+        """CPU seconds used so far by ``name``'s serving processes (a uvicorn supervisor's workers when it has some).
+
+        ``redis`` is the embedded Redis server.
+        """
+        if name == "redis":
+            return cpu_seconds(self.redis.process.pid) if self.redis.process is not None else 0.0
+        child = self.children.get(name)
+        if child is None or child.process is None:
+            return 0.0
+        pids = child_pids(child.process.pid) if name != "webhook" and self.receiver_workers > 1 else []
+        return sum(cpu_seconds(pid) for pid in pids or [child.process.pid])
 
     def peak_kib(self, name: str, *, pool: bool) -> int:
         """The largest VmHWM among ``name``'s serving processes (its children when it forks, else itself)."""
