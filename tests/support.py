@@ -1,4 +1,4 @@
-"""Helpers the tests share: waiting on a condition, signed deliveries, servers on threads, worker processes.
+"""Helpers the tests share: waiting on a condition, signed deliveries, servers on threads, worker commands.
 
 Fixtures live in ``conftest.py``; what a test imports by name lives here.
 """
@@ -8,9 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import signal
-import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -131,31 +129,17 @@ class Sandbox:
         httpx.post(url, json=body, timeout=5).raise_for_status()
 
 
-@dataclass
-class WorkerProcess:
-    """A real ``celery -A worker worker`` subprocess."""
+def worker_argv(name: str, *, concurrency: int = 1, pool: str = "prefork") -> list[str]:
+    """A real ``celery -A worker worker`` named ``name`` (its node name), as deployed but without gossip or mingle."""
+    return [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency",
+        str(concurrency), "--pool", pool, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
 
-    process: subprocess.Popen[bytes]
-    log: Path
 
-    def output(self) -> str:
-        """Everything the worker has logged so far."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children, as a crash or an OOM kill would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        """Warm shutdown, then kill if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def beat_argv(schedule: Path) -> list[str]:
+    """A real ``celery -A worker beat`` keeping its schedule in ``schedule``."""
+    return [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO", "-s", str(schedule)]
 
 
 class FakeClock:

@@ -13,9 +13,10 @@ import httpx
 import pytest
 import redis
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def test_an_event_whose_worker_is_killed_mid_call_is_done_by_another_worker(
     redis_client: redis.Redis,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
@@ -75,8 +76,8 @@ def test_a_killed_workers_event_resumes_within_a_minute_under_the_default_visibi
     redis_client: redis.Redis,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    start_beat: Callable[[str], WorkerProcess],
+    start_worker: Callable[..., Child],
+    start_beat: Callable[[str], Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)

@@ -10,9 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
+from tests.support import Sandbox, Server, github_delivery, wait_for
 from webhooks.app import create_app
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 
 pytestmark = pytest.mark.integration
 PUSHES, RELEASES = 24, 6
@@ -36,7 +37,7 @@ def test_totals_from_two_worker_processes_add_up_exactly(
     redis_url: str,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)

@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import ROOT, Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
+from tests.support import ROOT, Sandbox, Server, github_delivery, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
 from worker.config import load_settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def example_relay(
     sandbox: Sandbox,
     channel_sink: tuple[Server, list[tuple[str, Any]]],
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Server:
     """The repository's relay.example.yaml, its admin APIs pointed at the sandbox and its channels at the sink."""

@@ -13,10 +13,11 @@ import redis
 from redis.lock import Lock
 
 from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
+from tests.support import Sandbox, Server, github_delivery, wait_for
 from webhooks.app import create_app
 from worker.celery_app import EVENTS_QUEUE, event_messages
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
 from worker.store.locks import job_lock, rotation_lock
 
@@ -30,7 +31,7 @@ def cluster(
     redis_url: str,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> list[Server]:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)

@@ -10,9 +10,10 @@ import httpx
 import pytest
 import redis
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ def test_sigterm_lets_the_running_event_finish_then_the_worker_exits(
     redis_client: redis.Redis,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
@@ -43,9 +44,9 @@ def test_sigterm_lets_the_running_event_finish_then_the_worker_exits(
     answer = httpx.post(f"{receiver.url}/hooks/github", **github_delivery({"n": 1}, secret="shutdown-test-secret"))
     event_id = answer.json()["event_id"]
     wait_for(lambda: httpx.get(f"{sandbox.url}/_sandbox/faults").json() == [], what="the call to reach the sandbox")
-    worker.process.send_signal(signal.SIGTERM)
+    worker.signal(signal.SIGTERM)
 
     record = wait_for_event(store, event_id, EventStatus.DONE, timeout=20)
     assert record.attempts == 1  # finished by the worker that was asked to stop, not redelivered
-    assert worker.process.wait(20) == 0
+    assert worker.wait(20) == 0
     assert redis_client.hlen("unacked") == 0

@@ -10,9 +10,10 @@ import pytest
 import redis
 
 from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ def relay(
     redis_url: str,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[Server, Settings]:
     """Receiver + worker + sandbox, configured with one GitHub source and one rule calling the sandbox."""

@@ -12,10 +12,11 @@ import redis
 from pydantic import SecretStr
 
 from tests.contract.openapi import ContractTransport
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
+from tests.support import Sandbox, Server, github_delivery, wait_for_event
 from tests.worker.targets.api7_client import Api7Client
 from webhooks.app import create_app
 from worker.config import Settings, TargetConfig
+from worker.devtools.supervise.children import Child
 from worker.errors import AuthError, PermanentError, RetryableError
 from worker.store.events import EventRecord, EventStatus, EventStore
 from worker.targets import CodingClient, Credential, TargetClient
@@ -42,7 +43,7 @@ def relay(
     redis_url: str,
     sandbox: Sandbox,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Server:
     """Receiver + worker + sandbox; push lists gateway groups, release reads a service that does not exist."""

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
 from worker.config import Settings
+from worker.devtools.supervise.children import Child
 from worker.store.events import EventStatus, EventStore
 from worker.tokens.checker import TokenChecker
 from worker.tokens.keys import parse_keys
@@ -186,7 +187,7 @@ def test_rotating_under_load_drops_no_call(
     redis_url: str,
     redis_client: redis.Redis,
     serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
 ) -> None:
     settings = configure()
     token = create_api_token(sandbox)
