@@ -61,11 +61,13 @@ def test_kill_is_sigkill_and_restart_starts_the_same_command_again(supervisor: S
     first = child.pid
 
     child.kill()
-    assert child.process is not None and child.process.returncode == -signal.SIGKILL
+    assert child.process is not None
+    assert child.process.returncode == -signal.SIGKILL
     assert supervisor.exited() == "polite"
 
     supervisor.restart("polite").wait_ready(lambda c: c.output().count("ready") == 2, 30)
-    assert child.running() and child.pid != first
+    assert child.running()
+    assert child.pid != first
     assert "bye" not in child.output()  # a kill gives no chance to say goodbye
 
 
@@ -78,7 +80,7 @@ def test_a_child_that_exits_while_starting_fails_with_the_tail_of_its_log(superv
 
 
 def test_a_child_not_ready_in_time_fails_naming_the_wait(supervisor: Supervisor) -> None:
-    with pytest.raises(ChildFailed, match="slow was not ready within 0.2s"):
+    with pytest.raises(ChildFailed, match=r"slow was not ready within 0\.2s"):
         supervisor.start("slow", python(STUBBORN), ready=log_ready("never printed"), timeout=0.2)
 
 
