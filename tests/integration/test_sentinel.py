@@ -12,15 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from tests.support import Sandbox, Server, github_delivery, wait_for
-from webhooks.app import create_app
-from worker.config import Settings
+from tests.integration.support import Stack, rule, stack_config
+from tests.support import Sandbox, github_delivery, wait_for
 from worker.devtools.supervise.children import Child, Supervisor
 from worker.devtools.supervise.embedded import embedded_redis_binary, free_port
 from worker.store.connection import connect, ping
@@ -167,27 +165,13 @@ class Poster:
 
 
 def test_a_failover_loses_nothing_acknowledged_and_the_receiver_refuses_only_while_there_is_no_primary(
-    cluster: Cluster,
-    write_config: Callable[[dict[str, Any]], Settings],
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., Child],
-    start_beat: Callable[[str], Child],
+    cluster: Cluster, stack: Callable[..., Stack], sandbox: Sandbox
 ) -> None:
-    settings = write_config(
-        {
-            "redis_url": cluster.url,
-            "redis_sentinel_master": MASTER,
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [{"name": "read", "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}]}],
-        }
-    )
-    receiver = serve_app(create_app(settings))
-    start_worker(cluster.url)
+    config = stack_config(sandbox, rule("read"), secret=SECRET, redis_url=cluster.url, redis_sentinel_master=MASTER)
     # Beat runs the sweeper: a message the worker had popped from the old primary just before it died (its unacked
     # bookkeeping not yet replicated) is re-queued from its stored record.
-    start_beat(cluster.url)
+    relay = stack(config, beat=True, redis=cluster.url)
+    receiver, settings = relay.receiver, relay.settings
     with Poster(f"{receiver.url}/hooks/github") as poster:
         wait_for(lambda: poster.accepted_since(0) >= 20, timeout=20, what="deliveries before the failover")
         killed_at = time.monotonic()
