@@ -6,7 +6,7 @@ import redis
 
 from tasks.tokens import run_check
 from tests.support import FakeClock
-from tests.worker.tokens.support import DAY, NOW, FakeApi7, Sent
+from tests.worker.tokens.support import DAY, NOW, Api7, Sent
 from worker.config import Settings
 from worker.runtime import Runtime
 from worker.store.locks import job_lock
@@ -15,7 +15,7 @@ from worker.tokens.store import TokenStore
 
 
 def test_a_second_beat_skips_while_a_check_runs_and_the_job_is_safe_to_repeat(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     store.add("git", "git", api.issue("coding-1", int(NOW + 6 * DAY)), expires_at=int(NOW + 6 * DAY))
     runtime = Runtime(settings, fake_redis, store, transport=api.transport)
