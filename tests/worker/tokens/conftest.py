@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support import FakeClock, SandboxTransport
-from tests.worker.tokens.support import BOOTSTRAP, NOW, Api7, Sent, make_settings, new_cipher
+from tests.support import FakeClock
+from tests.worker.tokens.support import NOW, Api7, Sent, api7_sandbox, make_settings, new_cipher
 from worker.config import Settings
 from worker.tokens.keys import Cipher
 from worker.tokens.store import TokenStore, seeds_from_settings
@@ -37,9 +37,8 @@ def store(fake_redis: redis.Redis, cipher: Cipher, clock: FakeClock, settings: S
 @pytest.fixture
 def api(clock: FakeClock) -> Iterator[Api7]:
     """The sandbox standing in for API7 and CODING, on the test's clock."""
-    sandbox = SandboxTransport(BOOTSTRAP, clock=clock)
-    yield Api7(sandbox)
-    sandbox.stop()
+    with api7_sandbox(clock) as api:
+        yield api
 
 
 @pytest.fixture

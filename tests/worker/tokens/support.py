@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +88,16 @@ class Api7:
     def transport(self) -> httpx.MockTransport:
         """Relay's clients' transport to the sandbox."""
         return httpx.MockTransport(self.handler)
+
+
+@contextmanager
+def api7_sandbox(clock: Callable[[], float]) -> Iterator[Api7]:
+    """The sandbox standing in for API7 and CODING on ``clock``, stopped afterwards."""
+    sandbox = SandboxTransport(BOOTSTRAP, clock=clock)
+    try:
+        yield Api7(sandbox)
+    finally:
+        sandbox.stop()
 
 
 @dataclass
