@@ -150,6 +150,9 @@ class Supervisor:
         timeout: float = 60.0,
     ) -> Child:  # fmt: skip
         """Start ``argv`` as ``name`` (logging to ``<log_dir>/<name>.log``); wait until ``ready`` if given."""
+        if name in self.children and self.children[name].running():
+            # Replacing it would leave it running, out of reach of ``stop``.
+            raise ValueError(f"a child named {name!r} is already running")
         environment = {**self.env, **(env or {})}
         child = Child(name, argv, self.log_dir / f"{name}.log", environment, self.cwd, self.die_with_parent)
         self.children[name] = child.start()

@@ -95,6 +95,14 @@ def test_stop_stops_every_child_and_forgets_them(supervisor: Supervisor) -> None
     assert all("bye" in child.output() for child in children)
 
 
+def test_a_second_child_of_a_running_name_is_refused(supervisor: Supervisor) -> None:
+    supervisor.start("polite", python(POLITE), ready=log_ready("ready"))
+
+    with pytest.raises(ValueError, match="a child named 'polite' is already running"):
+        supervisor.start("polite", python(POLITE))
+    assert len(supervisor.children) == 1
+
+
 def test_a_child_never_started_has_no_output_and_is_not_running(tmp_path: Path) -> None:
     child = Child("idle", python(POLITE), tmp_path / "idle.log", {})
 
