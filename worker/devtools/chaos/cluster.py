@@ -59,10 +59,8 @@ class Cluster:
 
     def restart_redis(self, *, kill: bool) -> None:
         """Stop Redis (SIGKILL, or SIGTERM which flushes) and start it again on the same port and files."""
-        process = self.redis.process
-        if kill and process is not None:
-            process.kill()
-            process.wait()
+        if kill:
+            self.redis.kill()
         else:
             self.redis.stop()
         deadline = time.monotonic() + 5
