@@ -25,12 +25,13 @@ import uvicorn
 from cryptography.fernet import Fernet
 
 from tasks.maintenance import requeue_stranded
-from tests.support import Server, WorkerProcess, wait_for, wait_for_event
+from tests.support import Server, wait_for, wait_for_event
 from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.cli.serve import receiver_server_options
 from worker.config import Settings
 from worker.devtools.bench import loadgen
+from worker.devtools.supervise.children import Child
 from worker.devtools.supervise.embedded import free_port
 from worker.runtime import Runtime
 from worker.store.events import EventStatus, EventStore
@@ -160,7 +161,7 @@ def test_an_event_stored_but_not_queued_is_healed_by_the_sweeper(
     settings: Settings,
     redis_url: str,
     redis_client: redis.Redis,
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
 ) -> None:
     # Make the script's last step (the LPUSH) fail after the record was written: the crash between the two.
     redis_client.set(EVENTS_QUEUE, "not a list")
