@@ -9,7 +9,7 @@ from a revision with any error. Ids follow ADC's rule (``worker.gitops.ids``). W
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +100,7 @@ def _where(document: Document, path: Path) -> str:
     line = document.line_of(path)
     text, value = "", document.data
     for part in path:
-        value = value[part] if isinstance(value, dict | list) and _has(value, part) else None
+        value = _child(value, part)
         if isinstance(part, int):
             label = _label(value)
             text += f"[{part}]" + (f" ({label})" if label else "")
@@ -109,10 +109,12 @@ def _where(document: Document, path: Path) -> str:
     return f"{document.name}:{line}: {text or '(top level)'}: " if line else f"{document.name}: {text}: "
 
 
-def _has(value: dict[str, Any] | list[Any], part: str | int) -> bool:
+def _child(value: Any, part: str | int) -> Any:
     if isinstance(value, dict):
-        return part in value
-    return isinstance(part, int) and 0 <= part < len(value)
+        return value.get(str(part))
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return value[part]
+    return None
 
 
 def _label(value: Any) -> str | None:
@@ -166,15 +168,16 @@ class _Merger:
         self._put(
             document, path, f"service {service.name}", self._resource("service", sid, service.name, service, children)
         )
-        for kind, items in (
+        children_of: list[tuple[ResourceType, Sequence[adc.Route | adc.StreamRoute | adc.Upstream] | None]] = [
             ("route", service.routes),
             ("stream_route", service.stream_routes),
             ("upstream", service.upstreams),
-        ):
+        ]
+        for kind, items in children_of:
             for index, item in enumerate(items or []):
                 name = str(item.name)
                 rid = resource_id(item.id, service.name, name)
-                resource = self._resource(kind, rid, f"{service.name}/{name}", item, parent=sid)  # type: ignore[arg-type]
+                resource = self._resource(kind, rid, f"{service.name}/{name}", item, parent=sid)
                 self._put(
                     document, (*path, f"{kind}s", index), f"{kind.replace('_', ' ')} {service.name}/{name}", resource
                 )

@@ -39,8 +39,8 @@ def hide(resource_type: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def strip(resource_type: str, body: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``body`` without its write-only values (what is compared with the gateway)."""
-    hidden = hide(resource_type, body)
-    return _drop_hidden(hidden)
+    hidden: dict[str, Any] = _drop_hidden(hide(resource_type, body))
+    return hidden
 
 
 def secret_values(resource_type: str, body: dict[str, Any]) -> list[str]:
