@@ -1,0 +1,31 @@
+"""Backends: one API7 generation each, chosen by the target's ``api7_version`` or by ``GET /api/version``.
+
+base       Backend, Write, Phase; gateway group by exact name; version detection; labels
+api7_35    API7 3.5 and later: runtime resources per gateway group, PUT by id
+api7_32    API7 3.2: service and route templates, then publish
+"""
+
+from __future__ import annotations
+
+from worker.gitops.backends.api7_32 import Api7V32Backend
+from worker.gitops.backends.api7_35 import Api7Backend
+from worker.gitops.backends.base import Backend, Phase, Write, detect_version, resolve_group
+from worker.targets.caller import Caller
+
+__all__ = ["Backend", "Phase", "Write", "open_backend"]
+
+
+def open_backend(client: Caller, group: str, version: str | None = None) -> Backend:
+    """The backend of the gateway group named ``group``: the configured version, else the one the API reports."""
+    found = version or detect_version(client)
+    group_id = resolve_group(client, group)
+    if found.startswith("3.") and _minor(found) < 5:
+        return Api7V32Backend(client, group_id)
+    return Api7Backend(client, group_id)
+
+
+def _minor(version: str) -> int:
+    try:
+        return int(version.split(".")[1])
+    except (IndexError, ValueError):
+        return 5
