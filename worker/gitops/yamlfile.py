@@ -29,6 +29,7 @@ _SCALARS = {
     _STR,
     "tag:yaml.org,2002:timestamp",  # kept as its text, as JSON has no date
 }
+_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -101,6 +102,8 @@ class _Builder:
         if depth > self.limits.max_depth:
             raise self.fail(node, f"nested deeper than {self.limits.max_depth} levels")
         self.document.lines[path] = node.start_mark.line + 1
+        if node.tag not in _COLLECTIONS and not isinstance(node, ScalarNode):
+            raise self.fail(node, f"tag {node.tag!r} is not allowed")
         if isinstance(node, MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, SequenceNode):
