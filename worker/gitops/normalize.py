@@ -59,14 +59,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def reduce(kind: str, current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """The gateway's body reduced to what the desired body can express, for comparison."""
+def reduce(kind: str, current: dict[str, Any], desired: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
+    """The gateway's body reduced to what the desired body can express, for comparison; ``strict`` keeps the keys
+    of plugin configs the file does not write (to show what differs from what Relay last applied)."""
     keys = EXPRESSIBLE[kind]
     if keys is None:
-        return _plugin_config(current, desired)
+        return current if strict else _plugin_config(current, desired)
     reduced = {key: value for key, value in current.items() if key in keys}
     reduced = _without_defaults(reduced, desired, DEFAULTS[kind])
-    if isinstance(reduced.get("plugins"), dict) and isinstance(desired.get("plugins"), dict):
+    if not strict and isinstance(reduced.get("plugins"), dict) and isinstance(desired.get("plugins"), dict):
         reduced["plugins"] = _plugins(reduced["plugins"], desired["plugins"])
     if isinstance(reduced.get("upstream"), dict) and isinstance(desired.get("upstream"), dict):
         reduced["upstream"] = {key: value for key, value in reduced["upstream"].items() if key not in ("id",)}

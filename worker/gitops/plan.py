@@ -121,7 +121,7 @@ def _compare(given: PlanInput, resource: Resource, plan: Plan) -> Change | None:
         plan.adopt.append((resource, wanted))  # equal already, and nothing hidden that could differ
         return None
     # Equal as far as the gateway shows, but not what Relay last applied: a write-only value or a removed key.
-    strict = field_changes(strip(current.type, current.body), public)
+    strict = field_changes(reduce(resource.type, strip(current.type, current.body), public, strict=True), public)
     reason = "write-only value changed" if applied is not None else "write-only value not known to match"
     hidden = tuple(strict) if applied is not None and strict else (FieldChange("(write-only)", HIDDEN, HIDDEN),)
     return Change("update", resource, hidden, reason=reason, digest=wanted)

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from worker.gitops.envvars import policy
+from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.source import CommitFiles
 from worker.settings import TargetConfig
 from worker.targets import ConfigTokens, TargetClient
@@ -253,3 +255,21 @@ consumers:
 global_rules:
   prometheus: {prefer_name: true}
 """
+
+
+def reconciler(fake: FakeApi7, repo: FakeRepo, client: Any, **extra: Any) -> Reconciler:
+    """A Reconciler over the fake API7 and the fake repository, with CI_BOT_KEY in its environment."""
+    return Reconciler(client, api7_client(fake), repo, {"CI_BOT_KEY": CI_BOT_KEY}, **extra)
+
+
+def spec(revision: str, **extra: Any) -> SyncSpec:
+    """A sync of ``gateway/*.yaml`` onto target gw's group ``default``."""
+    fields: dict[str, Any] = {
+        "target": "gw", "group": "default", "repo": "gateway-config", "revision": revision,
+        "paths": ("gateway/*.yaml",), "env": policy(["CI_BOT_KEY"], []),
+    }  # fmt: skip
+    fields.update(extra)
+    return SyncSpec(**fields)
+
+
+CI_BOT_KEY = "ci-bot-key-0123456789abcdef"

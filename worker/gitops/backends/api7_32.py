@@ -38,7 +38,7 @@ class Api7V32Backend(Api7Backend):
             service = self._resource("service", item, rid=item.get("service_id", item.get("id")))
             found.append(service)
             routes = self._template_routes(service.id)
-            found += [self._resource("route", route, parent=service.id) for route in routes]
+            found += [self._child("route", route, service) for route in routes]
         rest = super().read(plugin_names)
         kept = {key: value for key, value in rest.items() if value.type not in ("service", "route", *_UNSUPPORTED)}
         return {**kept, **{resource.key: resource for resource in found}}

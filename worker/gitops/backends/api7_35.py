@@ -121,7 +121,7 @@ class Api7Backend:
             consumer = self._resource("consumer", item, rid=item.get("username"))
             found.append(consumer)
             path = f"{ADMIN}/consumers/{consumer.id}/credentials"
-            found += [self._resource("credential", cred, parent=consumer.id) for cred in self._list(path)]
+            found += [self._child("credential", cred, consumer) for cred in self._list(path)]
         found += [self._resource("ssl", item) for item in self._list(f"{ADMIN}/ssls")]
         found += [rule for item in self._list(f"{ADMIN}/global_rules") for rule in _global_rules(item)]
         found += self._metadata(plugin_names)
@@ -130,9 +130,14 @@ class Api7Backend:
     def _children(self, service: Resource, item: dict[str, Any]) -> list[Resource]:
         kind: ResourceType = "stream_route" if item.get("type") == "stream" else "route"
         params = {"service_id": service.id}
-        routes = [self._resource(kind, route, parent=service.id) for route in self._list(f"{ADMIN}/{kind}s", params)]
+        routes = self._list(f"{ADMIN}/{kind}s", params)
         upstreams = self._list(f"{ADMIN}/services/{service.id}/upstreams", missing_ok=True)
-        return routes + [self._resource("upstream", up, parent=service.id) for up in upstreams]
+        children = [(kind, item) for item in routes] + [("upstream", item) for item in upstreams]
+        return [self._child(child_kind, item, service) for child_kind, item in children]
+
+    def _child(self, kind: ResourceType, item: dict[str, Any], parent: Resource) -> Resource:
+        child = self._resource(kind, item, parent=parent.id)
+        return Resource(kind, child.id, f"{parent.name}/{child.body.get('name') or child.id}", child.body, parent.id)
 
     def _metadata(self, names: Iterable[str]) -> list[Resource]:
         found = []
