@@ -9,7 +9,7 @@ from worker.errors import DesiredStateError
 from worker.gitops.desired import check_pattern, load_desired
 from worker.gitops.envvars import Filler, policy
 from worker.gitops.ids import sha1
-from worker.gitops.limits import Limits
+from worker.gitops.limits import DEFAULT_LIMITS, Limits
 
 ENV = {
     "CI_BOT_KEY": "ci-bot-key-0123456789",
@@ -23,7 +23,7 @@ def load(
     *,
     allow: tuple[str, ...] = ("CI_BOT_KEY",),
     prefixes: tuple[str, ...] = (),
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ):  # type: ignore[no-untyped-def]
     filler = Filler(policy(allow, prefixes), ENV)
     return load_desired(
@@ -38,7 +38,8 @@ def test_the_example_becomes_resources_with_adc_ids_and_relay_labels() -> None:
         f"service:{service_id}", f"route:{service_id}/{route_id}", "consumer:ci-bot", "global_rule:prometheus",
     }  # fmt: skip
     route = state.resources[f"route:{service_id}/{route_id}"]
-    assert route.parent == service_id and route.body["uris"] == ["/invoices"]
+    assert route.parent == service_id
+    assert route.body["uris"] == ["/invoices"]
     assert route.labels == {"managed-by": "relay", "relay-repo": "gateway-config"}
     assert state.resources[f"service:{service_id}"].labels["team"] == "payments"
     assert state.resources["consumer:ci-bot"].body["plugins"]["key-auth"]["key"] == ENV["CI_BOT_KEY"]

@@ -36,7 +36,8 @@ def test_the_first_plan_creates_parents_first_and_a_second_plan_is_empty(fake_re
     # The fake stored server fields, defaults (priority, pass_host, node priority) and plugin defaults (_meta).
     assert fake.store[f"/apisix/admin/routes/{ROUTE}"]["priority"] == 0
     again = reconciler(fake, repo, fake_redis).plan(spec("c1"))
-    assert again.plan.changes == [] and again.phases == []
+    assert again.plan.changes == []
+    assert again.phases == []
 
 
 def test_a_plan_never_shows_a_write_only_or_filled_in_value(fake_redis: redis.Redis) -> None:
@@ -44,7 +45,8 @@ def test_a_plan_never_shows_a_write_only_or_filled_in_value(fake_redis: redis.Re
     ssl = "ssls:\n  - snis: [a.example.com]\n    certificates: [{certificate: CERT, key: PRIVATE-KEY-PEM-TEXT}]\n"
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE, "gateway/b.yaml": ssl})
     shown = json.dumps(reconciler(fake, repo, fake_redis).plan(spec("c1")).to_json())
-    assert CI_BOT_KEY not in shown and "PRIVATE-KEY-PEM-TEXT" not in shown
+    assert CI_BOT_KEY not in shown
+    assert "PRIVATE-KEY-PEM-TEXT" not in shown
     assert "<write-only>" in shown or "***" in shown
 
 
@@ -102,7 +104,8 @@ def test_prune_is_opt_in_and_deletes_only_what_this_repository_applied(fake_redi
         {"name": "adc", "paths": ["/a"], "service_id": SERVICE, "labels": {"managed-by": "adc"}},
     )
     kept = reconciler(fake, repo, fake_redis).plan(spec("c2"))
-    assert kept.plan.changes == [] and any("prune is off" in line for line in kept.plan.kept)
+    assert kept.plan.changes == []
+    assert any("prune is off" in line for line in kept.plan.kept)
     pruned = reconciler(fake, repo, fake_redis).plan(spec("c2", prune=True))
     assert [(c.op, c.resource.type, c.resource.name) for c in pruned.plan.changes] == [
         ("delete", "route", "billing/pay")
@@ -153,7 +156,8 @@ def test_an_empty_tree_is_refused_unless_allowed(fake_redis: redis.Redis, text: 
     with pytest.raises(PlanRefused, match="allow_empty"):
         reconciler(fake, repo, fake_redis).plan(spec("c2", prune=True))
     planned = reconciler(fake, repo, fake_redis).plan(spec("c2", prune=True, allow_empty=True))
-    assert {c.op for c in planned.plan.changes} == {"delete"} and len(planned.plan.changes) == 4
+    assert {c.op for c in planned.plan.changes} == {"delete"}
+    assert len(planned.plan.changes) == 4
 
 
 def test_every_page_is_read_and_the_group_is_matched_by_exact_name(fake_redis: redis.Redis) -> None:
