@@ -1,0 +1,80 @@
+"""Many pushes: one reconcile per group at a time, the newest commit wins, attempted apart from applied."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.worker.gitops.support import EXAMPLE, FakeApi7, FakeRepo, reconciler, spec
+from worker.errors import DesiredStateError
+from worker.gitops.revisions import Revisions
+
+V2 = EXAMPLE.replace("methods: [GET]", "methods: [GET, HEAD]")
+V3 = EXAMPLE.replace("methods: [GET]", "methods: [POST]")
+
+
+def _repo() -> FakeRepo:
+    repo = FakeRepo()
+    for sha, text in (("c1", EXAMPLE), ("c2", V2), ("c3", V3)):
+        repo.commit(sha, {"gateway/a.yaml": text})
+    return repo
+
+
+def _methods(fake: FakeApi7) -> list[str]:
+    (route,) = [obj for path, obj in fake.store.items() if "/routes/" in path]
+    return list(route["methods"])
+
+
+def test_an_older_revision_than_the_last_applied_is_skipped_with_that_reason(fake_redis: redis.Redis) -> None:
+    fake, repo = FakeApi7(), _repo()
+    reconciler(fake, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+    writes = len(fake.writes)
+    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert outcome.outcome == "skipped"
+    assert "older than the last applied revision c2" in (outcome.reason or "")
+    assert len(fake.writes) == writes
+    assert _methods(fake) == ["GET", "HEAD"]
+
+
+def test_a_push_during_a_reconcile_is_left_for_it_and_only_the_newest_runs(fake_redis: redis.Redis) -> None:
+    fake, repo = FakeApi7(), _repo()
+    revisions = Revisions(fake_redis, "gw", "default")
+    held = revisions.lock(60)
+    assert held.acquire()
+    # Two pushes arrive while a reconcile runs: c3, then (delivered late) c2. The older never replaces the newer.
+    first = reconciler(fake, repo, fake_redis).reconcile(spec("c3"), "s3", "e3")
+    second = reconciler(fake, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+    assert (first.outcome, second.outcome) == ("deferred", "deferred")
+    assert second.reason == "a newer revision already waits"
+    assert revisions.peek() is not None
+    assert revisions.peek().revision == "c3"  # type: ignore[union-attr]
+    held.release()
+    # The running reconcile (of c1) ends by taking the pending revision.
+    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert [run["revision"] for run in outcome.runs] == ["c1", "c3"]
+    assert _methods(fake) == ["POST"]
+    assert revisions.state().last_applied == "c3"
+    assert revisions.peek() is None
+
+
+def test_a_failed_reconcile_moves_last_attempted_only(fake_redis: redis.Redis) -> None:
+    fake, repo = FakeApi7(), _repo()
+    repo.commit("bad", {"gateway/a.yaml": "services:\n  - name: a\n    routes: [{name: r}]\n"})
+    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    writes = len(fake.writes)
+    with pytest.raises(DesiredStateError, match=r"gateway/a.yaml:3: services\[0\] \(a\).routes\[0\] \(r\).uris"):
+        reconciler(fake, repo, fake_redis).reconcile(spec("bad"), "s2", "e2")
+    assert len(fake.writes) == writes  # a bad file writes nothing
+    state = Revisions(fake_redis, "gw", "default").state()
+    assert (state.last_attempted, state.last_applied, state.outcome) == ("bad", "c1", "failed")
+    history = Revisions(fake_redis, "gw", "default").history()
+    assert [entry["outcome"] for entry in history] == ["failed", "applied"]
+
+
+def test_an_unchanged_gateway_reconciles_to_nothing(fake_redis: redis.Redis) -> None:
+    fake, repo = FakeApi7(), _repo()
+    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    writes = len(fake.writes)
+    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1b", "e1b")
+    assert outcome.outcome == "unchanged"
+    assert len(fake.writes) == writes
