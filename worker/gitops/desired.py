@@ -8,7 +8,6 @@ from a revision with any error. Ids follow ADC's rule (``worker.gitops.ids``). W
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from worker.gitops import adc
 from worker.gitops.envvars import Filler
 from worker.gitops.ids import resource_id, ssl_id
 from worker.gitops.limits import Limits
+from worker.gitops.paths import check_pattern
 from worker.gitops.resources import LABELLED, OWNER, OWNER_LABEL, REPO_LABEL, Resource, ResourceType
 from worker.gitops.writeonly import secret_values
 from worker.gitops.yamlfile import Document, Path, parse_document
@@ -32,15 +32,6 @@ class DesiredState:
     resources: dict[str, Resource] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set, repr=False)
-
-
-def check_pattern(pattern: str) -> str:
-    """A ``paths`` pattern that stays inside the repository; ValueError otherwise."""
-    if not pattern or pattern.startswith("/") or "\\" in pattern or "\x00" in pattern:
-        raise ValueError(f"path {pattern!r} must be relative to the repository's root")
-    if any(part in ("..", ".") for part in pattern.split("/")) or posixpath.normpath(pattern) != pattern:
-        raise ValueError(f"path {pattern!r} must not hold '.' or '..' parts")
-    return pattern
 
 
 def load_desired(files: Mapping[str, bytes], *, repo: str, filler: Filler, limits: Limits) -> DesiredState:

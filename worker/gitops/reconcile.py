@@ -17,11 +17,12 @@ from redis.lock import Lock
 
 from worker.gitops.apply import Applier, ApplyReport
 from worker.gitops.backends import Backend, Phase, open_backend
-from worker.gitops.desired import DesiredState, check_pattern, load_desired
+from worker.gitops.desired import DesiredState, load_desired
 from worker.gitops.envvars import EnvPolicy, Filler
 from worker.gitops.inventory import Entry, Inventory
 from worker.gitops.journal import Journal
 from worker.gitops.limits import DEFAULT_LIMITS, Limits
+from worker.gitops.paths import check_pattern
 from worker.gitops.plan import Plan, PlanInput, build_plan, mask
 from worker.gitops.revisions import Pending, Revisions
 from worker.gitops.source import CommitFiles, CommitSource

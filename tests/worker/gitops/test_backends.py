@@ -61,6 +61,6 @@ def test_api7_32_unpublishes_a_pruned_service(fake_redis: redis.Redis) -> None:
 def test_api7_32_refuses_what_it_cannot_apply_by_name(fake_redis: redis.Redis) -> None:
     fake, repo = FakeApi7(version=None), FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    with pytest.raises(GitOpsError, match="API7 3.2 cannot apply strip_path_prefix of service billing"):
+    with pytest.raises(GitOpsError, match=r"API7 3\.2 cannot apply strip_path_prefix of service billing"):
         reconciler(fake, repo, fake_redis).plan(spec("c1"))
     assert fake.writes == []

@@ -6,10 +6,11 @@ import pytest
 
 from tests.worker.gitops.support import EXAMPLE
 from worker.errors import DesiredStateError
-from worker.gitops.desired import check_pattern, load_desired
+from worker.gitops.desired import DesiredState, load_desired
 from worker.gitops.envvars import Filler, policy
 from worker.gitops.ids import sha1
 from worker.gitops.limits import DEFAULT_LIMITS, Limits
+from worker.gitops.paths import check_pattern
 
 ENV = {
     "CI_BOT_KEY": "ci-bot-key-0123456789",
@@ -24,7 +25,7 @@ def load(
     allow: tuple[str, ...] = ("CI_BOT_KEY",),
     prefixes: tuple[str, ...] = (),
     limits: Limits = DEFAULT_LIMITS,
-):  # type: ignore[no-untyped-def]
+) -> DesiredState:
     filler = Filler(policy(allow, prefixes), ENV)
     return load_desired(
         {name: text.encode() for name, text in files.items()}, repo="gateway-config", filler=filler, limits=limits

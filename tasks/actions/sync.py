@@ -1,0 +1,129 @@
+"""The ``sync`` action kind: reconcile a target's API7 gateway group with a repository's revision (``worker.gitops``).
+
+``plan`` renders the revision template; ``run`` reconciles (one reconcile per group at a time, newest revision wins,
+each write journaled so that a rerun never resends one that took effect); ``preview`` is the dry run of
+``relay rules test``: the plan and the exact requests a live run would send, secrets masked, nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tasks.actions.base import Runner, Step
+from tasks.templates import render_text
+from worker.errors import AuthError, GitOpsError, RelayError, RuleError
+from worker.events import ActionResult
+from worker.gitops.envvars import policy
+from worker.gitops.reconcile import Reconciler, SyncSpec
+from worker.gitops.source import CommitSource
+from worker.runtime import Runtime, get_runtime
+from worker.settings import Settings, SyncAction
+from worker.tokens.lifecycle import report_refused
+
+MAX_SHOWN_FIELDS = 12  # field changes listed per resource in ``relay rules test``'s text
+
+
+def render_sync(action: SyncAction, context: dict[str, Any]) -> SyncSpec:
+    """The sync with its revision rendered; raises ``RuleError``."""
+    revision = render_text(action.revision, context).strip()
+    if not revision or any(ch.isspace() or ord(ch) < 32 for ch in revision) or len(revision) > 256:
+        raise RuleError(f"revision {revision[:80]!r} is not a commit or ref name")
+    return SyncSpec(
+        target=action.sync,
+        group=action.gateway_group,
+        repo=action.repo,
+        revision=revision,
+        paths=tuple(action.paths),
+        prune=action.prune,
+        allow_empty=action.allow_empty,
+        env=policy(action.env.allow, action.env.allow_prefix),
+        max_in_flight=action.max_in_flight,
+    )
+
+
+def reconciler_for(runtime: Runtime, target: str) -> Reconciler:
+    """The reconciler of ``target``, through its pooled client (token refresh, retries and errors shared)."""
+    config = runtime.settings.targets[target]
+    if config.kind != "api7":
+        raise GitOpsError(f"target {target!r} is a {config.kind} target; sync needs an api7 target")
+    return Reconciler(
+        runtime.redis,
+        runtime.client(target),
+        commit_source(runtime),
+        os.environ,
+        lock_seconds=runtime.settings.celery.task_time_limit + 10,
+        journal_seconds=runtime.settings.retention_seconds,
+    )
+
+
+def commit_source(runtime: Runtime) -> CommitSource:
+    """The runtime's reader of repositories."""
+    if runtime.commits is None:
+        raise GitOpsError("no repository reader is configured (repos:, read through worker.repos)")
+    return runtime.commits
+
+
+def _with_version(settings: Settings, spec: SyncSpec) -> SyncSpec:
+    version = settings.targets[spec.target].api7_version
+    return SyncSpec(**{**spec.__dict__, "api7_version": version}) if version else spec
+
+
+class SyncRunner(Runner[SyncAction, SyncSpec]):
+    """Reconciles a gateway group; a refused token is reported to the token lifecycle at once."""
+
+    kind = SyncAction.kind
+
+    def plan(self, action: SyncAction, context: dict[str, Any]) -> SyncSpec:
+        """Render the revision."""
+        return render_sync(action, context)
+
+    def run(self, runtime: Runtime, action: SyncAction, step: Step, context: dict[str, Any]) -> ActionResult:
+        """Reconcile; the result keeps the revision, the outcome and every write made."""
+        spec = _with_version(runtime.settings, render_sync(action, context))
+        event = str((context.get("event") or {}).get("id", ""))
+        try:
+            outcome = reconciler_for(runtime, action.sync).reconcile(spec, step.key, event)
+        except AuthError as exc:
+            token_name = runtime.settings.token_names[action.sync]
+            report_refused(runtime.tokens, runtime.settings, token_name, exc, notifications=runtime.notifications)
+            raise
+        return step.result(action, status_code=None, detail=outcome.detail())
+
+    def templates(self, action: SyncAction) -> dict[str, Any]:
+        """The revision."""
+        return {"revision": action.revision}
+
+    def preview(
+        self, settings: Settings, action: SyncAction, request: SyncSpec, key: str, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The plan and the requests a live run would send now; reads the repository and the gateway, writes nothing."""
+        # The dry run reads what a run reads: the repository, the inventory in Redis, the gateway group.
+        try:
+            planned = reconciler_for(get_runtime(), action.sync).plan(_with_version(settings, request))
+        except RelayError as exc:
+            return {"revision": request.revision, "gateway_group": request.group, "error": str(exc)}
+        return planned.to_json()
+
+    def report_lines(self, entry: dict[str, Any]) -> list[str]:
+        """The revision and summary, then one line per change and its fields."""
+        head = (
+            f": {entry.get('repo', '')}@{str(entry.get('revision', ''))[:12]} -> group {entry.get('gateway_group')!r}"
+        )
+        if "error" in entry:
+            return [head, f"      error: {entry['error']}"]
+        summary = entry["summary"]
+        counts = f"{summary['create']} create, {summary['update']} update, {summary['delete']} delete"
+        lines = [f"{head} ({entry['backend']}): {counts}"]
+        for change in entry["changes"]:
+            lines.append(
+                f"      {change['op']:<6} {change['type']} {change['name']}"
+                + (f" ({change['reason']})" if change.get("reason") else "")
+            )
+            lines += [
+                f"               {f['field']}: {f['old']!r} -> {f['new']!r}"
+                for f in change["fields"][:MAX_SHOWN_FIELDS]
+            ]
+        lines += [f"      kept: {line}" for line in entry.get("kept", [])]
+        lines += [f"      {r['method']} {r['path']}" for r in entry.get("requests", [])]
+        return lines
