@@ -39,6 +39,7 @@ class FakeApi7:
     """API7's admin API, reduced to what a reconcile touches."""
 
     version: str | None = "3.5.4"
+    token: str = TOKEN
     page_cap: int = 2  # the server answers at most this many items a page, whatever page_size asks
     store: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> stored object
     writes: list[tuple[str, str]] = field(default_factory=list)
@@ -49,7 +50,7 @@ class FakeApi7:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         """The MockTransport handler."""
-        if request.headers.get("X-API-KEY") != TOKEN:
+        if request.headers.get("X-API-KEY") != self.token:
             return httpx.Response(401, json={"error_msg": "invalid token"})
         path, method = request.url.path, request.method
         if method in ("PUT", "POST", "DELETE"):
@@ -83,8 +84,9 @@ class FakeApi7:
 
     def _shown(self, obj: dict[str, Any]) -> dict[str, Any]:
         shown = copy.deepcopy(obj)
-        shown.pop("key", None)  # API7 never answers an SSL's private keys
-        shown.pop("keys", None)
+        if "snis" in shown:  # API7 never answers an SSL's private keys
+            shown.pop("key", None)
+            shown.pop("keys", None)
         return shown
 
     def _page(self, request: httpx.Request, items: list[dict[str, Any]]) -> httpx.Response:

@@ -1,0 +1,136 @@
+"""The sync action through the pipeline: a push becomes gateway writes, the dry run equals the live writes, a bad
+file fails the event with its file and line and writes nothing, and no secret reaches Redis in clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from pydantic import ValidationError
+
+from tasks import pipeline
+from tasks.actions import RUNNERS, plan_rule
+from tasks.rules import event_context
+from tests.tasks import support
+from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
+from worker.events import EventStatus
+from worker.runtime import Runtime
+from worker.settings import Rule, Settings
+
+SYNC = {
+    "sync": "gw",
+    "repo": "gateway-config",
+    "revision": "{{ payload.after }}",
+    "paths": ["gateway/*.yaml"],
+    "gateway_group": "default",
+    "env": {"allow": ["CI_BOT_KEY"]},
+}
+RULE = {"name": "gitops", "on": {"source": "coding", "event": "push"}, "do": [SYNC]}
+
+
+def _runtime(client: redis.Redis, fake: FakeApi7, repo: FakeRepo, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
+    fake.token = support.TOKEN
+    runtime = support.make_runtime(client, support.settings_with([RULE]), fake.handler)
+    runtime.commits = repo
+    return runtime
+
+
+def _push(runtime: Runtime, sha: str) -> str:
+    return support.store_event(runtime, "coding", "push", {"ref": "refs/heads/main", "after": sha})
+
+
+def test_a_push_leaves_the_group_holding_the_files_resources(
+    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE, "other/ignored.yaml": "services: [oops]"})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    event = _push(runtime, "c1")
+    assert pipeline.process(runtime, event).status == EventStatus.DONE
+    (result,) = runtime.events.get(event).actions
+    assert result.ok
+    assert (result.kind, result.detail["outcome"], result.detail["revision"]) == ("sync", "applied", "c1")
+    assert len(result.detail["writes"]) == 4
+    assert fake.store["/apisix/admin/consumers/ci-bot"]["plugins"]["key-auth"]["key"] == CI_BOT_KEY
+
+
+def test_the_dry_run_shows_exactly_the_requests_the_live_run_sends(
+    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    monkeypatch.setattr("tasks.actions.sync.get_runtime", lambda: runtime)
+    record = support.record_for("coding", "push", {"after": "c1"})
+    (planned,) = plan_rule(Rule.model_validate(RULE), event_context(record))
+    preview = RUNNERS["sync"].preview(runtime.settings, planned.action, planned.request, "k", {})
+    assert fake.writes == []  # the dry run wrote nothing
+    assert CI_BOT_KEY not in repr(preview)
+    pipeline.process(runtime, _push(runtime, "c1"))
+    assert [(r["method"], r["path"]) for r in preview["requests"]] == fake.writes
+    lines = RUNNERS["sync"].report_lines(preview)
+    assert "4 create, 0 update, 0 delete" in lines[0]
+
+
+def test_a_bad_file_fails_the_event_with_file_and_line_and_writes_nothing(
+    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE.replace("        uris: [/invoices]\n", "")})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    event = _push(runtime, "c1")
+    assert pipeline.process(runtime, event).status == EventStatus.FAILED
+    record = runtime.events.get(event)
+    assert "gateway/a.yaml:13: services[0] (billing).routes[0] (list-invoices).uris: Field required" in (
+        record.error or ""
+    )
+    assert fake.writes == []
+
+
+def test_no_secret_reaches_redis_in_clear(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    ssl = "ssls:\n  - snis: [a.test]\n    certificates: [{certificate: CERT, key: SSL-PRIVATE-KEY-TEXT}]\n"
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE, "gateway/b.yaml": ssl})
+    repo.commit(
+        "c2", {"gateway/a.yaml": EXAMPLE.replace("${CI_BOT_KEY}", "${CI_BOT_KEY}-rotated"), "gateway/b.yaml": ssl}
+    )
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    pipeline.process(runtime, _push(runtime, "c1"))
+    pipeline.process(runtime, _push(runtime, "c2"))
+    dump = b""
+    for key in fake_redis.scan_iter():
+        kind = fake_redis.type(key)
+        if kind == b"hash":
+            dump += b"".join(k + v for k, v in fake_redis.hgetall(key).items())
+        elif kind == b"string":
+            dump += fake_redis.get(key) or b""
+        elif kind == b"list":
+            dump += b"".join(fake_redis.lrange(key, 0, -1))
+    assert CI_BOT_KEY.encode() not in dump
+    assert b"SSL-PRIVATE-KEY-TEXT" not in dump
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ({"sink": "gw"}, "an action needs one of 'call' (a target), 'notify' (a channel) or 'sync' (a target)"),
+        ({**SYNC, "paths": ["../secrets/*.yaml"]}, "must not hold '.' or '..' parts"),
+        ({**SYNC, "env": {"allow_prefix": ["RELAY_"]}}, "Relay's own RELAY_* settings"),
+        ({**SYNC, "env": {"allow_prefix": ["REL"]}}, "Relay's own RELAY_* settings"),
+        ({**SYNC, "gateway_group": "a:b"}, "no ':'"),
+        ({**SYNC, "prune": "yes please"}, "valid boolean"),
+    ],
+)
+def test_a_bad_sync_action_is_one_precise_line(action: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Rule.model_validate({"name": "r", "do": [action]})
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert expected in str(errors[0]["msg"])
+
+
+def test_the_sync_target_must_exist() -> None:
+    with pytest.raises(ValidationError, match="syncs unknown target 'nope'"):
+        Settings(**support.config_with([{"name": "r", "do": [{**SYNC, "sync": "nope"}]}]))
