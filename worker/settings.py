@@ -483,6 +483,13 @@ class AlertsConfig(_Model):
     dead_letters: bool = True
 
 
+class GitOpsConfig(_Model):
+    """GitOps settings beyond each sync action's."""
+
+    # Plan every synced group against its last applied revision this often (read-only; self_heal re-applies).
+    drift_interval_seconds: float | None = Field(default=None, ge=30, description="unset: no drift checks")
+
+
 class Settings(BaseSettings):
     """Everything Relay reads at start-up."""
 
@@ -508,6 +515,7 @@ class Settings(BaseSettings):
     rules: list[Rule] = Field(default_factory=list)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    gitops: GitOpsConfig = Field(default_factory=GitOpsConfig)
 
     @field_validator("sources", "targets", "channels")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 
 from tasks.actions.base import Runner, Step
 from tasks.templates import render_text
+from worker import stats
 from worker.errors import AuthError, GitOpsError, RelayError, RuleError
 from worker.events import ActionResult
 from worker.gitops.envvars import policy
@@ -24,9 +25,9 @@ from worker.tokens.lifecycle import report_refused
 MAX_SHOWN_FIELDS = 12  # field changes listed per resource in ``relay rules test``'s text
 
 
-def render_sync(action: SyncAction, context: dict[str, Any]) -> SyncSpec:
-    """The sync with its revision rendered; raises ``RuleError``."""
-    revision = render_text(action.revision, context).strip()
+def render_sync(action: SyncAction, context: dict[str, Any], *, revision: str | None = None) -> SyncSpec:
+    """The sync with its revision rendered (or the one given); raises ``RuleError``."""
+    revision = (revision if revision is not None else render_text(action.revision, context)).strip()
     if not revision or any(ch.isspace() or ord(ch) < 32 for ch in revision) or len(revision) > 256:
         raise RuleError(f"revision {revision[:80]!r} is not a commit or ref name")
     return SyncSpec(
@@ -64,7 +65,8 @@ def commit_source(runtime: Runtime) -> CommitSource:
     return runtime.commits
 
 
-def _with_version(settings: Settings, spec: SyncSpec) -> SyncSpec:
+def spec_with_version(settings: Settings, spec: SyncSpec) -> SyncSpec:
+    """The spec with its target's configured API7 version."""
     version = settings.targets[spec.target].api7_version
     return SyncSpec(**{**spec.__dict__, "api7_version": version}) if version else spec
 
@@ -80,14 +82,20 @@ class SyncRunner(Runner[SyncAction, SyncSpec]):
 
     def run(self, runtime: Runtime, action: SyncAction, step: Step, context: dict[str, Any]) -> ActionResult:
         """Reconcile; the result keeps the revision, the outcome and every write made."""
-        spec = _with_version(runtime.settings, render_sync(action, context))
+        spec = spec_with_version(runtime.settings, render_sync(action, context))
         event = str((context.get("event") or {}).get("id", ""))
         try:
             outcome = reconciler_for(runtime, action.sync).reconcile(spec, step.key, event)
         except AuthError as exc:
             token_name = runtime.settings.token_names[action.sync]
             report_refused(runtime.tokens, runtime.settings, token_name, exc, notifications=runtime.notifications)
+            stats.record_reconcile(runtime.redis, action.sync, spec.group, "failed", {})
             raise
+        except RelayError:
+            stats.record_reconcile(runtime.redis, action.sync, spec.group, "failed", {})
+            raise
+        changed = outcome.summary if outcome.outcome == "applied" else {}
+        stats.record_reconcile(runtime.redis, action.sync, spec.group, outcome.outcome, changed)
         return step.result(action, status_code=None, detail=outcome.detail())
 
     def templates(self, action: SyncAction) -> dict[str, Any]:
@@ -100,7 +108,7 @@ class SyncRunner(Runner[SyncAction, SyncSpec]):
         """The plan and the requests a live run would send now; reads the repository and the gateway, writes nothing."""
         # The dry run reads what a run reads: the repository, the inventory in Redis, the gateway group.
         try:
-            planned = reconciler_for(get_runtime(), action.sync).plan(_with_version(settings, request))
+            planned = reconciler_for(get_runtime(), action.sync).plan(spec_with_version(settings, request))
         except RelayError as exc:
             return {"revision": request.revision, "gateway_group": request.group, "error": str(exc)}
         return planned.to_json()

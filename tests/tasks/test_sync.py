@@ -14,6 +14,7 @@ from tasks.actions import RUNNERS, plan_rule
 from tasks.rules import event_context
 from tests.tasks import support
 from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
+from worker import stats
 from worker.events import EventStatus
 from worker.runtime import Runtime
 from worker.settings import Rule, Settings
@@ -135,3 +136,17 @@ def test_a_bad_sync_action_is_one_precise_line(action: dict[str, Any], expected:
 def test_the_sync_target_must_exist() -> None:
     with pytest.raises(ValidationError, match="syncs unknown target 'nope'"):
         Settings(**support.config_with([{"name": "r", "do": [{**SYNC, "sync": "nope"}]}]))
+
+
+def test_reconciles_and_changed_resources_are_counted(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    pipeline.process(runtime, _push(runtime, "c1"))
+    pipeline.process(runtime, _push(runtime, "c1"))
+    metrics = {metric.name: metric for metric in stats.read_families(fake_redis)}
+    reconciles = {tuple(s.labels.values()): s.value for s in metrics["relay_gitops_reconciles"].samples}
+    assert reconciles[("gw", "default", "applied")] == 1
+    assert reconciles[("gw", "default", "unchanged")] == 1
+    changed = {tuple(s.labels.values()): s.value for s in metrics["relay_gitops_resources_changed"].samples}
+    assert changed == {("gw", "default", "create"): 4}
