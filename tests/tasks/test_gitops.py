@@ -34,7 +34,7 @@ def _applied(client: redis.Redis, monkeypatch: pytest.MonkeyPatch, **action: Any
 
 
 def test_an_unchanged_group_is_in_sync(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime, fake = _applied(fake_redis, monkeypatch)
+    runtime, _ = _applied(fake_redis, monkeypatch)
     assert run_drift(runtime) == {"gw/default": "in_sync"}
     assert Revisions(fake_redis, "gw", "default").state().drift["changes"] == 0  # type: ignore[index]
 
