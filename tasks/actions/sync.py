@@ -13,7 +13,7 @@ from typing import Any
 from tasks.actions.base import Runner, Step
 from tasks.templates import render_text
 from worker import stats
-from worker.errors import AuthError, GitOpsError, RelayError, RuleError
+from worker.errors import AuthError, GitOpsError, RelayError, RetryableError, RuleError
 from worker.events import ActionResult
 from worker.gitops.envvars import policy
 from worker.gitops.reconcile import Reconciler, SyncSpec
@@ -22,6 +22,7 @@ from worker.runtime import Runtime, get_runtime
 from worker.settings import Settings, SyncAction
 from worker.tokens.lifecycle import report_refused
 
+DEFERRED_RETRY_SECONDS = 15.0  # a push that found its group's reconcile running checks again after this
 MAX_SHOWN_FIELDS = 12  # field changes listed per resource in ``relay rules test``'s text
 
 
@@ -96,6 +97,10 @@ class SyncRunner(Runner[SyncAction, SyncSpec]):
             raise
         changed = outcome.summary if outcome.outcome == "applied" else {}
         stats.record_reconcile(runtime.redis, action.sync, spec.group, outcome.outcome, changed)
+        if outcome.waiting:
+            # Left to the running reconcile, which takes it at its end; retried too, so that it is never stranded if
+            # that reconcile fails first (the retry finds it applied, or older than what was, and does nothing).
+            raise RetryableError(f"deferred: {outcome.reason}", retry_after=DEFERRED_RETRY_SECONDS)
         return step.result(action, status_code=None, detail=outcome.detail())
 
     def templates(self, action: SyncAction) -> dict[str, Any]:

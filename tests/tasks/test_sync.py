@@ -16,6 +16,7 @@ from tests.tasks import support
 from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
 from worker import stats
 from worker.events import EventStatus
+from worker.gitops.revisions import Revisions
 from worker.runtime import Runtime
 from worker.settings import Rule, Settings
 
@@ -150,3 +151,25 @@ def test_reconciles_and_changed_resources_are_counted(fake_redis: redis.Redis, m
     assert reconciles[("gw", "default", "unchanged")] == 1
     changed = {tuple(s.labels.values()): s.value for s in metrics["relay_gitops_resources_changed"].samples}
     assert changed == {("gw", "default", "create"): 4}
+
+
+def test_a_push_that_finds_the_group_busy_retries_and_then_does_nothing_twice(
+    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    repo.commit("c2", {"gateway/a.yaml": EXAMPLE.replace("methods: [GET]", "methods: [PUT]")})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    held = Revisions(fake_redis, "gw", "default").lock(60)
+    assert held.acquire()
+    event = _push(runtime, "c2")
+    outcome = pipeline.process(runtime, event)
+    assert outcome.status == EventStatus.RETRYING
+    assert "deferred: another reconcile of this group runs" in (runtime.events.get(event).error or "")
+    held.release()
+    # The running reconcile (c1) takes c2 at its end; the retried c2 event then finds nothing to do.
+    pipeline.process(runtime, _push(runtime, "c1"))
+    writes = len(fake.writes)
+    assert pipeline.process(runtime, event).status == EventStatus.DONE
+    assert len(fake.writes) == writes
+    assert runtime.events.get(event).actions[0].detail["outcome"] == "unchanged"

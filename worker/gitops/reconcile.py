@@ -29,7 +29,9 @@ from worker.gitops.source import CommitFiles, CommitSource
 from worker.locks import release_quietly
 from worker.targets.caller import Caller
 
-MAX_PENDING_RUNS = 5  # revisions one reconcile takes over from later pushes before leaving the rest to their events
+# Revisions one reconcile takes over from later pushes (within one task time limit); the deferred events themselves
+# retry too, so a revision is never stranded when the running reconcile fails or stops taking them.
+MAX_PENDING_RUNS = 2
 MAX_LISTED_WRITES = 200  # writes named on the event's result
 
 
@@ -87,6 +89,7 @@ class Outcome:
     outcome: str
     revision: str
     reason: str | None = None
+    waiting: bool = False  # deferred, and this revision is the group's pending one: its event should retry
     summary: dict[str, int] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)
     skipped_writes: list[str] = field(default_factory=list)
@@ -144,7 +147,7 @@ class Reconciler:
         if not lock.acquire():
             offered = revisions.offer(Pending(spec.revision, spec.repo, event), self._newer_for(spec.repo))
             reason = "another reconcile of this group runs; it will apply this revision at its end"
-            return Outcome("deferred", spec.revision, reason if offered else "a newer revision already waits")
+            return Outcome("deferred", spec.revision, reason if offered else "a newer revision already waits", offered)
         try:
             return self._reconcile_newest(spec, step, revisions)
         finally:
