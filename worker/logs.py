@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,24 @@ def _walk(value: Any, found: set[str]) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _walk(item, found)
+
+
+def mask_values(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` (JSON-like, keys included) with every occurrence of each secret replaced by ``***``."""
+    ordered = sorted({text for text in secrets if text}, key=len, reverse=True)  # longest first: whole forms go
+    return _mask_values(value, ordered)
+
+
+def _mask_values(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, Mapping):
+        return {_mask_values(key, secrets): _mask_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_values(item, secrets) for item in value]
+    return value
 
 
 def redact(text: str) -> str:

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -19,7 +19,7 @@ from worker.channels import channel_url
 from worker.cli.output import print_json
 from worker.errors import ConfigError, RelayError
 from worker.events import EventRecord
-from worker.logs import MASK, secret_values
+from worker.logs import mask_values, secret_values
 from worker.settings import (
     ACTION_KINDS,
     Rule,
@@ -177,7 +177,7 @@ def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO
         ]
         failed = failed or any(step.error for step in planned)
         report["matched"].append({"rule": verdict.rule.name, "actions": actions})
-    report = _mask_secrets(report, _secrets(settings))
+    report = mask_values(report, _secrets(settings))
     if as_json:
         print_json(report)
     else:
@@ -206,18 +206,6 @@ def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[s
 def _secrets(settings: Settings) -> list[str]:
     # Very short values would mask ordinary text; they are not real secrets anyway.
     return sorted((text for text in secret_values(settings) if len(text) >= 6), key=len, reverse=True)
-
-
-def _mask_secrets(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, Mapping):
-        return {key: _mask_secrets(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_mask_secrets(item, secrets) for item in value]
-    return value
 
 
 def _print_report(report: dict[str, Any], *, unknown_source: bool) -> None:

@@ -21,9 +21,9 @@ from worker.gitops.inventory import Entry
 from worker.gitops.normalize import reduce
 from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, Resource, owned_by
 from worker.gitops.writeonly import HIDDEN, digest, hide, secret_values, strip
+from worker.logs import mask_values
 
 Op = Literal["create", "update", "delete"]
-MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,12 @@ class Plan:
 
     def to_json(self, secrets: Iterable[str] = ()) -> dict[str, Any]:
         """The plan as shown and stored: write-only values hidden, every value in ``secrets`` masked."""
-        masked = sorted((text for text in set(secrets) if text), key=len, reverse=True)
         shown = {
             "summary": self.summary(),
             "changes": [_change_json(change) for change in self.changes],
             "kept": list(self.kept),
         }
-        masked_plan: dict[str, Any] = mask(shown, masked)
+        masked_plan: dict[str, Any] = mask_values(shown, secrets)
         return masked_plan
 
 
@@ -184,16 +183,3 @@ def _change_json(change: Change) -> dict[str, Any]:
     if change.reason:
         shown["reason"] = change.reason
     return shown
-
-
-def mask(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every occurrence of each secret replaced by ``***`` (strings, keys and nested values)."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, dict):
-        return {mask(key, secrets): mask(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(item, secrets) for item in value]
-    return value

@@ -23,10 +23,11 @@ from worker.gitops.inventory import Entry, Inventory
 from worker.gitops.journal import Journal
 from worker.gitops.limits import DEFAULT_LIMITS, Limits
 from worker.gitops.paths import check_pattern
-from worker.gitops.plan import Plan, PlanInput, build_plan, mask
+from worker.gitops.plan import Plan, PlanInput, build_plan
 from worker.gitops.revisions import Pending, Revisions
 from worker.gitops.source import CommitFiles, CommitSource
 from worker.locks import release_quietly
+from worker.logs import mask_values
 from worker.targets.caller import Caller
 
 # Revisions one reconcile takes over from later pushes (within one task time limit); the deferred events themselves
@@ -78,7 +79,7 @@ class Planned:
             "revision": self.sha, "backend": self.backend.name, "files": self.desired.files,
             **self.plan.to_json(self.desired.secrets), "requests": requests,
         }  # fmt: skip
-        masked: dict[str, Any] = mask(shown, sorted(self.desired.secrets, key=len, reverse=True))
+        masked: dict[str, Any] = mask_values(shown, self.desired.secrets)
         return masked
 
 

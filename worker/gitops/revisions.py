@@ -111,19 +111,11 @@ class Revisions:
 
     def peek(self) -> Pending | None:
         """The pending revision, if any."""
-        data = _json(_text(self.client.get(keys.PENDING + self.scope)))
-        try:
-            return Pending(**data) if data else None
-        except TypeError:
-            return None
+        return _pending(self.client.get(keys.PENDING + self.scope))
 
     def take(self) -> Pending | None:
         """The pending revision, removed."""
-        data = _json(_text(self.client.getdel(keys.PENDING + self.scope)))
-        try:
-            return Pending(**data) if data else None
-        except TypeError:
-            return None
+        return _pending(self.client.getdel(keys.PENDING + self.scope))
 
     def _set(self, fields: dict[str, str]) -> None:
         fields["updated_at"] = repr(time.time())
@@ -137,6 +129,16 @@ def groups(client: redis.Redis) -> list[tuple[str, str]]:
         target, _, group = str(_text(member)).partition(":")
         found.append((target, group))
     return sorted(found)
+
+
+def _pending(raw: Any) -> Pending | None:
+    data = _json(_text(raw))
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Pending(**data)
+    except TypeError:  # a record of another shape: nothing waits that can be trusted
+        return None
 
 
 def _text(value: Any) -> str | None:
