@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 
@@ -16,7 +17,7 @@ from worker import history, stats
 from worker.events import ActionResult, Also, EventRecord, EventStatus
 from worker.heartbeat import owner_id
 from worker.runtime import Runtime
-from worker.settings import Action, CallAction
+from worker.settings import Action, NotifyAction
 
 log = logging.getLogger("relay.telemetry")
 
@@ -71,14 +72,21 @@ def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, s
         history.append(
             pipe, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule, index=result.index,
             action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
-            ok=result.ok, error=result.error, seconds=round(seconds, 4),
+            ok=result.ok, error=result.error, seconds=round(seconds, 4), **_writes(result),
         )  # fmt: skip
-        if not isinstance(spec, CallAction):  # admin API calls are counted by the target client, per request
+        # Admin API calls (of calls and syncs) are counted by the target client, per request.
+        if isinstance(spec, NotifyAction):
             stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
         try:
             pipe.execute()
         except redis.RedisError as exc:  # the story and the counts never fail the work they describe
             log.warning("history and metrics of %s not recorded (%s)", record.id, type(exc).__name__)
+
+
+def _writes(result: ActionResult) -> dict[str, Any]:
+    # A sync's writes, each a line of the event's story.
+    writes = result.detail.get("writes")
+    return {"writes": writes} if isinstance(writes, list) and writes else {}
 
 
 def result_of(record: EventRecord, key: str) -> ActionResult | None:

@@ -14,11 +14,12 @@ from tasks.actions import RUNNERS, plan_rule
 from tasks.rules import event_context
 from tests.tasks import support
 from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
-from worker import stats
+from worker import history, stats
 from worker.events import EventStatus
 from worker.gitops.revisions import Revisions
 from worker.runtime import Runtime
 from worker.settings import Rule, Settings
+from worker.story import timeline
 
 SYNC = {
     "sync": "gw",
@@ -173,3 +174,18 @@ def test_a_push_that_finds_the_group_busy_retries_and_then_does_nothing_twice(
     assert pipeline.process(runtime, event).status == EventStatus.DONE
     assert len(fake.writes) == writes
     assert runtime.events.get(event).actions[0].detail["outcome"] == "unchanged"
+
+
+def test_the_event_story_shows_each_write(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, repo = FakeApi7(), FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    event = _push(runtime, "c1")
+    pipeline.process(runtime, event)
+    steps = timeline(runtime.events.get(event), history.read(fake_redis, event))
+    writes = [step.text.strip() for step in steps if step.kind == "write"]
+    assert len(writes) == 4
+    assert writes[0].startswith("PUT /apisix/admin/services/")
+    assert writes[0].endswith("(create service billing)")
+    notified = {m.name for m in stats.read_families(fake_redis) if m.name == "relay_notifications" and m.samples}
+    assert notified == set()  # a sync is not a notification
