@@ -8,14 +8,14 @@ import time
 from typing import Any
 
 from tasks.actions.sync import reconciler_for, render_sync, spec_with_version
-from worker import stats
 from worker.celery_app import app
+from worker.config import Settings, SyncAction
 from worker.errors import RelayError
 from worker.gitops.drift import check_drift
 from worker.gitops.revisions import Revisions, groups
-from worker.locks import job_lock, release_quietly
+from worker.ops import stats
 from worker.runtime import Runtime, get_runtime
-from worker.settings import Settings, SyncAction
+from worker.store.locks import job_lock, release_quietly
 
 CHECK_DRIFT = "relay.check_drift"
 

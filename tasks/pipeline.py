@@ -13,12 +13,12 @@ from typing import Any
 from tasks import telemetry
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
-from worker import inflight
+from worker.config import Action, Rule
 from worker.errors import CorruptRecord, PermanentError, RetryableError, RuleError, TargetError, TokenError
-from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
-from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
-from worker.settings import Action, Rule
+from worker.store import inflight
+from worker.store.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
+from worker.store.locks import event_lock, release_quietly
 from worker.targets.retry import backoff_delay
 
 

@@ -15,8 +15,8 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
-from worker.redis import EmbeddedRedis
-from worker.settings import Settings, get_settings, load_settings
+from worker.config import Settings, get_settings, load_settings
+from worker.devtools.supervise.embedded import EmbeddedRedis
 
 
 @pytest.fixture(autouse=True)
@@ -99,10 +99,19 @@ def serve_app() -> Iterator[Callable[[Any], Server]]:
 @pytest.fixture
 def sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
     """A sandbox on a free port."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
 
     token = "sandbox-bootstrap-secret-0123456789"
     return Sandbox(serve_app(create_app(token)).url, token)
+
+
+@pytest.fixture
+def runtime_sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
+    """A sandbox standing in for API7 3.5 (runtime resources per gateway group) on a free port."""
+    from worker.devtools.sandbox import create_app
+
+    token = "sandbox-bootstrap-secret-0123456789"
+    return Sandbox(serve_app(create_app(token, api7_version="3.5.0")).url, token)
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import httpx
 import pytest
 import uvicorn
 
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.redis import free_port
+from worker.devtools.supervise.embedded import free_port
+from worker.store.events import EventRecord, EventStatus, EventStore
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +111,24 @@ class Sandbox:
     def fault(self, **fault: Any) -> None:
         """Inject a fault."""
         httpx.post(f"{self.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+
+    def group_state(self, group: str = "default") -> dict[str, Any]:
+        """A gateway group's whole state (write-only values as sha256 digests)."""
+        response = httpx.get(f"{self.url}/_sandbox/gateway_groups/{group}", timeout=5)
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+        return state
+
+    def add_group(self, group_id: str, name: str) -> None:
+        """Add a gateway group."""
+        body = {"id": group_id, "name": name}
+        httpx.post(f"{self.url}/_sandbox/gateway_groups", json=body, timeout=5).raise_for_status()
+
+    def seed(self, kind: str, ident: str, value: dict[str, Any], *, group: str = "default", **extra: str) -> None:
+        """Store a resource made outside Relay (`made_by="adc"` labels it as ADC does; `consumer=` for a credential)."""
+        body = {"kind": kind, "id": ident, "value": value, **extra}
+        url = f"{self.url}/_sandbox/gateway_groups/{group}/resources"
+        httpx.post(url, json=body, timeout=5).raise_for_status()
 
 
 @dataclass

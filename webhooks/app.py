@@ -24,11 +24,11 @@ from webhooks.ingest import Ingestor, count_rejection
 from webhooks.network import check_allowed
 from webhooks.ratelimit import RateLimited, TokenBucket
 from webhooks.sources import Verifier
-from worker import health, stats
+from worker.config import Settings
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
-from worker.queue import TaskMessageEncoder
-from worker.redis import async_client, connect, resolve_redis_url
-from worker.settings import Settings
+from worker.ops import health, stats
+from worker.store.connection import async_client, connect, resolve_redis_url
+from worker.store.messages import TaskMessageEncoder
 from worker.tokens.keys import load_cipher
 from worker.tokens.metrics import refresh_expiry_gauge
 from worker.tokens.store import TokenStore
@@ -211,7 +211,7 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
             health.observe(health.snapshot(wiring.admin_client, EVENTS_QUEUE))
             store = TokenStore(wiring.admin_client, lambda: load_cipher(settings.data_dir))
             refresh_expiry_gauge(store, time.time())
-        # What workers count is kept in Redis (worker.stats): read at scrape time, whatever runs where.
+        # What workers count is kept in Redis (worker.ops.stats): read at scrape time, whatever runs where.
         workers = CollectorRegistry()
         workers.register(stats.RedisStatsCollector(wiring.admin_client))
         return generate_latest() + generate_latest(workers)

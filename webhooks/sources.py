@@ -44,8 +44,8 @@ from webhooks.signatures import (
     decode_standard_secret,
     secret_bytes,
 )
+from worker.config import SourceConfig
 from worker.errors import BadRequest, ConfigError
-from worker.settings import SourceConfig
 
 
 @dataclass(frozen=True, slots=True)

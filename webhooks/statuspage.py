@@ -1,7 +1,7 @@
 """The status page: ``GET /status`` (one self-contained HTML page), ``/status.json`` and each event's story.
 
     GET /status                        HTML, no external assets: charts are inline SVG drawn by inline JS
-    GET /status.json                   ``worker.health.system_health``: parts, queue, minutes, tokens, failures
+    GET /status.json                   ``worker.ops.health.system_health``: parts, queue, minutes, tokens, failures
     GET /status/events/{id}            HTML: the same page showing one event's story
     GET /status/events/{id}.json       the event (without payload or headers) and its timeline
 
@@ -26,12 +26,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from webhooks.statuspage_template import TEMPLATE
-from worker import history
+from worker.config import Settings
 from worker.errors import EventNotFound, RelayError
-from worker.events import EventStore
-from worker.health import system_health
-from worker.settings import Settings
-from worker.story import timeline
+from worker.ops.health import system_health
+from worker.ops.story import timeline
+from worker.store import history
+from worker.store.events import EventStore
 
 REFRESH_SECONDS = 5
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from tasks.actions.base import Runner, Step
 from tasks.templates import render_text
-from worker import stats
+from worker.config import Settings, SyncAction
 from worker.errors import AuthError, GitOpsError, RelayError, RetryableError, RuleError
-from worker.events import ActionResult
 from worker.gitops.envvars import policy
 from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.source import CommitSource
+from worker.ops import stats
 from worker.runtime import Runtime, get_runtime
-from worker.settings import Settings, SyncAction
+from worker.store.events import ActionResult
 from worker.tokens.lifecycle import report_refused
 
 DEFERRED_RETRY_SECONDS = 15.0  # a push that found its group's reconcile running checks again after this

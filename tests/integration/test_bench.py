@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from worker.bench import Plan, run_bench
-from worker.bench.report import GOALS
+from worker.devtools.bench import Plan, run_bench
+from worker.devtools.bench.report import GOALS
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.chaos import Plan, run
+from worker.devtools.chaos import Plan, run
 
 pytestmark = pytest.mark.integration
 

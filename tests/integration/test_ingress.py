@@ -25,10 +25,10 @@ from tests.support import Server, WorkerProcess, wait_for, wait_for_event
 from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.cli.serve import receiver_server_options
-from worker.events import EventStatus, EventStore
-from worker.redis import free_port
+from worker.config import Settings
+from worker.devtools.supervise.embedded import free_port
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EventStatus, EventStore
 from worker.targets import ConfigTokens
 from worker.tokens.keys import load_cipher
 from worker.tokens.store import TokenStore

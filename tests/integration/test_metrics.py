@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import GITHUB_SECRET as SECRET
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
 from webhooks.app import create_app
-from worker.settings import Settings
+from worker.config import Settings
 
 pytestmark = pytest.mark.integration
 PUSHES, RELEASES = 24, 6

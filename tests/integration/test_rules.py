@@ -20,8 +20,8 @@ from starlette.routing import Route
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
-from worker.events import EventStatus, EventStore
-from worker.settings import load_settings
+from worker.config import load_settings
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,10 @@ import redis
 
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
 from webhooks.app import create_app
-from worker.events import EventStatus, EventStore
-from worker.redis import connect, embedded_redis_binary, free_port, ping
-from worker.settings import Settings
+from worker.config import Settings
+from worker.devtools.supervise.embedded import embedded_redis_binary, free_port
+from worker.store.connection import connect, ping
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

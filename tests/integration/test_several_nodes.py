@@ -16,9 +16,9 @@ from tests.support import GITHUB_SECRET as SECRET
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
 from webhooks.app import create_app
 from worker.celery_app import EVENTS_QUEUE, event_messages
-from worker.events import FINAL_STATUSES, EventStatus, EventStore
-from worker.locks import job_lock, rotation_lock
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.store.locks import job_lock, rotation_lock
 
 pytestmark = pytest.mark.integration
 EVENTS = 30

@@ -12,8 +12,8 @@ import redis
 
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 

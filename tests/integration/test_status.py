@@ -11,12 +11,12 @@ import redis
 from click.testing import CliRunner
 
 from tests.support import WorkerProcess, wait_for
-from worker import health
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
-from worker.events import DLQ_KEY
-from worker.health import snapshot
-from worker.settings import Settings
+from worker.config import Settings
+from worker.ops import health
+from worker.ops.health import snapshot
+from worker.store.events import DLQ_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from tests.contract.openapi import ContractTransport
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
 from tests.worker.targets.api7_client import Api7Client
 from webhooks.app import create_app
+from worker.config import Settings, TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import Settings, TargetConfig
+from worker.store.events import EventRecord, EventStatus, EventStore
 from worker.targets import CodingClient, Credential, TargetClient
 
 pytestmark = pytest.mark.integration

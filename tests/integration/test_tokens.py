@@ -23,8 +23,8 @@ from starlette.routing import Route
 from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import EventStatus, EventStore
 from worker.tokens.checker import TokenChecker
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support import ROOT, wait_for
-from worker.redis import free_port
+from worker.devtools.supervise.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import redis
 
-from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
+from worker.config import Settings
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 from worker.targets import ConfigTokens
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"

@@ -28,10 +28,10 @@ from tests.tasks.support import (
     store_event,
 )
 from worker.cli import main
+from worker.config import ACTION_KINDS, CallAction, Rule, Settings
 from worker.errors import PermanentError, RuleError
-from worker.events import EventStatus
 from worker.runtime import Runtime
-from worker.settings import ACTION_KINDS, CallAction, Rule, Settings
+from worker.store.events import EventStatus
 from worker.tokens import scopes
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore

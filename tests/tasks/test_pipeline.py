@@ -14,11 +14,11 @@ from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from tests.tasks import support
+from worker.config import Settings
 from worker.errors import AuthError
-from worker.events import EVENT_KEY, EventStatus
-from worker.locks import event_lock
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventStatus
+from worker.store.locks import event_lock
 from worker.targets import ConfigTokens
 from worker.tokens.keys import parse_keys
 from worker.tokens.lifecycle import report_refused

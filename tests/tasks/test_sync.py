@@ -14,12 +14,13 @@ from tasks.actions import RUNNERS, plan_rule
 from tasks.rules import event_context
 from tests.tasks import support
 from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
-from worker import history, stats
-from worker.events import EventStatus
+from worker.config import Rule, Settings
 from worker.gitops.revisions import Revisions
+from worker.ops import stats
+from worker.ops.story import timeline
 from worker.runtime import Runtime
-from worker.settings import Rule, Settings
-from worker.story import timeline
+from worker.store import history
+from worker.store.events import EventStatus
 
 SYNC = {
     "sync": "gw",

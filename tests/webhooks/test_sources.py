@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webhooks.sources import Delivery, Verifier, build_verifier
+from worker.config import SourceConfig
 from worker.errors import BadRequest, ConfigError, Rejected, Unauthorized
-from worker.settings import SourceConfig
 
 NOW = 1_700_000_000.0
 STAMP = str(int(NOW))

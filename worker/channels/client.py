@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from worker.channels.kinds import Body, WecomType, kind_of
+from worker.config import ChannelConfig
 from worker.errors import PermanentError, RetryableError
-from worker.settings import ChannelConfig
 from worker.targets.client import USER_AGENT
 from worker.targets.retry import parse_retry_after
 

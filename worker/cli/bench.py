@@ -27,8 +27,8 @@ def bench(
     keep: Path | None,
 ) -> None:  # fmt: skip
     """Measure ingest, end to end, rotation, memory and start-up against Relay's goals."""
-    from worker.bench import Plan, run_bench
-    from worker.bench.report import render
+    from worker.devtools.bench import Plan, run_bench
+    from worker.devtools.bench.report import render
 
     changes: dict[str, object] = {"receiver_workers": workers, "generator": generator, "parts": only or PARTS}
     if events is not None:

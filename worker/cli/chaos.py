@@ -28,7 +28,7 @@ def chaos(
     work_dir: Path | None,
 ) -> None:
     """Post deliveries while killing workers, Redis and the receiver; exit 1 if any event was lost or duplicated."""
-    from worker.chaos import Plan, run
+    from worker.devtools.chaos import Plan, run
 
     plan = Plan(duration=duration, rate=rate, kill_every=kill_every, settle_timeout=settle_timeout, seed=seed)
     with tempfile.TemporaryDirectory(prefix="relay-chaos-") as tmp:

@@ -23,9 +23,9 @@ def gitops() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def status(as_json: bool) -> None:
     """Per target and gateway group: last attempted and applied revisions, outcome, last plan, drift."""
+    from worker.config import get_settings
     from worker.gitops.revisions import Revisions, groups
-    from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
+    from worker.store.connection import connect, resolve_redis_url
 
     settings = get_settings()
     client = connect(resolve_redis_url(settings), settings)
@@ -102,9 +102,9 @@ def _spec(
     settings: Any, repo: str, revision: str, target: str, group: str, paths: tuple[str, ...], prune: bool | None
 ) -> Any:
     """The sync of the configured rule for this target, group and repository (its paths, env, prune), or defaults."""
+    from worker.config import SyncAction
     from worker.gitops.envvars import policy
     from worker.gitops.reconcile import SyncSpec
-    from worker.settings import SyncAction
 
     action = next(
         (

@@ -17,10 +17,7 @@ from pydantic import ValidationError
 
 from worker.channels import channel_url
 from worker.cli.output import print_json
-from worker.errors import ConfigError, RelayError
-from worker.events import EventRecord
-from worker.logs import mask_values, secret_values
-from worker.settings import (
+from worker.config import (
     ACTION_KINDS,
     Rule,
     Settings,
@@ -29,6 +26,9 @@ from worker.settings import (
     read_config_file,
     unset_references,
 )
+from worker.errors import ConfigError, RelayError
+from worker.ops.logs import mask_values, secret_values
+from worker.store.events import EventRecord
 
 if TYPE_CHECKING:
     from tasks.actions import PlannedAction

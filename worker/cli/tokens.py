@@ -21,8 +21,8 @@ import click
 import httpx
 
 from worker.cli.output import print_json, print_table, timestamp
+from worker.config import Settings
 from worker.errors import TokenError
-from worker.settings import Settings
 from worker.tokens.records import Origin, TokenRecord, TokenStatus, check_name
 from worker.tokens.store import TokenStore
 
@@ -40,8 +40,8 @@ class Context:
 
 
 def _open() -> Context:
-    from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.store.connection import connect, resolve_redis_url
     from worker.tokens.keys import load_cipher
     from worker.tokens.store import seeds_from_settings
 
@@ -185,7 +185,7 @@ def list_tokens(as_json: bool) -> None:
 @_expiry_option
 def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
     """Install a new secret by hand (a new version); read from standard input or a hidden prompt."""
-    from worker.locks import release_quietly, rotation_lock
+    from worker.store.locks import release_quietly, rotation_lock
 
     ctx = _open()
     record = ctx.store.get(name)

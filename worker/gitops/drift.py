@@ -11,7 +11,7 @@ from typing import Any
 
 from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.revisions import Revisions
-from worker.locks import release_quietly
+from worker.store.locks import release_quietly
 
 MAX_NAMED = 20  # drifted resources named in the record; the rest are counted
 

@@ -21,7 +21,7 @@ from worker.gitops.inventory import Entry
 from worker.gitops.normalize import reduce
 from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, Resource, owned_by
 from worker.gitops.writeonly import HIDDEN, digest, hide, secret_values, strip
-from worker.logs import mask_values
+from worker.ops.logs import mask_values
 
 Op = Literal["create", "update", "delete"]
 

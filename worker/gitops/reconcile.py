@@ -26,8 +26,8 @@ from worker.gitops.paths import check_pattern
 from worker.gitops.plan import Plan, PlanInput, build_plan
 from worker.gitops.revisions import Pending, Revisions
 from worker.gitops.source import CommitFiles, CommitSource
-from worker.locks import release_quietly
-from worker.logs import mask_values
+from worker.ops.logs import mask_values
+from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
 
 # Revisions one reconcile takes over from later pushes (within one task time limit); the deferred events themselves

@@ -18,7 +18,7 @@ import redis
 from redis.lock import Lock
 
 from worker.gitops import keys
-from worker.locks import EventLock
+from worker.store.locks import EventLock
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ from urllib.parse import quote
 
 import httpx
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.caller import CallResult
 from worker.targets.kinds import KINDS, basic
 from worker.targets.retry import is_auth_status, is_retryable_status, parse_retry_after

@@ -1,6 +1,7 @@
 """Target kinds: how each kind of admin API authenticates, reports errors and is probed; one class per kind.
 
-A new target kind is one class here, registered in ``KINDS``, and its name in ``TargetConfig.kind``. The generic
+A new target kind is one class here, registered in ``KINDS``, and its name and auth modes in ``TargetKind`` and
+``TARGET_AUTH`` (``worker.config.models``: what the configuration may say, checked when it is read). The generic
 ``TargetClient`` asks the kind, never names it.
 
 CODING error codes (``Response.Error.Code``, which CODING sends even with HTTP 200). CODING's open API uses
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 import base64
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import Caller
 from worker.targets.coding import CodingClient, coding_error
@@ -43,10 +44,6 @@ class Probe(StrEnum):
 
 class TargetKind:
     """The generic behaviour: Bearer auth, no error envelope, refusal only by HTTP 401, nothing to probe."""
-
-    auth_modes: ClassVar[frozenset[str]] = frozenset({"bearer"})
-    default_auth: ClassVar[str] = "bearer"
-    can_rotate: ClassVar[bool] = False
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
@@ -80,10 +77,6 @@ class BearerKind(TargetKind):
 class Api7Kind(TargetKind):
     """API7 Enterprise: ``X-API-KEY`` header or cookie; its tokens can be probed and rotated."""
 
-    auth_modes = frozenset({"header", "cookie"})
-    default_auth = "header"
-    can_rotate = True
-
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """``X-API-KEY`` as a header, or as a cookie."""
         secret = credential.secret.get_secret_value()
@@ -102,9 +95,6 @@ class Api7Kind(TargetKind):
 
 class CodingKind(TargetKind):
     """CODING's open API: Bearer or Basic, errors in ``Response.Error`` even under HTTP 200."""
-
-    auth_modes = frozenset({"bearer", "basic"})
-    default_auth = "bearer"
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """Bearer, or Basic with ``basic_user``."""

@@ -18,8 +18,8 @@ import httpx
 import redis
 
 from worker.channels import Notifications
+from worker.config import Settings
 from worker.errors import RelayError
-from worker.settings import Settings
 from worker.tokens import admin, metrics
 from worker.tokens.notify import Notifier, Sender, default_sender, when
 from worker.tokens.policy import Action, Decision, crossed_thresholds, display_status, rotation_decision, seconds_left

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from worker import channels as _channels
 from worker.channels import Notifications, send_notification
+from worker.config import ChannelConfig, Settings
 from worker.errors import TargetError
-from worker.settings import ChannelConfig, Settings
 from worker.tokens.policy import DAY, seconds_left
 from worker.tokens.records import TokenRecord
 from worker.tokens.store import TOKEN_KEY, TokenStore

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from worker.settings import RotationPolicy, Settings
+from worker.config import RotationPolicy, Settings
 from worker.tokens.records import TokenRecord, TokenStatus
 
 DAY = 86400.0

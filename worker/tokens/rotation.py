@@ -25,9 +25,9 @@ from enum import StrEnum
 import httpx
 from pydantic import SecretStr
 
+from worker.config import Settings
 from worker.errors import AuthError, StoreError, TargetError
-from worker.locks import release_quietly, rotation_lock
-from worker.settings import Settings
+from worker.store.locks import release_quietly, rotation_lock
 from worker.targets.tokens import Credential
 from worker.tokens import admin
 from worker.tokens.notify import Notifier, when

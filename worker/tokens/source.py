@@ -6,8 +6,8 @@ import logging
 
 import redis
 
+from worker.config import Settings
 from worker.errors import StoreError, TokenError
-from worker.settings import Settings
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource
 from worker.tokens.keys import load_cipher
 from worker.tokens.store import INDEX_KEY, TokenStore, seeds_from_settings

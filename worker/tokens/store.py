@@ -6,7 +6,7 @@ Keys (the names are checked to hold no ':' or glob characters):
     relay:token:<name>                    hash: the record (``records.record_fields``) plus ``secret``, encrypted
     relay:token:<name>:history            list: audit entries, newest first, capped at HISTORY_LIMIT
     relay:token:<name>:sent:<...>         strings: "already notified" markers (``worker.tokens.notify``)
-    relay:lock:token:<name>               the rotation lock (``worker.locks``)
+    relay:lock:token:<name>               the rotation lock (``worker.store.locks``)
 
 It is the workers' ``TokenSource``: ``current`` costs one HMGET and decrypts only when the stored ciphertext changed,
 so a worker that meets a 401 and asks again sees a rotation at once. While a rotation is under way (status
@@ -25,11 +25,11 @@ import redis
 from pydantic import SecretStr
 from redis.exceptions import WatchError
 
-from worker import stats
+from worker.config import Settings
 from worker.errors import StoreError, TokenError
-from worker.locks import ROTATION_LOCK
-from worker.logs import register_secret
-from worker.settings import Settings
+from worker.ops import stats
+from worker.ops.logs import register_secret
+from worker.store.locks import ROTATION_LOCK
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
 from worker.tokens.records import (
@@ -76,7 +76,7 @@ def seeds_from_settings(settings: Settings) -> dict[str, Seed]:
     return seeds
 
 
-# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.stats.record_token``.
+# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.ops.stats.record_token``.
 _COUNTED = {
     "rotated": ("rotation", "rotated"),
     "rotation-failed": ("rotation", "failed"),

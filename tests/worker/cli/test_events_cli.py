@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
 from worker.cli import main
-from worker.events import DLQ_KEY, EventRecord, EventStatus, EventStore, new_event_id
-from worker.queue import live_task_arguments
+from worker.store.events import DLQ_KEY, EventRecord, EventStatus, EventStore, new_event_id
+from worker.store.messages import live_task_arguments
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def nothing_is_sent_and_no_redis(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the rules commands must not send or connect")
 
     monkeypatch.setattr(httpx.Client, "send", refuse)
-    monkeypatch.setattr("worker.redis.connect", refuse)
+    monkeypatch.setattr("worker.store.connection.connect", refuse)
     monkeypatch.setenv("RELAY_REDIS_URL", "redis://unreachable.invalid:1/0")
 
 
@@ -433,7 +433,7 @@ def test_the_dry_run_shows_what_target_client_build_request_builds(
 def test_the_dry_run_masks_every_secret_the_shared_collector_finds(
     config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.logs import secret_values
+    from worker.ops.logs import secret_values
 
     # One collector for logs and dry runs: whatever it finds in the settings is masked in the report.
     monkeypatch.setattr("worker.cli.rules.secret_values", lambda model: secret_values(model) | {"acme/orders-api"})

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from worker.config import TargetConfig
 from worker.gitops.envvars import policy
 from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.source import CommitFiles
-from worker.settings import TargetConfig
 from worker.targets import ConfigTokens, TargetClient
 from worker.targets.tokens import Credential
 

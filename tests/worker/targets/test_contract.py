@@ -15,7 +15,7 @@ import pytest
 from tests.contract.openapi import ContractTransport, openapi, request_errors, response_errors
 from tests.worker.targets.api7_client import Api7Client
 from tests.worker.targets.helpers import TOKEN, MutableTokens
-from worker.settings import TargetConfig
+from worker.config import TargetConfig
 from worker.targets import TargetClient
 
 NOW = 1_760_000_000

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from tests.worker.targets.helpers import TOKEN, Recorder, coding_failure, make_client
+from worker.config import TARGET_AUTH, TargetConfig, TargetKind
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind
 from worker.targets.tokens import Credential
 
@@ -44,12 +44,16 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
 def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expected: dict[str, str]) -> None:
     target = config(kind, **extra)
     assert KINDS[kind].auth_headers(target, Credential(SecretStr(TOKEN), 1)) == expected
-    assert target.auth_mode in KINDS[kind].auth_modes
+    assert target.auth_mode in TARGET_AUTH[kind].modes
+
+
+def test_every_configurable_kind_has_its_auth_facts_and_a_class() -> None:
+    assert set(get_args(TargetKind)) == set(TARGET_AUTH) == set(KINDS)
 
 
 @pytest.mark.parametrize(("kind", "rotates"), [("api7", True), ("coding", False), ("bearer", False)])
 def test_only_api7_can_rotate(kind: str, rotates: bool) -> None:
-    assert KINDS[kind].can_rotate is rotates
+    assert TARGET_AUTH[kind].can_rotate is rotates
     assert config(kind).can_rotate is rotates
 
 

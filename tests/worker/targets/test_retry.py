@@ -11,10 +11,10 @@ import pytest
 import redis
 
 from tasks import pipeline
+from worker.config import Settings
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
 from worker.targets import ConfigTokens
 from worker.targets.kinds import KINDS
 from worker.targets.retry import (

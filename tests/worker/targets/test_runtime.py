@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from worker.config import Settings
 from worker.runtime import close_runtime, get_runtime
-from worker.settings import Settings
 
 
 @pytest.fixture

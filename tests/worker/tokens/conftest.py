@@ -7,7 +7,7 @@ import redis
 
 from tests.support import FakeClock
 from tests.worker.tokens.support import NOW, FakeApi7, Sent, make_settings, new_cipher
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.keys import Cipher
 from worker.tokens.store import TokenStore, seeds_from_settings
 

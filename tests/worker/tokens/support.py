@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from worker.settings import ChannelConfig, Settings
+from worker.config import ChannelConfig, Settings
 from worker.tokens.keys import Cipher, parse_keys
 
 NOW = 1_800_000_000.0

@@ -10,7 +10,7 @@ import redis
 
 from tests.support import FakeClock
 from tests.worker.tokens.support import DAY, NOW, FakeApi7, Sent, make_settings
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.checker import TokenChecker
 from worker.tokens.metrics import TOKEN_EXPIRY, refresh_expiry_gauge
 from worker.tokens.records import Origin, TokenStatus

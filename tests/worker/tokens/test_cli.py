@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from worker.cli import main
 from worker.cli.tokens import git_host_matches
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.store import TokenStore
 
@@ -39,7 +39,7 @@ def relay(
         }
     )
     monkeypatch.setenv("RELAY_TOKEN_KEY", KEY)
-    monkeypatch.setattr("worker.redis.connect", lambda url: fake_redis)
+    monkeypatch.setattr("worker.store.connection.connect", lambda url: fake_redis)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:

@@ -8,7 +8,7 @@ import httpx
 import redis
 
 from worker.channels import Notifications
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.checker import TokenChecker
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenRecord

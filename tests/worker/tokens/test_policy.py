@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.settings import RotationPolicy
+from worker.config import RotationPolicy
 from worker.tokens.policy import (
     Action,
     crossed_thresholds,

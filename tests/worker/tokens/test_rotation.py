@@ -8,8 +8,8 @@ import redis
 
 from tests.support import FakeClock
 from tests.worker.tokens.support import BASE, DAY, NOW, FakeApi7, Sent
-from worker.locks import rotation_lock
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.locks import rotation_lock
 from worker.targets.client import TargetClient
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus

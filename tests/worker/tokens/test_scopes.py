@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from worker.config import Settings
 from worker.errors import PermanentError, RuleError
-from worker.settings import Settings
 from worker.targets import ConfigTokens
 from worker.tokens.scopes import granted_scopes, missing_scopes, parse_scope, require_scopes
 from worker.tokens.store import TokenStore

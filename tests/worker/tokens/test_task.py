@@ -7,9 +7,9 @@ import redis
 from tasks.tokens import run_check
 from tests.support import FakeClock
 from tests.worker.tokens.support import DAY, NOW, FakeApi7, Sent
-from worker.locks import job_lock
+from worker.config import Settings
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.locks import job_lock
 from worker.tokens.checker import TokenChecker
 from worker.tokens.store import TokenStore
 
