@@ -6,14 +6,20 @@ and a fake repository. The fake adds server fields and server defaults as API7 d
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from functools import cache
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from worker.config import TargetConfig
@@ -275,3 +281,29 @@ def spec(revision: str, **extra: Any) -> SyncSpec:
 
 
 CI_BOT_KEY = "ci-bot-key-0123456789abcdef"
+
+
+@cache
+def pem_pair(name: str = "a.example.com") -> tuple[str, str]:
+    """A self-signed certificate and its private key, PEM (the sandbox checks they look like PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def ssl_file(cert: str, key: str) -> str:
+    """An ADC file with one SSL for a.example.com (block scalars keep the PEM's lines)."""
+    indent = lambda text: "\n".join("          " + line for line in text.strip().splitlines())  # noqa: E731
+    return (
+        "ssls:\n  - snis: [a.example.com]\n    certificates:\n"
+        f"      - certificate: |\n{indent(cert)}\n        key: |\n{indent(key)}\n"
+    )

@@ -5,7 +5,8 @@ gateway group as in 3.5 (``api7/admin-api.json``).
 A service or route change is its template write, then one publish of every touched service (the publish item is
 the service's body with its ``service_id`` and a ``version``). Deleting a service unpublishes it from the group
 (``DELETE /api/gateway_groups/{gg}/services/{id}``); its template stays, as other groups may publish it. 3.2 has no
-named upstreams, stream routes, ``strip_path_prefix`` or SNIs on an SSL: a file using them is refused by name.
+named upstreams, stream routes, consumer credentials (a consumer's auth plugins stand for them),
+``strip_path_prefix`` or SNIs on an SSL: a file using them is refused by name.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from worker.targets.envelopes import iter_list
 # What 3.2's templates take (admin-api.json), beyond which a file's field cannot be applied.
 _SERVICE_FIELDS = frozenset({"name", "desc", "labels", "hosts", "path_prefix", "plugins", "upstream"})
 _ROUTE_FIELDS = frozenset({"name", "desc", "labels", "methods", "paths", "plugins", "service_id", "enable_websocket"})
-_UNSUPPORTED = frozenset({"stream_route", "upstream"})
+_UNSUPPORTED = frozenset({"stream_route", "upstream", "credential"})
 
 
 class Api7V32Backend(Api7Backend):

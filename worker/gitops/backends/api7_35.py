@@ -121,7 +121,7 @@ class Api7Backend:
             consumer = self._resource("consumer", item, rid=item.get("username"))
             found.append(consumer)
             path = f"{ADMIN}/consumers/{consumer.id}/credentials"
-            found += [self._child("credential", cred, consumer) for cred in self._list(path)]
+            found += [self._child("credential", cred, consumer) for cred in self._list(path, missing_ok=True)]
         found += [self._resource("ssl", item) for item in self._list(f"{ADMIN}/ssls")]
         found += [rule for item in self._list(f"{ADMIN}/global_rules") for rule in _global_rules(item)]
         found += self._metadata(plugin_names)
