@@ -15,6 +15,7 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from tests.worker.gitops.support import Gateway
 from worker.config import Settings, get_settings, load_settings
 from worker.devtools.supervise.embedded import EmbeddedRedis
 
@@ -164,3 +165,15 @@ def start_beat(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
     yield start
     for beat in beats:
         beat.stop()
+
+
+@pytest.fixture
+def gateway(runtime_sandbox: Sandbox) -> Gateway:
+    """API7 3.5's gateway group ``default`` (the sandbox's), as the GitOps tests read it."""
+    return Gateway(runtime_sandbox)
+
+
+@pytest.fixture
+def gateway_32(sandbox: Sandbox) -> Gateway:
+    """API7 3.2's gateway group ``default`` (the sandbox's, in its default generation)."""
+    return Gateway(sandbox)

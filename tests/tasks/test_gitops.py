@@ -1,4 +1,4 @@
-"""Beat's drift job: a read-only plan against the last applied revision; self_heal re-applies it."""
+"""Beat's drift job against the sandbox: a read-only plan against the last applied revision; self_heal re-applies."""
 
 from __future__ import annotations
 
@@ -11,38 +11,42 @@ from tasks import pipeline
 from tasks.gitops import run_drift
 from tests.tasks import support
 from tests.tasks.test_sync import SYNC
-from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
+from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeRepo, Gateway, sync_runtime
 from worker.celery_app import beat_schedule
 from worker.gitops.ids import sha1
 from worker.gitops.revisions import Revisions
 from worker.runtime import Runtime
 
-ROUTE = f"/apisix/admin/routes/{sha1('billing.list-invoices')}"
+SERVICE, ROUTE = sha1("billing"), sha1("billing.list-invoices")
+HAND_EDIT = {"name": "list-invoices", "paths": ["/invoices"], "methods": ["DELETE"], "service_id": SERVICE}
 
 
-def _applied(client: redis.Redis, monkeypatch: pytest.MonkeyPatch, **action: Any) -> tuple[Runtime, FakeApi7]:
+def _applied(client: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch, **action: Any) -> Runtime:
     monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
-    fake, repo = FakeApi7(token=support.TOKEN), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
     rule = {"name": "gitops", "on": {"source": "coding"}, "do": [{**SYNC, **action}]}
-    runtime = support.make_runtime(
-        client, support.settings_with([rule], gitops={"drift_interval_seconds": 60}), fake.handler
-    )
-    runtime.commits = repo
+    runtime = sync_runtime(client, gateway, repo, [rule], gitops={"drift_interval_seconds": 60})
     pipeline.process(runtime, support.store_event(runtime, "coding", "push", {"after": "c1"}))
-    return runtime, fake
+    return runtime
 
 
-def test_an_unchanged_group_is_in_sync(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime, _ = _applied(fake_redis, monkeypatch)
+def test_an_unchanged_group_is_in_sync(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = _applied(fake_redis, gateway, monkeypatch)
     assert run_drift(runtime) == {"gw/default": "in_sync"}
-    assert Revisions(fake_redis, "gw", "default").state().drift["changes"] == 0  # type: ignore[index]
+    drift = Revisions(fake_redis, "gw", "default").state().drift
+    assert drift is not None
+    assert drift["changes"] == 0
 
 
-def test_a_hand_edit_is_drift_and_nothing_is_written(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    runtime, fake = _applied(fake_redis, monkeypatch)
-    fake.store[ROUTE]["methods"] = ["DELETE"]
-    writes = len(fake.writes)
+def test_a_hand_edit_is_drift_and_nothing_is_written(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = _applied(fake_redis, gateway, monkeypatch)
+    gateway.admin("PUT", f"/apisix/admin/routes/{ROUTE}", HAND_EDIT)
+    writes = len(gateway.writes())
     assert run_drift(runtime) == {"gw/default": "drifted"}
     drift = Revisions(fake_redis, "gw", "default").state().drift
     assert drift is not None
@@ -51,16 +55,16 @@ def test_a_hand_edit_is_drift_and_nothing_is_written(fake_redis: redis.Redis, mo
         1,
         ["update route billing/list-invoices"],
     )
-    assert len(fake.writes) == writes
+    assert len(gateway.writes()) == writes
 
 
 def test_self_heal_reapplies_the_last_applied_revision(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, fake = _applied(fake_redis, monkeypatch, self_heal=True)
-    fake.store[ROUTE]["methods"] = ["DELETE"]
+    runtime = _applied(fake_redis, gateway, monkeypatch, self_heal=True)
+    gateway.admin("PUT", f"/apisix/admin/routes/{ROUTE}", HAND_EDIT)
     assert run_drift(runtime) == {"gw/default": "drifted; self-healed: applied"}
-    assert fake.store[ROUTE]["methods"] == ["GET"]
+    assert gateway.resources()["routes"][ROUTE]["methods"] == ["GET"]
     assert run_drift(runtime) == {"gw/default": "in_sync"}
 
 

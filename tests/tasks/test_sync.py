@@ -13,7 +13,7 @@ from tasks import pipeline
 from tasks.actions import RUNNERS, plan_rule
 from tasks.rules import event_context
 from tests.tasks import support
-from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo
+from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeRepo, Gateway, pem_pair, ssl_file, sync_runtime
 from worker.config import Rule, Settings
 from worker.gitops.revisions import Revisions
 from worker.ops import stats
@@ -33,12 +33,9 @@ SYNC = {
 RULE = {"name": "gitops", "on": {"source": "coding", "event": "push"}, "do": [SYNC]}
 
 
-def _runtime(client: redis.Redis, fake: FakeApi7, repo: FakeRepo, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def _runtime(client: redis.Redis, gateway: Gateway, repo: FakeRepo, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
-    fake.token = support.TOKEN
-    runtime = support.make_runtime(client, support.settings_with([RULE]), fake.handler)
-    runtime.commits = repo
-    return runtime
+    return sync_runtime(client, gateway, repo, [RULE])
 
 
 def _push(runtime: Runtime, sha: str) -> str:
@@ -46,61 +43,64 @@ def _push(runtime: Runtime, sha: str) -> str:
 
 
 def test_a_push_leaves_the_group_holding_the_files_resources(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE, "other/ignored.yaml": "services: [oops]"})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     event = _push(runtime, "c1")
     assert pipeline.process(runtime, event).status == EventStatus.DONE
     (result,) = runtime.events.get(event).actions
     assert result.ok
     assert (result.kind, result.detail["outcome"], result.detail["revision"]) == ("sync", "applied", "c1")
     assert len(result.detail["writes"]) == 4
-    assert fake.store["/apisix/admin/consumers/ci-bot"]["plugins"]["key-auth"]["key"] == CI_BOT_KEY
+    assert gateway.resources()["consumers"]["ci-bot"]["plugins"]["key-auth"]["key"].startswith("sha256:")
 
 
 def test_the_dry_run_shows_exactly_the_requests_the_live_run_sends(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     monkeypatch.setattr("tasks.actions.sync.get_runtime", lambda: runtime)
     record = support.record_for("coding", "push", {"after": "c1"})
     (planned,) = plan_rule(Rule.model_validate(RULE), event_context(record))
     preview = RUNNERS["sync"].preview(runtime.settings, planned.action, planned.request, "k", {})
-    assert fake.writes == []  # the dry run wrote nothing
+    assert gateway.writes(effect=None) == []  # the dry run wrote nothing
     assert CI_BOT_KEY not in repr(preview)
     pipeline.process(runtime, _push(runtime, "c1"))
-    assert [(r["method"], r["path"]) for r in preview["requests"]] == fake.writes
+    assert [(r["method"], r["path"]) for r in preview["requests"]] == gateway.writes()
     lines = RUNNERS["sync"].report_lines(preview)
     assert "4 create, 0 update, 0 delete" in lines[0]
 
 
 def test_a_bad_file_fails_the_event_with_file_and_line_and_writes_nothing(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE.replace("        uris: [/invoices]\n", "")})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     event = _push(runtime, "c1")
     assert pipeline.process(runtime, event).status == EventStatus.FAILED
     record = runtime.events.get(event)
     assert "gateway/a.yaml:13: services[0] (billing).routes[0] (list-invoices).uris: Field required" in (
         record.error or ""
     )
-    assert fake.writes == []
+    assert gateway.writes(effect=None) == []
 
 
-def test_no_secret_reaches_redis_in_clear(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
-    ssl = "ssls:\n  - snis: [a.test]\n    certificates: [{certificate: CERT, key: SSL-PRIVATE-KEY-TEXT}]\n"
+def test_no_secret_reaches_redis_in_clear(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = FakeRepo()
+    cert, private_key = pem_pair()
+    ssl = ssl_file(cert, private_key)
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE, "gateway/b.yaml": ssl})
     repo.commit(
         "c2", {"gateway/a.yaml": EXAMPLE.replace("${CI_BOT_KEY}", "${CI_BOT_KEY}-rotated"), "gateway/b.yaml": ssl}
     )
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     pipeline.process(runtime, _push(runtime, "c1"))
     pipeline.process(runtime, _push(runtime, "c2"))
     dump = ""
@@ -114,7 +114,7 @@ def test_no_secret_reaches_redis_in_clear(fake_redis: redis.Redis, monkeypatch: 
             dump += repr(fake_redis.lrange(key, 0, -1))
     assert "relay:gitops:inventory:gw:default" in {key.decode() for key in fake_redis.scan_iter()}
     assert CI_BOT_KEY not in dump
-    assert "SSL-PRIVATE-KEY-TEXT" not in dump
+    assert private_key.splitlines()[1] not in dump
 
 
 @pytest.mark.parametrize(
@@ -141,10 +141,12 @@ def test_the_sync_target_must_exist() -> None:
         Settings(**support.config_with([{"name": "r", "do": [{**SYNC, "sync": "nope"}]}]))
 
 
-def test_reconciles_and_changed_resources_are_counted(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+def test_reconciles_and_changed_resources_are_counted(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     pipeline.process(runtime, _push(runtime, "c1"))
     pipeline.process(runtime, _push(runtime, "c1"))
     metrics = {metric.name: metric for metric in stats.read_families(fake_redis)}
@@ -156,12 +158,12 @@ def test_reconciles_and_changed_resources_are_counted(fake_redis: redis.Redis, m
 
 
 def test_a_push_that_finds_the_group_busy_retries_and_then_does_nothing_twice(
-    fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
     repo.commit("c2", {"gateway/a.yaml": EXAMPLE.replace("methods: [GET]", "methods: [PUT]")})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     held = Revisions(fake_redis, "gw", "default").lock(60)
     assert held.acquire()
     event = _push(runtime, "c2")
@@ -171,16 +173,18 @@ def test_a_push_that_finds_the_group_busy_retries_and_then_does_nothing_twice(
     held.release()
     # The running reconcile (c1) takes c2 at its end; the retried c2 event then finds nothing to do.
     pipeline.process(runtime, _push(runtime, "c1"))
-    writes = len(fake.writes)
+    writes = len(gateway.writes())
     assert pipeline.process(runtime, event).status == EventStatus.DONE
-    assert len(fake.writes) == writes
+    assert len(gateway.writes()) == writes
     assert runtime.events.get(event).actions[0].detail["outcome"] == "unchanged"
 
 
-def test_the_event_story_shows_each_write(fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+def test_the_event_story_shows_each_write(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    runtime = _runtime(fake_redis, fake, repo, monkeypatch)
+    runtime = _runtime(fake_redis, gateway, repo, monkeypatch)
     event = _push(runtime, "c1")
     pipeline.process(runtime, event)
     steps = timeline(runtime.events.get(event), history.read(fake_redis, event))

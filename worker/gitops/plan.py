@@ -119,11 +119,12 @@ def _compare(given: PlanInput, resource: Resource, plan: Plan) -> Change | None:
     if applied is None and not secret_values(resource.type, resource.body):
         plan.adopt.append((resource, wanted))  # equal already, and nothing hidden that could differ
         return None
-    # Equal as far as the gateway shows, but not what Relay last applied: a write-only value or a removed key.
+    # Equal as far as the gateway shows, but not what Relay last applied: a removed key or a write-only value.
     strict = field_changes(reduce(resource.type, strip(current.type, current.body), public, strict=True), public)
+    if applied is not None and strict:
+        return Change("update", resource, tuple(strict), reason="removed from the file since applied", digest=wanted)
     reason = "write-only value changed" if applied is not None else "write-only value not known to match"
-    hidden = tuple(strict) if applied is not None and strict else (FieldChange("(write-only)", HIDDEN, HIDDEN),)
-    return Change("update", resource, hidden, reason=reason, digest=wanted)
+    return Change("update", resource, (FieldChange("(write-only)", HIDDEN, HIDDEN),), reason=reason, digest=wanted)
 
 
 def _deletes(given: PlanInput, plan: Plan) -> list[Change]:

@@ -29,6 +29,7 @@ from worker.gitops.source import CommitFiles, CommitSource
 from worker.ops.logs import mask_values
 from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
+from worker.targets.envelopes import DEFAULT_PAGE_SIZE
 
 # Revisions one reconcile takes over from later pushes (within one task time limit); the deferred events themselves
 # retry too, so a revision is never stranded when the running reconcile fails or stops taking them.
@@ -120,6 +121,7 @@ class Reconciler:
     limits: Limits = DEFAULT_LIMITS
     lock_seconds: float = 300
     journal_seconds: int = 7 * 86400
+    page_size: int = DEFAULT_PAGE_SIZE  # items asked per page of every list read
 
     def read_commit(self, spec: SyncSpec) -> CommitFiles:
         """The files of the spec's revision that its paths match."""
@@ -133,7 +135,7 @@ class Reconciler:
         desired = load_desired(commit.files, repo=spec.repo, filler=Filler(spec.env, self.environ), limits=self.limits)
         inventory = Inventory(self.redis, spec.target, spec.group)
         entries = inventory.entries()
-        backend = open_backend(self.client, spec.group, spec.api7_version)
+        backend = open_backend(self.client, spec.group, spec.api7_version, page_size=self.page_size)
         names = {r.id for r in desired.resources.values() if r.type == "plugin_metadata"}
         names |= {e.id for e in entries.values() if e.type == "plugin_metadata"}
         current = backend.read(names)

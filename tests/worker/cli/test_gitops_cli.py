@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 import redis
 from click.testing import CliRunner
 
-from tests.tasks import support
-from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeApi7, FakeRepo, reconciler, spec
+from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeRepo, Gateway, reconciler, spec, sync_runtime
 from worker.cli import main
-from worker.runtime import Runtime
-from worker.targets import ConfigTokens
 
 RULE = {
     "name": "gitops",
@@ -23,25 +19,21 @@ RULE = {
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeApi7, FakeRepo]:
+def world(
+    redis_client: redis.Redis, redis_url: str, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Gateway, FakeRepo]:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
     monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
-    fake, repo = FakeApi7(token=support.TOKEN), FakeRepo()
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    repo.commit("c2", {"gateway/a.yaml": EXAMPLE.replace("methods: [GET]", "methods: [GET, HEAD]")})
-    settings = support.settings_with([RULE])
-    runtime = Runtime(settings, redis_client, ConfigTokens(settings), transport=httpx.MockTransport(fake.handler))
-    runtime.commits = repo
+    runtime = sync_runtime(redis_client, gateway, repo, [RULE])
     monkeypatch.setattr("worker.runtime.get_runtime", lambda: runtime)
-    return fake, repo
+    return gateway, repo
 
 
-def test_status_shows_each_group_with_its_revisions(
-    world: tuple[FakeApi7, FakeRepo], redis_client: redis.Redis
-) -> None:
-    fake, repo = world
-    fake.token = "gitops-system-token-value"  # the support reconciler's own client
-    reconciler(fake, repo, redis_client).reconcile(spec("c1"), "s1", "e1")
+def test_status_shows_each_group_with_its_revisions(world: tuple[Gateway, FakeRepo], redis_client: redis.Redis) -> None:
+    gateway, repo = world
+    reconciler(gateway, repo, redis_client).reconcile(spec("c1"), "s1", "e1")
     result = CliRunner().invoke(main, ["gitops", "status"])
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if line.startswith("gw "))
@@ -51,8 +43,8 @@ def test_status_shows_each_group_with_its_revisions(
     assert (group["last_applied"], group["summary"]) == ("c1", {"create": 4, "update": 0, "delete": 0})
 
 
-def test_plan_shows_the_changes_and_writes_nothing(world: tuple[FakeApi7, FakeRepo]) -> None:
-    fake, _ = world
+def test_plan_shows_the_changes_and_writes_nothing(world: tuple[Gateway, FakeRepo]) -> None:
+    gateway, _ = world
     args = ["gitops", "plan", "--repo", "gateway-config", "--revision", "c1", "--target", "gw", "--group", "default"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -61,10 +53,10 @@ def test_plan_shows_the_changes_and_writes_nothing(world: tuple[FakeApi7, FakeRe
     shown = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
     assert [change["type"] for change in shown["changes"]] == ["service", "route", "consumer", "global_rule"]
     assert CI_BOT_KEY not in json.dumps(shown)
-    assert fake.writes == []
+    assert gateway.writes(effect=None) == []
 
 
-def test_plan_of_an_unknown_target_is_one_line(world: tuple[FakeApi7, FakeRepo]) -> None:
+def test_plan_of_an_unknown_target_is_one_line(world: tuple[Gateway, FakeRepo]) -> None:
     args = ["gitops", "plan", "--repo", "r", "--revision", "c1", "--target", "nope"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1

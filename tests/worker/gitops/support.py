@@ -1,14 +1,12 @@
-"""Helpers of the GitOps tests: a small fake API7 (3.5+, with 3.2's service publishing) behind httpx.MockTransport,
-and a fake repository. The fake adds server fields and server defaults as API7 does, pages every list, requires
-``gateway_group_id`` on runtime resources, never answers SSL keys, and records every write.
+"""Helpers of the GitOps tests: the sandbox's API7 (over real HTTP) seen as a gateway group, a fake repository,
+transports that stand in for a worker killed mid-apply, and PEM material.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
-import json
-import re
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -16,186 +14,120 @@ from functools import cache
 from typing import Any
 
 import httpx
+import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from worker.config import TargetConfig
+from tests.support import Sandbox
+from worker.config import Settings, TargetConfig
 from worker.gitops.envvars import policy
 from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.source import CommitFiles
+from worker.runtime import Runtime
 from worker.targets import ConfigTokens, TargetClient
 from worker.targets.tokens import Credential
 
-TOKEN = "gitops-system-token-value"
-GROUPS = [{"id": "gg-other", "name": "default-2"}, {"id": "gg-1", "name": "default"}]
-_RUNTIME = re.compile(
-    r"^/apisix/admin/(services|routes|stream_routes|consumers|ssls|global_rules|plugin_metadata)(?:/(.*))?$"
-)
+WRITES = ("PUT", "POST", "DELETE")
 
 
 class Crash(BaseException):
     """Stands in for a worker killed mid-apply (not an Exception: nothing catches it on the way up)."""
 
 
-@dataclass
-class FakeApi7:
-    """API7's admin API, reduced to what a reconcile touches."""
+class CrashAfterWrite(httpx.BaseTransport):
+    """Real HTTP, but the worker "dies" once the Nth write has been answered, before it records anything."""
 
-    version: str | None = "3.5.4"
-    token: str = TOKEN
-    page_cap: int = 2  # the server answers at most this many items a page, whatever page_size asks
-    store: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> stored object
-    writes: list[tuple[str, str]] = field(default_factory=list)
-    published: dict[str, dict[str, Any]] = field(default_factory=dict)  # 3.2: service id -> published config
-    fail_write: dict[int, int] = field(default_factory=dict)  # write number (from 1) -> HTTP status to answer
-    crash_after_write: int | None = None  # the Nth write takes effect, then the "worker dies" before the answer
-    clock: int = 1000
+    def __init__(self, after: int) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.after = after
+        self.writes = 0
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        """The MockTransport handler."""
-        if request.headers.get("X-API-KEY") != self.token:
-            return httpx.Response(401, json={"error_msg": "invalid token"})
-        path, method = request.url.path, request.method
-        if method in ("PUT", "POST", "DELETE"):
-            return self._write(request)
-        if path == "/api/version":
-            return httpx.Response(200, json={"value": self.version}) if self.version else _error(404, "not found")
-        if path == "/api/gateway_groups":
-            return self._page(request, GROUPS)
-        if path.startswith("/api/gateway_groups/gg-1/services"):
-            return self._page(request, list(self.published.values()))
-        return self._read(request)
-
-    def _read(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if self.version and "gateway_group_id" not in request.url.params:
-            return _error(400, "gateway_group_id is required")
-        if path in self.store:
-            return httpx.Response(200, json={"value": self._shown(self.store[path])})
-        prefix = path.rstrip("/") + "/"
-        items = [
-            self._shown(obj)
-            for key, obj in sorted(self.store.items())
-            if key.startswith(prefix) and "/" not in key[len(prefix) :]
-        ]
-        service_id = request.url.params.get("service_id")
-        if service_id is not None:
-            items = [item for item in items if item.get("service_id") == service_id]
-        if not items and not _is_collection(path):
-            return _error(404, f"{path} not found")
-        return self._page(request, items)
-
-    def _shown(self, obj: dict[str, Any]) -> dict[str, Any]:
-        shown = copy.deepcopy(obj)
-        if "snis" in shown:  # API7 never answers an SSL's private keys
-            shown.pop("key", None)
-            shown.pop("keys", None)
-        return shown
-
-    def _page(self, request: httpx.Request, items: list[dict[str, Any]]) -> httpx.Response:
-        page = int(request.url.params.get("page", "1"))
-        size = min(int(request.url.params.get("page_size", "10")), self.page_cap)
-        chunk = items[(page - 1) * size : page * size]
-        return httpx.Response(200, json={"total": len(items), "list": chunk})
-
-    def _write(self, request: httpx.Request) -> httpx.Response:
-        number = len(self.writes) + 1
-        if number in self.fail_write:
-            self.writes.append((request.method + "!", request.url.path))
-            return _error(self.fail_write[number], "injected failure")
-        self.writes.append((request.method, request.url.path))
-        response = self._apply(request)
-        if self.crash_after_write == number:
-            raise Crash(f"worker killed after write {number}")
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method in WRITES:
+            self.writes += 1
+            if self.writes == self.after:
+                response.read()
+                raise Crash(f"worker killed after write {self.writes}")
         return response
 
-    def _apply(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if self.version and path.startswith("/apisix/") and "gateway_group_id" not in request.url.params:
-            return _error(400, "gateway_group_id is required")
-        if request.method == "DELETE":
-            if path.startswith("/api/gateway_groups/gg-1/services/"):
-                return httpx.Response(200, json={"value": self.published.pop(path.rsplit("/", 1)[1])})
-            if path not in self.store:
-                return _error(404, f"{path} not found")
-            return httpx.Response(200, json={"value": self.store.pop(path)})
-        body = json.loads(request.content)
-        if path == "/api/services/publish":
-            return self._publish(body)
-        self.clock += 1
-        stored = _with_defaults(path, body)
-        stored.update(
-            {
-                "id": path.rsplit("/", 1)[1],
-                "created_at": self.store.get(path, {}).get("created_at", self.clock),
-                "updated_at": self.clock,
-            }
-        )
-        self.store[path] = stored
-        return httpx.Response(200, json={"value": self._shown(stored)})
 
-    def _publish(self, body: dict[str, Any]) -> httpx.Response:
-        for item in body["services"]:
-            self.published[item["service_id"]] = {
-                **item,
-                "id": item["service_id"],
-                "gateway_group_id": body["gateway_group_id"],
-            }
-        return httpx.Response(200, json={"value": {"services": body["services"]}})
+class InFlight(httpx.BaseTransport):
+    """Real HTTP that holds each write until ``bound`` are in flight (or all ``total`` started), counting the most."""
 
-    def put(self, path: str, body: dict[str, Any]) -> None:
-        """A resource made by hand (or by ADC), straight into the store."""
-        self.store[path] = {
-            **_with_defaults(path, body),
-            "id": path.rsplit("/", 1)[1],
-            "created_at": 1,
-            "updated_at": 1,
-        }
+    def __init__(self, bound: int, total: int) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.bound, self.total = bound, total
+        self.now = self.most = self.started = 0
+        self.changed = threading.Condition()
 
-    def paths(self) -> set[str]:
-        """Every stored resource's path."""
-        return set(self.store)
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method not in WRITES:
+            return self.inner.handle_request(request)
+        with self.changed:
+            self.now += 1
+            self.started += 1
+            self.most = max(self.most, self.now)
+            self.changed.notify_all()
+            # A pool wider than the bound would show more at once while these wait.
+            self.changed.wait_for(lambda: self.now >= self.bound or self.started >= self.total, timeout=10)
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            with self.changed:
+                self.now -= 1
+                self.changed.notify_all()
 
 
-def _is_collection(path: str) -> bool:
-    return bool(
-        re.fullmatch(
-            r"/apisix/admin/(services|routes|stream_routes|consumers|ssls|global_rules)|/apisix/admin/(services|consumers)/[^/]+/(upstreams|credentials)",
-            path,
-        )
-    )
+@dataclass
+class Gateway:
+    """A sandbox's gateway group as the tests read it."""
+
+    sandbox: Sandbox
+    transport: httpx.BaseTransport | None = None
+
+    def client(self) -> TargetClient:
+        """A TargetClient for the sandbox, with the test's transport."""
+        config = TargetConfig(kind="api7", base_url=self.sandbox.url)
+        return TargetClient("gw", config, _Tokens(self.sandbox.token), transport=self.transport)
+
+    def writes(self, *, effect: bool | None = True) -> list[tuple[str, str]]:
+        """The writes the sandbox received (that took effect, by default), oldest first."""
+        return [
+            (r["method"], r["path"])
+            for r in self.sandbox.requests()
+            if r["method"] in WRITES
+            and not r["path"].startswith("/_sandbox")
+            and (effect is None or r["effect"] is effect)
+        ]
+
+    def effective(self) -> Counter[str]:
+        """How many times each path was written with effect."""
+        return Counter(f"{method} {path}" for method, path in self.writes())
+
+    def resources(self, group: str = "default") -> dict[str, Any]:
+        """The group's resources by kind and id (write-only values as digests)."""
+        resources: dict[str, Any] = self.sandbox.group_state(group)["resources"]
+        return resources
+
+    def admin(self, method: str, path: str, body: Any = None) -> None:
+        """A change made by hand through the admin API."""
+        headers = {"X-API-KEY": self.sandbox.token}
+        params = {"gateway_group_id": "default"}
+        httpx.request(
+            method, self.sandbox.url + path, json=body, headers=headers, params=params, timeout=5
+        ).raise_for_status()
 
 
-def _with_defaults(path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """What API7 stores: the body with its defaults filled in (and plugin defaults, as adc#21 describes)."""
-    stored = copy.deepcopy(body)
-    if "/routes/" in path:
-        stored.setdefault("priority", 0)
-        stored.setdefault("enable_websocket", False)
-    upstream = (
-        stored.get("upstream")
-        if "/services/" in path and "/upstreams/" not in path
-        else stored
-        if "/upstreams/" in path
-        else None
-    )
-    if isinstance(upstream, dict):
-        upstream.setdefault("pass_host", "pass")
-        upstream.setdefault("scheme", "http")
-        upstream.setdefault("type", "roundrobin")
-        for node in upstream.get("nodes") or []:
-            node.setdefault("priority", 0)
-    for config in (stored.get("plugins") or {}).values():
-        if isinstance(config, dict):
-            config.setdefault("_meta", {"disable": False})
-    return stored
+class _Tokens:
+    def __init__(self, token: str) -> None:
+        self.token = token
 
-
-def _error(status: int, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"error_msg": message})
+    def current(self, name: str) -> Credential:
+        return Credential(SecretStr(self.token))
 
 
 @dataclass
@@ -226,20 +158,6 @@ class FakeRepo:
         return order.index(older) <= order.index(newer)
 
 
-def api7_client(fake: FakeApi7, *, name: str = "gw") -> TargetClient:
-    """A TargetClient for the fake."""
-    config = TargetConfig(kind="api7", base_url="http://gw.test", token_secret=SecretStr(TOKEN))
-    tokens = _Tokens()
-    return TargetClient(name, config, tokens, transport=httpx.MockTransport(fake.handler))
-
-
-class _Tokens:
-    def current(self, name: str) -> Credential:
-        return Credential(SecretStr(TOKEN))
-
-
-__all__ = ["ConfigTokens", "Crash", "FakeApi7", "FakeRepo", "api7_client"]
-
 EXAMPLE = """\
 services:
   - name: billing
@@ -265,9 +183,9 @@ global_rules:
 """
 
 
-def reconciler(fake: FakeApi7, repo: FakeRepo, client: Any, **extra: Any) -> Reconciler:
-    """A Reconciler over the fake API7 and the fake repository, with CI_BOT_KEY in its environment."""
-    return Reconciler(client, api7_client(fake), repo, {"CI_BOT_KEY": CI_BOT_KEY}, **extra)
+def reconciler(gateway: Gateway, repo: FakeRepo, client: redis.Redis, **extra: Any) -> Reconciler:
+    """A Reconciler over the sandbox and the fake repository, with CI_BOT_KEY in its environment."""
+    return Reconciler(client, gateway.client(), repo, {"CI_BOT_KEY": CI_BOT_KEY}, **extra)
 
 
 def spec(revision: str, **extra: Any) -> SyncSpec:
@@ -289,11 +207,9 @@ def pem_pair(name: str = "a.example.com") -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    builder = x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+    builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now)
+    cert = builder.not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -307,3 +223,14 @@ def ssl_file(cert: str, key: str) -> str:
         "ssls:\n  - snis: [a.example.com]\n    certificates:\n"
         f"      - certificate: |\n{indent(cert)}\n        key: |\n{indent(key)}\n"
     )
+
+
+def sync_runtime(
+    client: redis.Redis, gateway: Gateway, repo: FakeRepo, rules: list[dict[str, Any]], **extra: Any
+) -> Runtime:
+    """A worker's runtime whose target ``gw`` is the sandbox and whose repositories are ``repo``."""
+    target = {"kind": "api7", "base_url": gateway.sandbox.url, "token_secret": gateway.sandbox.token}
+    settings = Settings(targets={"gw": target}, rules=rules, **extra)
+    runtime = Runtime(settings, client, ConfigTokens(settings), transport=gateway.transport)
+    runtime.commits = repo
+    return runtime

@@ -1,16 +1,23 @@
-"""Applying: order, a failed write that stops the run and a rerun that resumes, a worker killed mid-apply, and a
-bounded number of writes in flight."""
+"""Applying against the sandbox: order, a failed write that stops the run and a rerun that resumes, a worker killed
+mid-apply, an answer lost after the write took effect, and a bounded number of writes in flight."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-
-import httpx
 import pytest
 import redis
 
-from tests.worker.gitops.support import EXAMPLE, Crash, FakeApi7, FakeRepo, reconciler, spec
+from tests.worker.gitops.support import (
+    EXAMPLE,
+    Crash,
+    CrashAfterWrite,
+    FakeRepo,
+    Gateway,
+    InFlight,
+    pem_pair,
+    reconciler,
+    spec,
+    ssl_file,
+)  # fmt: skip
 from worker.errors import PermanentError, RetryableError
 from worker.gitops.ids import sha1
 
@@ -23,130 +30,136 @@ MANY = (
     )
     + "global_rules:\n  prometheus: {}\n  cors: {}\n"
 )
+WRITES_OF_MANY = 8  # three services, three routes, two global rules
 
 
-def _puts(fake: FakeApi7) -> Counter[str]:
-    return Counter(path for method, path in fake.writes if method == "PUT")
+def _kinds(writes: list[tuple[str, str]]) -> list[str]:
+    return [path.split("/")[3] for _, path in writes]
 
 
-def test_parents_first_deletes_last_and_child_first(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+def test_parents_first_deletes_last_and_child_first(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": MANY})
     repo.commit("c2", {"gateway/a.yaml": EXAMPLE})
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
-    kinds = [path.split("/")[3] for _, path in fake.writes]
-    assert kinds == ["services"] * 3 + ["routes"] * 3 + ["global_rules"] * 2
-    fake.writes.clear()
-    planned = reconciler(fake, repo, fake_redis).plan(spec("c2", prune=True))
-    # Each global rule is a phase of its own (API7 may keep them in one document).
-    assert [len(phase) for phase in planned.phases][-1] == 1
-    reconciler(fake, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
-    ops = [(method, path.split("/")[3]) for method, path in fake.writes]
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert _kinds(gateway.writes()) == ["services"] * 3 + ["routes"] * 3 + ["global_rules"] * 2
+    planned = reconciler(gateway, repo, fake_redis).plan(spec("c2", prune=True))
+    assert [len(phase) for phase in planned.phases][-1] == 1  # each global rule alone
+    before = len(gateway.writes())
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+    ops = [
+        (method, kind)
+        for (method, _), kind in zip(gateway.writes()[before:], _kinds(gateway.writes()[before:]), strict=True)
+    ]
     first_delete = next(i for i, (method, _) in enumerate(ops) if method == "DELETE")
     assert all(method == "PUT" for method, _ in ops[:first_delete])
     deletes = [kind for method, kind in ops if method == "DELETE"]
     assert deletes.index("routes") < deletes.index("services")
 
 
-def test_a_failed_write_stops_the_run_and_a_rerun_resumes_without_resending(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(fail_write={3: 503}), FakeRepo()
+def test_a_failed_write_stops_the_run_and_a_rerun_resumes_without_resending(
+    gateway: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": MANY})
+    gateway.sandbox.fault(status=503, method="PUT", path=f"/apisix/admin/services/{sha1('s2')}", count=1)
     with pytest.raises(RetryableError) as caught:
-        reconciler(
-            fake,
-            repo,
-            fake_redis,
-        ).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
     message = str(caught.value)
-    assert "failed" in message
+    assert "answered 503" in message
     assert "applied 2 write(s)" in message
     assert "not applied:" in message
-    assert "routes" in message  # a later phase, never sent
-    assert not any("/routes/" in path for _, path in fake.writes)
-    # The rerun re-reads, re-plans and continues: nothing that took effect is sent again.
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
-    assert max(_puts(fake).values()) == 1
-    assert len(_puts(fake)) == 8
-    assert reconciler(fake, repo, fake_redis).plan(spec("c1")).plan.changes == []
+    assert "create route s0/r" in message  # a later phase, never sent
+    assert "routes" not in _kinds(gateway.writes(effect=None))
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+    assert set(gateway.effective().values()) == {1}
+    assert len(gateway.effective()) == WRITES_OF_MANY
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c1")).plan.changes == []
 
 
-def test_a_permanent_failure_keeps_its_class(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(fail_write={1: 400}), FakeRepo()
+def test_a_permanent_failure_keeps_its_class(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    with pytest.raises(PermanentError, match="injected failure"):
-        reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
+    gateway.sandbox.fault(status=400, method="PUT", count=1)
+    with pytest.raises(PermanentError, match="answered 400"):
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
 
 
 @pytest.mark.parametrize("crash_at", [1, 2, 4, 7, 8])
-def test_a_worker_killed_mid_apply_resumes_without_a_duplicate_write(fake_redis: redis.Redis, crash_at: int) -> None:
-    fake, repo = FakeApi7(crash_after_write=crash_at), FakeRepo()
+def test_a_worker_killed_mid_apply_resumes_without_a_duplicate_write(
+    gateway: Gateway, fake_redis: redis.Redis, crash_at: int
+) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": MANY})
+    gateway.transport = CrashAfterWrite(crash_at)
     with pytest.raises(Crash):
-        reconciler(fake, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
-    fake.crash_after_write = None
-    # The lock of the killed run is taken over (its holder's heartbeat is this process: release it as death would).
-    fake_redis.delete("relay:gitops:lock:gw:default")
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
-    assert max(_puts(fake).values()) == 1
-    assert len(_puts(fake)) == 8
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+    gateway.transport = None
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+    assert set(gateway.effective().values()) == {1}
+    assert len(gateway.effective()) == WRITES_OF_MANY
 
 
-def test_a_write_only_resource_cut_short_is_sent_again(fake_redis: redis.Redis) -> None:
+def test_an_answer_lost_after_the_write_took_effect_is_settled_not_resent(
+    gateway: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": MANY})
+    # The gateway applies the route, then its answer is a 502: the outcome is unknown to Relay.
+    gateway.sandbox.fault(status=502, method="PUT", path="/apisix/admin/routes/", count=1, when="after")
+    with pytest.raises(RetryableError, match="answered 502"):
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "step", "evt")
+    assert set(gateway.effective().values()) == {1}
+    assert len(gateway.effective()) == WRITES_OF_MANY
+
+
+def test_a_write_only_resource_cut_short_is_sent_again(gateway: Gateway, fake_redis: redis.Redis) -> None:
     # The gateway never shows an SSL key: whether it landed cannot be seen, so the PUT (by id) is sent once more.
-    fake, repo = FakeApi7(crash_after_write=1), FakeRepo()
-    repo.commit("c1", {"gateway/a.yaml": "ssls:\n  - snis: [a.test]\n    certificates: [{certificate: C, key: K}]\n"})
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": ssl_file(*pem_pair())})
+    gateway.transport = CrashAfterWrite(1)
     with pytest.raises(Crash):
-        reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
-    fake.crash_after_write = None
-    fake_redis.delete("relay:gitops:lock:gw:default")
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
-    assert list(_puts(fake).values()) == [2]
-    assert reconciler(fake, repo, fake_redis).plan(spec("c1")).plan.changes == []
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
+    gateway.transport = None
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
+    assert list(gateway.effective().values()) == [2]
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c1")).plan.changes == []
 
 
-def test_writes_in_flight_stay_within_the_bound(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+def test_writes_in_flight_stay_within_the_bound(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     services = "services:\n" + "".join(
         f"  - name: s{i}\n    upstream: {{nodes: [{{host: h, port: 80, weight: 1}}]}}\n" for i in range(6)
     )
     repo.commit("c1", {"gateway/a.yaml": services})
-    state = {"now": 0, "most": 0, "started": 0}
-    changed = threading.Condition()
-    inner = fake.handler
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method != "PUT":
-            return inner(request)
-        with changed:
-            state["now"] += 1
-            state["started"] += 1
-            state["most"] = max(state["most"], state["now"])
-            changed.notify_all()
-            # Hold each write until the bound is reached (or every write has started): a pool wider than the
-            # bound would show more at once.
-            changed.wait_for(lambda: state["now"] >= 2 or state["started"] >= 6, timeout=10)
-        try:
-            return inner(request)
-        finally:
-            with changed:
-                state["now"] -= 1
-                changed.notify_all()
-
-    fake.handler = handler  # type: ignore[method-assign]
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1", max_in_flight=2), "step", "evt")
-    assert state["most"] == 2
-    assert len(_puts(fake)) == 6
+    counting = InFlight(bound=2, total=6)
+    gateway.transport = counting
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=2), "step", "evt")
+    assert counting.most == 2
+    assert len(gateway.effective()) == 6
 
 
-def test_ids_in_paths_are_adcs(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), FakeRepo()
+def test_ids_bodies_and_labels_are_adcs(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
-    assert f"/apisix/admin/services/{sha1('billing')}" in fake.paths()
-    route = fake.store[f"/apisix/admin/routes/{sha1('billing.list-invoices')}"]
-    assert route["service_id"] == sha1("billing")
-    assert route["paths"] == ["/invoices"]
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
+    resources = gateway.resources()
+    assert set(resources["services"]) == {sha1("billing")}
+    route = resources["routes"][sha1("billing.list-invoices")]
+    assert (route["service_id"], route["paths"]) == (sha1("billing"), ["/invoices"])
     assert route["labels"] == {"managed-by": "relay", "relay-repo": "gateway-config"}
-    assert fake.store["/apisix/admin/global_rules/prometheus"]["plugins"] == {
-        "prometheus": {"prefer_name": True, "_meta": {"disable": False}}
-    }
+    assert resources["global_rules"]["prometheus"]["plugins"] == {"prometheus": {"prefer_name": True}}
+    assert resources["consumers"]["ci-bot"]["plugins"]["key-auth"]["key"].startswith("sha256:")
+
+
+def test_an_api7_error_envelope_stops_the_run_with_its_message(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE.replace("uris: [/invoices]", "uris: [invoices]")})
+    with pytest.raises(PermanentError) as caught:
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    message = str(caught.value)
+    assert "PUT /apisix/admin/routes/" in message
+    assert "answered 400" in message
+    assert "applied 1 write(s)" in message  # the service, before its route
+    assert gateway.sandbox.token not in message

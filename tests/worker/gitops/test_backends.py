@@ -1,11 +1,13 @@
-"""Backends: API7 3.2's templates and publish, the version found with GET /api/version, the group by exact name."""
+"""Backends against the sandbox: the version found with GET /api/version, API7 3.2's templates, publish and
+unpublish, what 3.2 cannot take refused by name, the group matched by its exact name."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from tests.worker.gitops.support import EXAMPLE, FakeApi7, FakeRepo, api7_client, reconciler, spec
+from tests.support import Sandbox
+from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
 from worker.errors import GitOpsError
 from worker.gitops.backends import open_backend
 from worker.gitops.ids import sha1
@@ -14,53 +16,57 @@ V32 = EXAMPLE.replace("    strip_path_prefix: true\n", "")
 SERVICE = sha1("billing")
 
 
-@pytest.mark.parametrize(
-    ("version", "expected"), [("3.5.4", "api7-3.5"), ("3.9.0", "api7-3.5"), ("3.2.16", "api7-3.2"), (None, "api7-3.2")]
-)
-def test_the_version_is_found_with_get_api_version(version: str | None, expected: str) -> None:
-    assert open_backend(api7_client(FakeApi7(version=version)), "default").name == expected
+def test_the_version_is_found_with_get_api_version(gateway: Gateway, gateway_32: Gateway) -> None:
+    assert open_backend(gateway.client(), "default").name == "api7-3.5"
+    assert open_backend(gateway_32.client(), "default").name == "api7-3.2"  # GET /api/version answers 404
 
 
-def test_the_configured_version_wins_over_detection() -> None:
-    assert open_backend(api7_client(FakeApi7(version="3.5.4")), "default", "3.2").name == "api7-3.2"
+def test_the_configured_version_wins_over_detection(gateway_32: Gateway) -> None:
+    assert open_backend(gateway_32.client(), "default", "3.2").name == "api7-3.2"
+    assert not any(r["path"] == "/api/version" for r in gateway_32.sandbox.requests())
 
 
-def test_no_group_of_that_exact_name_is_an_error() -> None:
+def test_no_group_of_that_exact_name_is_an_error(gateway: Gateway, runtime_sandbox: Sandbox) -> None:
+    runtime_sandbox.add_group("gg-2", "default-2")
     with pytest.raises(GitOpsError, match="no gateway group is named 'defaul'"):
-        open_backend(api7_client(FakeApi7()), "defaul")
+        open_backend(gateway.client(), "defaul")
+    assert open_backend(gateway.client(), "default-2").group_id == "gg-2"
 
 
-def test_api7_32_writes_templates_then_publishes_and_plans_nothing_after(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(version=None), FakeRepo()
+def test_api7_32_writes_templates_then_publishes_and_plans_nothing_after(
+    gateway_32: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": V32})
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
-    assert fake.writes[:3] == [
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert gateway_32.writes()[:3] == [
         ("PUT", f"/apisix/admin/services/{SERVICE}"),
         ("PUT", f"/apisix/admin/routes/{sha1('billing.list-invoices')}"),
         ("POST", "/api/services/publish"),
     ]
-    published = fake.published[SERVICE]
+    published = gateway_32.sandbox.group_state()["published"][SERVICE]
     assert published["version"].startswith("relay-c1-")
-    assert published["gateway_group_id"] == "gg-1"
-    assert reconciler(fake, repo, fake_redis).plan(spec("c1")).plan.changes == []
+    assert [route["name"] for route in published["routes"]] == ["list-invoices"]
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []
 
 
-def test_api7_32_unpublishes_a_pruned_service(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(version=None), FakeRepo()
+def test_api7_32_unpublishes_a_pruned_service(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": V32})
     repo.commit("c2", {"gateway/a.yaml": "global_rules:\n  prometheus: {prefer_name: true}\n"})
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
-    fake.writes.clear()
-    reconciler(fake, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
-    assert ("DELETE", f"/api/gateway_groups/gg-1/services/{SERVICE}") in fake.writes
-    assert SERVICE not in fake.published
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    before = len(gateway_32.writes())
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+    writes = gateway_32.writes()[before:]
+    assert ("DELETE", f"/api/gateway_groups/default/services/{SERVICE}") in writes
+    assert SERVICE not in gateway_32.sandbox.group_state()["published"]
     # The route's template goes with its service's unpublish, not before it.
-    assert not any("/routes/" in path for _, path in fake.writes)
+    assert not any("/routes/" in path for _, path in writes)
 
 
-def test_api7_32_refuses_what_it_cannot_apply_by_name(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(version=None), FakeRepo()
+def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
     with pytest.raises(GitOpsError, match=r"API7 3\.2 cannot apply strip_path_prefix of service billing"):
-        reconciler(fake, repo, fake_redis).plan(spec("c1"))
-    assert fake.writes == []
+        reconciler(gateway_32, repo, fake_redis).plan(spec("c1"))
+    assert gateway_32.writes(effect=None) == []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.worker.gitops.support import EXAMPLE, FakeApi7, FakeRepo, reconciler, spec
+from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
 from worker.errors import DesiredStateError
+from worker.gitops.ids import sha1
 from worker.gitops.revisions import Revisions
 
 V2 = EXAMPLE.replace("methods: [GET]", "methods: [GET, HEAD]")
@@ -20,61 +21,89 @@ def _repo() -> FakeRepo:
     return repo
 
 
-def _methods(fake: FakeApi7) -> list[str]:
-    (route,) = [obj for path, obj in fake.store.items() if "/routes/" in path]
-    return list(route["methods"])
+def _methods(gateway: Gateway) -> list[str]:
+    return list(gateway.resources()["routes"][sha1("billing.list-invoices")]["methods"])
 
 
-def test_an_older_revision_than_the_last_applied_is_skipped_with_that_reason(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), _repo()
-    reconciler(fake, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
-    writes = len(fake.writes)
-    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+def test_an_older_revision_than_the_last_applied_is_skipped_with_that_reason(
+    fake_redis: redis.Redis, gateway: Gateway
+) -> None:
+    repo = _repo()
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+    writes = len(gateway.writes())
+    outcome = reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
     assert outcome.outcome == "skipped"
     assert "older than the last applied revision c2" in (outcome.reason or "")
-    assert len(fake.writes) == writes
-    assert _methods(fake) == ["GET", "HEAD"]
+    assert len(gateway.writes()) == writes
+    assert _methods(gateway) == ["GET", "HEAD"]
 
 
-def test_a_push_during_a_reconcile_is_left_for_it_and_only_the_newest_runs(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), _repo()
+def test_a_push_during_a_reconcile_is_left_for_it_and_only_the_newest_runs(
+    fake_redis: redis.Redis, gateway: Gateway
+) -> None:
+    repo = _repo()
     revisions = Revisions(fake_redis, "gw", "default")
     held = revisions.lock(60)
     assert held.acquire()
     # Two pushes arrive while a reconcile runs: c3, then (delivered late) c2. The older never replaces the newer.
-    first = reconciler(fake, repo, fake_redis).reconcile(spec("c3"), "s3", "e3")
-    second = reconciler(fake, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+    first = reconciler(gateway, repo, fake_redis).reconcile(spec("c3"), "s3", "e3")
+    second = reconciler(gateway, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
     assert (first.outcome, second.outcome) == ("deferred", "deferred")
     assert second.reason == "a newer revision already waits"
     assert revisions.peek() is not None
     assert revisions.peek().revision == "c3"  # type: ignore[union-attr]
     held.release()
     # The running reconcile (of c1) ends by taking the pending revision.
-    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    outcome = reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
     assert [run["revision"] for run in outcome.runs] == ["c1", "c3"]
-    assert _methods(fake) == ["POST"]
+    assert _methods(gateway) == ["POST"]
     assert revisions.state().last_applied == "c3"
     assert revisions.peek() is None
 
 
-def test_a_failed_reconcile_moves_last_attempted_only(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), _repo()
+def test_a_failed_reconcile_moves_last_attempted_only(fake_redis: redis.Redis, gateway: Gateway) -> None:
+    repo = _repo()
     repo.commit("bad", {"gateway/a.yaml": "services:\n  - name: a\n    routes: [{name: r}]\n"})
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
-    writes = len(fake.writes)
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    writes = len(gateway.writes())
     with pytest.raises(DesiredStateError, match=r"gateway/a.yaml:3: services\[0\] \(a\).routes\[0\] \(r\).uris"):
-        reconciler(fake, repo, fake_redis).reconcile(spec("bad"), "s2", "e2")
-    assert len(fake.writes) == writes  # a bad file writes nothing
+        reconciler(gateway, repo, fake_redis).reconcile(spec("bad"), "s2", "e2")
+    assert len(gateway.writes()) == writes  # a bad file writes nothing
     state = Revisions(fake_redis, "gw", "default").state()
     assert (state.last_attempted, state.last_applied, state.outcome) == ("bad", "c1", "failed")
     history = Revisions(fake_redis, "gw", "default").history()
     assert [entry["outcome"] for entry in history] == ["failed", "applied"]
 
 
-def test_an_unchanged_gateway_reconciles_to_nothing(fake_redis: redis.Redis) -> None:
-    fake, repo = FakeApi7(), _repo()
-    reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
-    writes = len(fake.writes)
-    outcome = reconciler(fake, repo, fake_redis).reconcile(spec("c1"), "s1b", "e1b")
+def test_an_unchanged_gateway_reconciles_to_nothing(fake_redis: redis.Redis, gateway: Gateway) -> None:
+    repo = _repo()
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    writes = len(gateway.writes())
+    outcome = reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1b", "e1b")
     assert outcome.outcome == "unchanged"
-    assert len(fake.writes) == writes
+    assert len(gateway.writes()) == writes
+
+
+def test_a_second_push_renaming_and_dropping_updates_creates_and_prunes_exactly_those(
+    fake_redis: redis.Redis, gateway: Gateway
+) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    consumer = 'consumers:\n  - username: ci-bot\n    plugins: {key-auth: {key: "${CI_BOT_KEY}"}}\n'
+    repo.commit(
+        "c2", {"gateway/a.yaml": EXAMPLE.replace("name: list-invoices", "name: invoices").replace(consumer, "")}
+    )
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    service = sha1("billing")
+    gateway.sandbox.seed("routes", "hand-made", {"name": "hand", "paths": ["/h"], "service_id": service})
+    gateway.sandbox.seed("consumers", "adc_user", {"username": "adc_user"}, made_by="adc")
+    planned = reconciler(gateway, repo, fake_redis).plan(spec("c2", prune=True))
+    assert sorted((c.op, c.resource.type, c.resource.name) for c in planned.plan.changes) == [
+        ("create", "route", "billing/invoices"),
+        ("delete", "consumer", "ci-bot"),
+        ("delete", "route", "billing/list-invoices"),
+    ]
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+    resources = gateway.resources()
+    assert set(resources["routes"]) == {sha1("billing.invoices"), "hand-made"}
+    assert set(resources["consumers"]) == {"adc_user"}

@@ -11,17 +11,19 @@ from worker.gitops.backends.api7_32 import Api7V32Backend
 from worker.gitops.backends.api7_35 import Api7Backend
 from worker.gitops.backends.base import Backend, Phase, Write, detect_version, resolve_group
 from worker.targets.caller import Caller
+from worker.targets.envelopes import DEFAULT_PAGE_SIZE
 
 __all__ = ["Backend", "Phase", "Write", "open_backend"]
 
 
-def open_backend(client: Caller, group: str, version: str | None = None) -> Backend:
+def open_backend(
+    client: Caller, group: str, version: str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> Backend:
     """The backend of the gateway group named ``group``: the configured version, else the one the API reports."""
     found = version or detect_version(client)
-    group_id = resolve_group(client, group)
-    if found.startswith("3.") and _minor(found) < 5:
-        return Api7V32Backend(client, group_id)
-    return Api7Backend(client, group_id)
+    group_id = resolve_group(client, group, page_size=page_size)
+    kind = Api7V32Backend if found.startswith("3.") and _minor(found) < 5 else Api7Backend
+    return kind(client, group_id, page_size=page_size)
 
 
 def _minor(version: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from worker.errors import GitOpsError
-from worker.gitops.backends.api7_35 import ADMIN, Api7Backend, body_out, phases
+from worker.gitops.backends.api7_35 import ADMIN, Api7Backend, attach, body_out, phases
 from worker.gitops.backends.base import Phase, Write
 from worker.gitops.plan import Change, Plan
 from worker.gitops.resources import Resource
@@ -34,12 +34,10 @@ class Api7V32Backend(Api7Backend):
 
     def read(self, plugin_names: Iterable[str]) -> dict[str, Resource]:
         """Published services and their route templates; the rest per group as in 3.5."""
-        found: list[Resource] = []
-        for item in self._list(f"/api/gateway_groups/{self.group_id}/services", {}):
-            service = self._resource("service", item, rid=item.get("service_id", item.get("id")))
-            found.append(service)
-            routes = self._template_routes(service.id)
-            found += [self._child("route", route, service) for route in routes]
+        published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
+        services = [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
+        templates = iter_list(self.client, f"{ADMIN}/routes", page_size=self.page_size)
+        found = services + attach("route", templates, services, self._child)
         rest = super().read(plugin_names)
         kept = {key: value for key, value in rest.items() if value.type not in ("service", "route", *_UNSUPPORTED)}
         return {**kept, **{resource.key: resource for resource in found}}
@@ -50,9 +48,6 @@ class Api7V32Backend(Api7Backend):
         if path == f"{ADMIN}/services":
             return []  # 3.2's services of a group are read from what is published (above)
         return super()._list(path, params, missing_ok=missing_ok)
-
-    def _template_routes(self, service_id: str) -> list[dict[str, Any]]:
-        return list(iter_list(self.client, f"{ADMIN}/routes", params={"service_id": service_id}))
 
     def requests(self, plan: Plan, version: str) -> list[Phase]:
         """Template writes, route deletes, one publish, then the per-group resources and the unpublishes."""

@@ -16,7 +16,7 @@ from worker.errors import GitOpsError, PermanentError
 from worker.gitops.plan import Change, Plan
 from worker.gitops.resources import Resource
 from worker.targets.caller import Caller
-from worker.targets.envelopes import ID_PATTERN, iter_list
+from worker.targets.envelopes import DEFAULT_PAGE_SIZE, ID_PATTERN, iter_list
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,10 @@ class Backend(Protocol):
         ...
 
 
-def resolve_group(client: Caller, name: str) -> str:
+def resolve_group(client: Caller, name: str, *, page_size: int = DEFAULT_PAGE_SIZE) -> str:
     """The id of the gateway group named exactly ``name`` (every page read; ``search`` is fuzzy, list[0] a guess)."""
-    found = [item for item in iter_list(client, "/api/gateway_groups") if item.get("name") == name]
+    groups = iter_list(client, "/api/gateway_groups", page_size=page_size)
+    found = [item for item in groups if item.get("name") == name]
     if not found:
         raise GitOpsError(f"{client.name}: no gateway group is named {name!r}")
     if len(found) > 1:
