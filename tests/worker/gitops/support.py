@@ -218,11 +218,14 @@ def pem_pair(name: str = "a.example.com") -> tuple[str, str]:
 
 def ssl_file(cert: str, key: str) -> str:
     """An ADC file with one SSL for a.example.com (block scalars keep the PEM's lines)."""
-    indent = lambda text: "\n".join("          " + line for line in text.strip().splitlines())  # noqa: E731
     return (
         "ssls:\n  - snis: [a.example.com]\n    certificates:\n"
-        f"      - certificate: |\n{indent(cert)}\n        key: |\n{indent(key)}\n"
+        f"      - certificate: |\n{_indent(cert)}\n        key: |\n{_indent(key)}\n"
     )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("          " + line for line in text.strip().splitlines())
 
 
 def sync_runtime(
