@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
+from worker.errors import RelayError
 from worker.gitops.apply import Applier, ApplyReport
 from worker.gitops.backends import Backend, Phase, open_backend
 from worker.gitops.desired import DesiredState, load_desired
@@ -25,7 +26,7 @@ from worker.gitops.limits import DEFAULT_LIMITS, Limits
 from worker.gitops.paths import check_pattern
 from worker.gitops.plan import Plan, PlanInput, build_plan
 from worker.gitops.revisions import Pending, Revisions
-from worker.gitops.source import CommitFiles, CommitSource
+from worker.gitops.source import CommitContent, CommitSource
 from worker.ops.logs import mask_values
 from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
@@ -123,13 +124,13 @@ class Reconciler:
     journal_seconds: int = 7 * 86400
     page_size: int = DEFAULT_PAGE_SIZE  # items asked per page of every list read
 
-    def read_commit(self, spec: SyncSpec) -> CommitFiles:
+    def read_commit(self, spec: SyncSpec) -> CommitContent:
         """The files of the spec's revision that its paths match."""
         for pattern in spec.paths:
             check_pattern(pattern)
         return self.commits.read_files(spec.repo, spec.revision, list(spec.paths))
 
-    def plan(self, spec: SyncSpec, commit: CommitFiles | None = None) -> Planned:
+    def plan(self, spec: SyncSpec, commit: CommitContent | None = None) -> Planned:
         """Read the commit and the gateway group, and plan; nothing is written (but the group's digest key)."""
         commit = commit or self.read_commit(spec)
         desired = load_desired(commit.files, repo=spec.repo, filler=Filler(spec.env, self.environ), limits=self.limits)
@@ -207,8 +208,13 @@ class Reconciler:
         return lambda candidate, than: self._newer(repo, candidate, than)
 
     def _newer(self, repo: str, candidate: str, than: str) -> bool:
-        """``candidate`` is not the same as or an ancestor of ``than`` (a revision name not yet resolved counts)."""
-        return candidate != than and not self.commits.is_ancestor(repo, candidate, than)
+        """``candidate`` is not the same as or an ancestor of ``than``; one the reader cannot compare counts as newer."""
+        if candidate == than:
+            return False
+        try:
+            return not self.commits.is_ancestor(repo, candidate, than)
+        except (RelayError, ValueError):
+            return True  # a ref, or a commit not fetched yet: the run that reads it decides
 
 
 def _version(sha: str, plan: Plan) -> str:

@@ -6,7 +6,7 @@ from git objects at the exact commit, never from a checkout, so a symlink in the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,10 +19,24 @@ class CommitFiles:
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
+class CommitContent(Protocol):
+    """What a reader answers for one commit (``CommitFiles``, or ``worker.repos``' own class of the same shape)."""
+
+    @property
+    def sha(self) -> str:
+        """The full commit id the revision resolved to."""
+        ...
+
+    @property
+    def files(self) -> Mapping[str, bytes]:
+        """Path (from the repository's root) -> content."""
+        ...
+
+
 class CommitSource(Protocol):
     """Reads commits of the configured repositories."""
 
-    def read_files(self, repo: str, revision: str, patterns: Sequence[str]) -> CommitFiles:
+    def read_files(self, repo: str, revision: str, patterns: Sequence[str]) -> CommitContent:
         """The files of ``revision`` in ``repo`` whose paths match one of ``patterns`` (globs)."""
         ...
 
