@@ -208,7 +208,7 @@ class Reconciler:
         return lambda candidate, than: self._newer(repo, candidate, than)
 
     def _newer(self, repo: str, candidate: str, than: str) -> bool:
-        """``candidate`` is not the same as or an ancestor of ``than``; one the reader cannot compare counts as newer."""
+        """``candidate`` is neither ``than`` nor an ancestor of it; one the reader cannot compare counts as newer."""
         if candidate == than:
             return False
         try:
