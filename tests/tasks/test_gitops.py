@@ -15,6 +15,7 @@ from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeRepo, Gateway, 
 from worker.celery_app import beat_schedule
 from worker.gitops.ids import sha1
 from worker.gitops.revisions import Revisions
+from worker.ops.health import system_health
 from worker.runtime import Runtime
 
 SERVICE, ROUTE = sha1("billing"), sha1("billing.list-invoices")
@@ -36,6 +37,8 @@ def test_an_unchanged_group_is_in_sync(
 ) -> None:
     runtime = _applied(fake_redis, gateway, monkeypatch)
     assert run_drift(runtime) == {"gw/default": "in_sync"}
+    part = {p.name: p for p in system_health(fake_redis, runtime.settings).parts}["gitops"]
+    assert (part.level, part.state) == ("ok", "1 in sync")
     drift = Revisions(fake_redis, "gw", "default").state().drift
     assert drift is not None
     assert drift["changes"] == 0
