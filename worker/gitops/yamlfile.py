@@ -9,13 +9,13 @@ and nesting and string sizes stay within the ``Limits``. Booleans are YAML 1.2's
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from worker.config.files import Yaml12Loader
 from worker.errors import DesiredStateError
 from worker.gitops.limits import Limits
 
@@ -30,19 +30,6 @@ _SCALARS = {
     "tag:yaml.org,2002:timestamp",  # kept as its text, as JSON has no date
 }
 _COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 @dataclass
@@ -69,7 +56,7 @@ def parse_document(name: str, content: bytes, limits: Limits) -> Document:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise DesiredStateError(f"{name}: not UTF-8 text") from None
-    loader = _Loader(text)
+    loader = Yaml12Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
@@ -85,7 +72,7 @@ def parse_document(name: str, content: bytes, limits: Limits) -> Document:
 
 
 class _Builder:
-    def __init__(self, document: Document, loader: _Loader, limits: Limits) -> None:
+    def __init__(self, document: Document, loader: Yaml12Loader, limits: Limits) -> None:
         self.document = document
         self.loader = loader
         self.limits = limits
