@@ -10,6 +10,8 @@ from tests.support import Sandbox
 from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
 from worker.errors import GitOpsError
 from worker.gitops.backends import open_backend
+from worker.gitops.backends.api7_35 import resource_path
+from worker.gitops.resources import Resource
 from worker.gitops.ids import sha1
 
 V32 = EXAMPLE.replace("    strip_path_prefix: true\n", "")
@@ -70,3 +72,19 @@ def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_
     with pytest.raises(GitOpsError, match=r"API7 3\.2 cannot apply strip_path_prefix of service billing"):
         reconciler(gateway_32, repo, fake_redis).plan(spec("c1"))
     assert gateway_32.writes(effect=None) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "parent", "expected"),
+    [
+        ("service", None, "/apisix/admin/services/x"),
+        ("route", "s", "/apisix/admin/routes/x"),
+        ("stream_route", "s", "/apisix/admin/stream_routes/x"),
+        ("upstream", "s", "/apisix/admin/services/s/upstreams/x"),  # ADC's operator.ts
+        ("credential", "alice", "/apisix/admin/consumers/alice/credentials/x"),
+        ("plugin_metadata", None, "/apisix/admin/plugin_metadata/x"),
+        ("global_rule", None, "/apisix/admin/global_rules/x"),
+    ],
+)
+def test_resource_paths_are_adcs(kind: str, parent: str | None, expected: str) -> None:
+    assert resource_path(Resource(kind, "x", "x", {}, parent)) == expected  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ digests, secrets never shown, and pruning that only ever deletes what this repos
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import redis
@@ -176,3 +177,32 @@ def test_every_page_is_read_and_the_group_is_matched_by_exact_name(gateway: Gate
     again = reconciler(gateway, repo, fake_redis, page_size=2).plan(spec("c1"))
     assert again.plan.changes == []  # every page read: no service seen missing
     assert again.backend.group_id == "default"
+
+
+ALL_KINDS = (Path(__file__).parent / "all_kinds.yaml").read_text(encoding="utf-8")
+
+
+def test_every_kind_round_trips_and_a_second_plan_is_empty(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": ALL_KINDS, "gateway/b.yaml": ssl_file(*pem_pair())})
+    planned = reconciler(gateway, repo, fake_redis).plan(spec("c1"))
+    kinds = [c.resource.type for c in planned.plan.changes]
+    assert kinds == [
+        "ssl", "service", "service", "route", "stream_route", "consumer", "credential", "credential",
+        "global_rule", "plugin_metadata",
+    ]  # fmt: skip
+    _apply(gateway, repo, fake_redis, "c1")
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c1")).plan.changes == []
+    credentials = gateway.resources()["credentials"]
+    assert {value["name"] for value in credentials.values()} == {"main", "basic"}
+    assert "alice-key-0123456789" not in json.dumps(gateway.resources())
+
+
+def test_rotating_a_credential_key_updates_only_that_credential(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": ALL_KINDS})
+    repo.commit("c2", {"gateway/a.yaml": ALL_KINDS.replace("alice-key-0123456789", "alice-key-rotated-9876")})
+    _apply(gateway, repo, fake_redis, "c1")
+    (change,) = reconciler(gateway, repo, fake_redis).plan(spec("c2")).plan.changes
+    assert (change.op, change.resource.type, change.resource.name) == ("update", "credential", "alice/main")
+    assert change.reason == "write-only value changed"
