@@ -11,8 +11,8 @@ from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, 
 from worker.errors import GitOpsError
 from worker.gitops.backends import open_backend
 from worker.gitops.backends.api7_35 import resource_path
-from worker.gitops.resources import Resource
 from worker.gitops.ids import sha1
+from worker.gitops.resources import Resource
 
 V32 = EXAMPLE.replace("    strip_path_prefix: true\n", "")
 SERVICE = sha1("billing")
