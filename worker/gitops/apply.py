@@ -21,6 +21,7 @@ from worker.gitops.backends.base import Phase, Write
 from worker.gitops.inventory import Entry, Inventory
 from worker.gitops.journal import Journal
 from worker.gitops.writeonly import secret_values
+from worker.ops.logs import mask_values
 from worker.targets.caller import Caller
 
 MAX_LISTED = 10  # writes named in a failure's message; the rest are counted
@@ -45,6 +46,7 @@ class Applier:
     repo: str
     max_in_flight: int = 4
     observe: Callable[[Write], None] | None = None  # told of each write that took effect
+    secrets: frozenset[str] = frozenset()  # masked in a failure's message (a gateway may echo what it was sent)
 
     def apply(self, phases: Sequence[Phase]) -> ApplyReport:
         """Send every phase in order; raises the first failure's class with the report in its message."""
@@ -55,7 +57,7 @@ class Applier:
             if failures:
                 later = [write.description for rest in phases[number + 1 :] for write in rest]
                 report.not_applied += [w.description for w in todo if w.description not in report.applied] + later
-                raise _failure(failures[0], report)
+                raise _failure(failures[0], report, self.secrets)
         return report
 
     def _already_done(self, write: Write, report: ApplyReport) -> bool:
@@ -110,15 +112,16 @@ def _landed(write: Write) -> bool:
     )
 
 
-def _failure(failure: tuple[Write, TargetError], report: ApplyReport) -> TargetError:
+def _failure(failure: tuple[Write, TargetError], report: ApplyReport, secrets: frozenset[str]) -> TargetError:
     write, exc = failure
     missing = report.not_applied
     named = ", ".join(missing[:MAX_LISTED]) + (
         f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
     )
-    message = (
+    message = mask_values(
         f"{write.description} failed: {exc}; applied {len(report.applied)} write(s)"
-        f" ({len(report.skipped)} already done), not applied: {named or 'none'}"
+        f" ({len(report.skipped)} already done), not applied: {named or 'none'}",
+        secrets,
     )
     if isinstance(exc, AuthError):
         return AuthError(

@@ -201,7 +201,10 @@ class Reconciler:
         for key in planned.plan.forget:
             inventory.forget(key)
         journal = Journal(self.redis, step, self.journal_seconds)
-        applier = Applier(self.client, journal, inventory, spec.repo, max_in_flight=spec.max_in_flight)
+        applier = Applier(
+            self.client, journal, inventory, spec.repo, max_in_flight=spec.max_in_flight,
+            secrets=frozenset(planned.desired.secrets),
+        )  # fmt: skip
         return applier.apply(planned.phases)
 
     def _newer_for(self, repo: str) -> Callable[[str, str], bool]:

@@ -16,10 +16,9 @@ from typing import Any
 
 from worker.errors import GitOpsError
 from worker.gitops.backends.api7_35 import ADMIN, Api7Backend, attach, body_out, phases
-from worker.gitops.backends.base import Phase, Write
+from worker.gitops.backends.base import Phase, Write, read_all
 from worker.gitops.plan import Change, Plan
 from worker.gitops.resources import Resource
-from worker.targets.envelopes import iter_list
 
 # What 3.2's templates take (admin-api.json), beyond which a file's field cannot be applied.
 _SERVICE_FIELDS = frozenset({"name", "desc", "labels", "hosts", "path_prefix", "plugins", "upstream"})
@@ -36,7 +35,7 @@ class Api7V32Backend(Api7Backend):
         """Published services and their route templates; the rest per group as in 3.5."""
         published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
         services = [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
-        templates = iter_list(self.client, f"{ADMIN}/routes", page_size=self.page_size)
+        templates = read_all(self.client, f"{ADMIN}/routes", page_size=self.page_size)
         found = services + attach("route", templates, services, self._child)
         rest = super().read(plugin_names)
         kept = {key: value for key, value in rest.items() if value.type not in ("service", "route", *_UNSUPPORTED)}

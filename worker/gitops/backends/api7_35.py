@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from worker.errors import PermanentError
-from worker.gitops.backends.base import Phase, Write, checked_id, labels_in, labels_out, renamed
+from worker.gitops.backends.base import Phase, Write, checked_id, labels_in, labels_out, read_all, renamed
 from worker.gitops.plan import Change, Plan
 from worker.gitops.resources import DELETE_ORDER, WRITE_ORDER, Resource, ResourceType
 from worker.targets.caller import Caller
-from worker.targets.envelopes import DEFAULT_PAGE_SIZE, iter_list, unwrap_value
+from worker.targets.envelopes import DEFAULT_PAGE_SIZE, unwrap_value
 
 ADMIN = "/apisix/admin"
 _OUT = {"description": "desc", "uris": "paths"}
@@ -153,7 +153,7 @@ class Api7Backend:
         self, path: str, params: dict[str, str] | None = None, *, missing_ok: bool = False
     ) -> list[dict[str, Any]]:
         try:
-            return list(iter_list(self.client, path, params={**self.scope, **(params or {})}, page_size=self.page_size))
+            return read_all(self.client, path, {**self.scope, **(params or {})}, page_size=self.page_size)
         except PermanentError as exc:
             if missing_ok and exc.status_code == 404:
                 return []

@@ -60,9 +60,26 @@ class Backend(Protocol):
         ...
 
 
+# Items read from one list at most: a gateway answering a growing ``total`` and full pages forever must not keep a
+# reconcile reading (the plan's own limit is ``Limits.max_resources``; a group may hold more than Relay writes).
+MAX_LIST_ITEMS = 50_000
+
+
+def read_all(
+    client: Caller, path: str, params: Mapping[str, Any] | None = None, *, page_size: int
+) -> list[dict[str, Any]]:
+    """Every item of a paged list, bounded by ``MAX_LIST_ITEMS``."""
+    items: list[dict[str, Any]] = []
+    for item in iter_list(client, path, params=params, page_size=page_size):
+        items.append(item)
+        if len(items) > MAX_LIST_ITEMS:
+            raise GitOpsError(f"{client.name}: GET {path} lists more than {MAX_LIST_ITEMS} items; refusing to read on")
+    return items
+
+
 def resolve_group(client: Caller, name: str, *, page_size: int = DEFAULT_PAGE_SIZE) -> str:
     """The id of the gateway group named exactly ``name`` (every page read; ``search`` is fuzzy, list[0] a guess)."""
-    groups = iter_list(client, "/api/gateway_groups", page_size=page_size)
+    groups = read_all(client, "/api/gateway_groups", page_size=page_size)
     found = [item for item in groups if item.get("name") == name]
     if not found:
         raise GitOpsError(f"{client.name}: no gateway group is named {name!r}")
