@@ -16,11 +16,20 @@ from typing import Any, Literal
 
 from worker.errors import PlanRefused
 from worker.gitops.desired import DesiredState
-from worker.gitops.diff import FieldChange, field_changes
+from worker.gitops.diff import ABSENT, FieldChange, field_changes
 from worker.gitops.inventory import Entry
 from worker.gitops.normalize import reduce
 from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, Resource, owned_by
-from worker.gitops.writeonly import HIDDEN, digest, hide, secret_values, strip
+from worker.gitops.writeonly import (
+    HIDDEN,
+    MASK,
+    digest,
+    hide,
+    redact_sensitive,
+    secret_values,
+    sensitive_path,
+    strip,
+)  # fmt: skip
 from worker.ops.logs import mask_values
 
 Op = Literal["create", "update", "delete"]
@@ -170,6 +179,15 @@ def _shown_fields(old: dict[str, Any], resource: Resource) -> tuple[FieldChange,
     return tuple(field_changes(old, hide(resource.type, resource.body)))
 
 
+def _field_json(item: FieldChange) -> dict[str, Any]:
+    shown = item.to_json()
+    if sensitive_path(item.path):
+        shown.update({side: MASK for side in ("old", "new") if shown[side] != ABSENT})
+    else:
+        shown.update({side: redact_sensitive(shown[side]) for side in ("old", "new")})
+    return shown
+
+
 def _change_json(change: Change) -> dict[str, Any]:
     resource = change.resource
     shown: dict[str, Any] = {
@@ -177,7 +195,7 @@ def _change_json(change: Change) -> dict[str, Any]:
         "type": resource.type,
         "id": resource.id,
         "name": resource.name,
-        "fields": [item.to_json() for item in change.fields],
+        "fields": [_field_json(item) for item in change.fields],
     }
     if resource.parent is not None:
         shown["parent"] = resource.parent

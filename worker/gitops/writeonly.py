@@ -15,11 +15,16 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 from worker.gitops.resources import Resource
 
 HIDDEN = "<write-only>"
+MASK = "***"
+# Beyond the write-only paths, a value under a key named like a secret is never shown (a plugin's client_secret, a
+# token): its old value on the gateway may be a secret the revision no longer knows, so it cannot be masked by value.
+SENSITIVE = re.compile(r"secret|passw|token|private|credential|api[-_]?key", re.IGNORECASE)
 _CREDENTIAL_FIELDS = ("key", "password", "secret", "private_key", "secret_key")
 _AUTH_PLUGINS = ("key-auth", "basic-auth", "jwt-auth", "hmac-auth")
 _PATHS: dict[str, list[tuple[str, ...]]] = {
@@ -55,6 +60,24 @@ def digest(resource: Resource, salt: bytes) -> str:
     """A keyed digest of the whole body Relay writes (write-only values included): equal bodies, equal digests."""
     canonical = json.dumps(resource.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hmac.new(salt, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def redact_sensitive(value: Any) -> Any:
+    """``value`` with every value under a key named like a secret replaced by ``***``."""
+    if isinstance(value, dict):
+        return {key: MASK if _sensitive(key, item) else redact_sensitive(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_sensitive(item) for item in value]
+    return value
+
+
+def sensitive_path(path: str) -> bool:
+    """Whether a dotted field path goes through a key named like a secret."""
+    return any(SENSITIVE.search(part) for part in path.split("."))
+
+
+def _sensitive(key: Any, item: Any) -> bool:
+    return isinstance(key, str) and bool(SENSITIVE.search(key)) and item not in (None, "", HIDDEN)
 
 
 def _replace(value: Any, path: tuple[str, ...]) -> None:

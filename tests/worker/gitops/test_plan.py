@@ -206,3 +206,17 @@ def test_rotating_a_credential_key_updates_only_that_credential(gateway: Gateway
     (change,) = reconciler(gateway, repo, fake_redis).plan(spec("c2")).plan.changes
     assert (change.op, change.resource.type, change.resource.name) == ("update", "credential", "alice/main")
     assert change.reason == "write-only value changed"
+
+
+def test_values_under_secret_names_are_never_shown_old_or_new(gateway: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    oidc = "{key-auth: {}, openid-connect: {client_id: relay, client_secret: %s}}"
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE.replace("{key-auth: {}}", oidc % "old-secret-value-1")})
+    repo.commit("c2", {"gateway/a.yaml": EXAMPLE.replace("{key-auth: {}}", oidc % "new-secret-value-2")})
+    _apply(gateway, repo, fake_redis, "c1")
+    planned = reconciler(gateway, repo, fake_redis).plan(spec("c2"))
+    (change,) = planned.plan.changes
+    assert [f.path for f in change.fields] == ["plugins.openid-connect.client_secret"]
+    shown = json.dumps(planned.to_json())
+    assert "old-secret-value-1" not in shown
+    assert "new-secret-value-2" not in shown
