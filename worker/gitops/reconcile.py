@@ -27,6 +27,7 @@ from worker.gitops.paths import check_pattern
 from worker.gitops.plan import Plan, PlanInput, build_plan
 from worker.gitops.revisions import Pending, Revisions
 from worker.gitops.source import CommitContent, CommitSource
+from worker.gitops.writeonly import redact_sensitive
 from worker.ops.logs import mask_values
 from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
@@ -72,7 +73,7 @@ class Planned:
     def to_json(self) -> dict[str, Any]:
         """As shown and stored: write-only values hidden, filled-in variables masked."""
         requests = [
-            {"method": w.method, "path": w.path, "params": w.params, "json": w.body}
+            {"method": w.method, "path": w.path, "params": w.params, "json": redact_sensitive(w.body)}
             for phase in self.phases
             for w in phase
         ]
