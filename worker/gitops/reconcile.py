@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
-from worker.errors import RelayError
+from worker.errors import GitOpsError, RelayError
 from worker.gitops.apply import Applier, ApplyReport
 from worker.gitops.backends import Backend, Phase, open_backend
 from worker.gitops.desired import DesiredState, load_desired
@@ -127,9 +127,12 @@ class Reconciler:
 
     def read_commit(self, spec: SyncSpec) -> CommitContent:
         """The files of the spec's revision that its paths match."""
-        for pattern in spec.paths:
-            check_pattern(pattern)
-        return self.commits.read_files(spec.repo, spec.revision, list(spec.paths))
+        try:
+            for pattern in spec.paths:
+                check_pattern(pattern)
+            return self.commits.read_files(spec.repo, spec.revision, list(spec.paths))
+        except ValueError as exc:  # a revision that is no commit id or ref, a pattern leaving the repository
+            raise GitOpsError(f"repository {spec.repo}: {exc}") from None
 
     def plan(self, spec: SyncSpec, commit: CommitContent | None = None) -> Planned:
         """Read the commit and the gateway group, and plan; nothing is written (but the group's digest key)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 import redis
 
 from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
-from worker.errors import DesiredStateError
+from worker.errors import DesiredStateError, GitOpsError
 from worker.gitops.ids import sha1
 from worker.gitops.revisions import Revisions
+from worker.gitops.source import CommitFiles
 
 V2 = EXAMPLE.replace("methods: [GET]", "methods: [GET, HEAD]")
 V3 = EXAMPLE.replace("methods: [GET]", "methods: [POST]")
@@ -107,3 +110,17 @@ def test_a_second_push_renaming_and_dropping_updates_creates_and_prunes_exactly_
     resources = gateway.resources()
     assert set(resources["routes"]) == {sha1("billing.invoices"), "hand-made"}
     assert set(resources["consumers"]) == {"adc_user"}
+
+
+class _StrictRepo(FakeRepo):
+    """A reader that, like worker.repos', refuses a revision that is no commit id or ref with ValueError."""
+
+    def read_files(self, repo: str, revision: str, patterns: Sequence[str]) -> CommitFiles:
+        if " " in revision:
+            raise ValueError(f"not a commit id or a valid ref name: {revision!r}")
+        return super().read_files(repo, revision, patterns)
+
+
+def test_a_revision_the_reader_refuses_is_a_gitops_error(fake_redis: redis.Redis, gateway: Gateway) -> None:
+    with pytest.raises(GitOpsError, match="repository gateway-config: not a commit id or a valid ref name"):
+        reconciler(gateway, _StrictRepo(), fake_redis).reconcile(spec("not a ref"), "s", "e")
