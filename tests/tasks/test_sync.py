@@ -194,3 +194,8 @@ def test_the_event_story_shows_each_write(
     assert writes[0].endswith("(create service billing)")
     notified = {m.name for m in stats.read_families(fake_redis) if m.name == "relay_notifications" and m.samples}
     assert notified == set()  # a sync is not a notification
+
+
+def test_the_sync_target_must_be_an_api7_target() -> None:
+    with pytest.raises(ValidationError, match="syncs target 'coding', which is no api7 target"):
+        Settings(**support.config_with([{"name": "r", "do": [{**SYNC, "sync": "coding"}]}]))

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from worker.config.base import DAY, MiB, StrictModel
 from worker.config.checks import rule_references
 from worker.config.files import YamlSource
-from worker.config.rules import Rule
+from worker.config.rules import Rule, SyncAction
 
 Network = IPv4Network | IPv6Network
 
@@ -289,6 +289,7 @@ class Settings(BaseSettings):
         if references.unknown:
             first = references.unknown[0]
             raise ValueError(f"rule {self.rules[first.rule].name!r} {first}")
+        _syncs_are_api7(self.rules, self.targets)
         soft_limit = self.celery.task_time_limit - 5
         for name, target in self.targets.items():
             if target.connect_timeout + target.read_timeout >= soft_limit:
@@ -325,3 +326,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Order is precedence: explicit arguments, then RELAY_* variables, then the YAML file.
         return init_settings, env_settings, YamlSource(settings_cls)
+
+
+def _syncs_are_api7(rules: list[Rule], targets: dict[str, TargetConfig]) -> None:
+    """A sync keeps an API7 gateway group: its target must be an api7 one."""
+    for rule in rules:
+        for action in rule.do:
+            if isinstance(action, SyncAction) and targets[action.sync].kind != "api7":
+                raise ValueError(f"rule {rule.name!r} syncs target {action.sync!r}, which is no api7 target")
