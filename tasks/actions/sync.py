@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import redis
+
 from tasks.actions.base import Runner, Step
 from tasks.templates import render_text
 from worker.config import Settings, SyncAction
@@ -120,6 +122,9 @@ class SyncRunner(Runner[SyncAction, SyncSpec]):
             planned = reconciler_for(get_runtime(), action.sync).plan(spec_with_version(settings, request))
         except RelayError as exc:
             return {"revision": request.revision, "gateway_group": request.group, "error": str(exc)}
+        except redis.RedisError as exc:  # the inventory is read from Redis: without it there is no faithful plan
+            error = f"Redis unreachable ({type(exc).__name__}): the plan needs the group's inventory"
+            return {"revision": request.revision, "gateway_group": request.group, "error": error}
         return planned.to_json()
 
     def report_lines(self, entry: dict[str, Any]) -> list[str]:
