@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,21 +24,18 @@ import uvicorn
 
 from worker.devtools.supervise.embedded import free_port
 from worker.store.events import EventRecord, EventStatus, EventStore
+from worker.waiting import poll
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(condition: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(interval)
+    """Poll ``condition`` (``worker.waiting.poll``) until it returns something truthy; fail the test at ``timeout``."""
+    value = poll(condition, timeout=timeout, interval=interval)
+    if not value:
+        pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+    return value
 
 
 GITHUB_SECRET = "github-webhook-secret-for-tests"

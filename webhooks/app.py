@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +21,7 @@ from starlette.routing import Route, Router
 from webhooks import metrics, statuspage
 from webhooks.ingest import Ingestor, count_rejection
 from webhooks.network import check_allowed
+from webhooks.operator_auth import authorized, refusal
 from webhooks.ratelimit import RateLimited, TokenBucket
 from webhooks.sources import Verifier
 from worker.config import Settings
@@ -217,8 +217,8 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
         return generate_latest() + generate_latest(workers)
 
     async def prometheus(request: Request) -> Response:
-        if token is not None and not _bearer_matches(request, token.get_secret_value()):
-            return JSONResponse({"error": "metrics need Authorization: Bearer <receiver.metrics_token>"}, 401)
+        if not authorized(request, token):
+            return refusal("/metrics")
         return Response(await run_in_threadpool(metrics_page), media_type=CONTENT_TYPE_LATEST)
 
     return prometheus
@@ -227,11 +227,6 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
 def _admin_client(wiring: _Wiring) -> redis.Redis:
     assert wiring.admin_client is not None  # built in the lifespan, before any request
     return wiring.admin_client
-
-
-def _bearer_matches(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

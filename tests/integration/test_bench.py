@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from worker.devtools.bench import Plan, run_bench
+from worker.devtools.bench import BenchPlan, run_bench
 from worker.devtools.bench.report import GOALS
 
 pytestmark = pytest.mark.integration
@@ -16,9 +16,9 @@ pytestmark = pytest.mark.integration
 FIGURES = ("rate", "accepted", "failed", "p50_ms", "p99_ms", "p999_ms")
 
 
-def _tiny() -> Plan:
+def _tiny() -> BenchPlan:
     # The built-in generator, so that the test needs no wrk; every part still runs.
-    return Plan.quick(
+    return BenchPlan.quick(
         ingest_seconds=1, ingest_requests=300, steady_seconds=1, events=40, latency_seconds=1, rotation_seconds=3,
         generator="builtin",
     )  # fmt: skip

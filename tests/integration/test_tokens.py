@@ -28,7 +28,7 @@ from worker.store.events import EventStatus, EventStore
 from worker.tokens.checker import TokenChecker
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome
+from worker.tokens.rotation import RotationOutcome
 from worker.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
@@ -225,7 +225,7 @@ def test_rotating_under_load_drops_no_call(
         for round_ in range(3):
             wait_for(more_done(10), timeout=30, what="events flowing")
             rotation = rotator.rotate("gw-token", reason=f"load test {round_}")
-            assert rotation.outcome == Outcome.ROTATED, rotation.message
+            assert rotation.outcome == RotationOutcome.ROTATED, rotation.message
         wait_for(more_done(10), timeout=30, what="events flowing after the last rotation")
     finally:
         stop.set()

@@ -77,7 +77,7 @@ class SourceConfig(StrictModel):
         return self
 
 
-TargetKind = Literal["api7", "coding", "bearer"]
+TargetKindName = Literal["api7", "coding", "bearer"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ TARGET_AUTH: dict[str, TargetAuth] = {
 class TargetConfig(StrictModel):
     """An admin API that rules call, with the name of the system token it uses."""
 
-    kind: TargetKind
+    kind: TargetKindName
     base_url: AnyHttpUrl
     token: str | None = Field(default=None, description="token name in the token store; default: target name")
     token_secret: SecretStr | None = Field(default=None, description="seeds the token store on first start")
@@ -120,12 +120,6 @@ class TargetConfig(StrictModel):
         """How the token is sent: the configured mode, or the kind's usual one."""
         return self.auth or TARGET_AUTH[self.kind].default
 
-    @property
-    def can_rotate(self) -> bool:
-        """Whether Relay may rotate this target's token through its API."""
-        able = TARGET_AUTH[self.kind].can_rotate
-        return able if self.rotate is None else (self.rotate and able)
-
     @model_validator(mode="after")
     def _check_auth(self) -> TargetConfig:
         if self.auth_mode not in TARGET_AUTH[self.kind].modes:
@@ -137,13 +131,13 @@ class TargetConfig(StrictModel):
         return self
 
 
-ChannelKind = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
+ChannelKindName = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
 
 
 class ChannelConfig(StrictModel):
     """Where notifications go. The URL often embeds a credential, so it is held as a secret."""
 
-    kind: ChannelKind
+    kind: ChannelKindName
     url: SecretStr
     secret: SecretStr | None = Field(default=None, description="signing secret (dingtalk, feishu)")
     msgtype: Literal["text", "markdown"] = Field(default="text", description="wecom message type")
@@ -178,7 +172,7 @@ class ReceiverConfig(StrictModel):
     # Connections and requests served at once per process; past it uvicorn answers 503.
     limit_concurrency: int = Field(default=1000, ge=1)
     timeout_keep_alive: int = Field(default=5, ge=1)
-    # Set: /metrics answers only ``Authorization: Bearer <token>``, so the public port does not show token names.
+    # Set: /metrics and /status need it (Bearer, or Basic's password), so the public port does not show token names.
     metrics_token: SecretStr | None = None
 
 

@@ -6,7 +6,7 @@ yamlfile    one YAML file as data plus lines; aliases, merge keys, odd tags and 
 adc         ADC's file format as strict models
 envvars     ${NAME} filled only from the variables the action allows
 ids         ADC's id rule
-resources   Resource, the write and delete orders, ownership labels
+resources   GatewayResource, the write and delete orders, ownership labels
 writeonly   write-only values: hidden, stripped, digested
 desired     the desired state: files checked, filled, merged into resources
 """

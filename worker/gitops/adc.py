@@ -20,7 +20,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-class Node(_Strict):
+class AdcNode(_Strict):
     """One upstream node."""
 
     host: str = Field(min_length=1)
@@ -30,7 +30,7 @@ class Node(_Strict):
     metadata: dict[str, Any] | None = None
 
 
-class Timeout(_Strict):
+class AdcTimeout(_Strict):
     """Connect, send and read timeouts in seconds."""
 
     connect: float = Field(gt=0)
@@ -38,7 +38,7 @@ class Timeout(_Strict):
     read: float = Field(gt=0)
 
 
-class Upstream(_Strict):
+class AdcUpstream(_Strict):
     """A service's default upstream, or one of its named upstreams."""
 
     id: Id | None = None
@@ -49,11 +49,11 @@ class Upstream(_Strict):
     hash_on: str | None = None
     key: str | None = None
     checks: dict[str, Any] | None = None
-    nodes: list[Node] | None = None
+    nodes: list[AdcNode] | None = None
     scheme: Literal["grpc", "grpcs", "http", "https", "tcp", "tls", "udp", "kafka"] | None = None
     retries: int | None = Field(default=None, ge=0)
     retry_timeout: float | None = Field(default=None, ge=0)
-    timeout: Timeout | None = None
+    timeout: AdcTimeout | None = None
     tls: dict[str, Any] | None = None
     keepalive_pool: dict[str, Any] | None = None
     pass_host: Literal["pass", "node", "rewrite"] | None = None
@@ -63,13 +63,13 @@ class Upstream(_Strict):
     discovery_args: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _has_targets(self) -> Upstream:
+    def _has_targets(self) -> AdcUpstream:
         if self.nodes is None and not (self.service_name and self.discovery_type):
             raise ValueError("an upstream needs nodes, or service_name with discovery_type")
         return self
 
 
-class Route(_Strict):
+class AdcRoute(_Strict):
     """An HTTP route of a service."""
 
     id: Id | None = None
@@ -79,7 +79,7 @@ class Route(_Strict):
     hosts: list[str] | None = None
     uris: list[str] = Field(min_length=1)
     priority: int | None = None
-    timeout: Timeout | None = None
+    timeout: AdcTimeout | None = None
     vars: list[Any] | None = None
     methods: list[Literal["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"]] | None = None
     enable_websocket: bool | None = None
@@ -88,7 +88,7 @@ class Route(_Strict):
     filter_func: str | None = None
 
 
-class StreamRoute(_Strict):
+class AdcStreamRoute(_Strict):
     """A TCP/UDP route of a service."""
 
     id: Id | None = None
@@ -102,24 +102,24 @@ class StreamRoute(_Strict):
     sni: str | None = None
 
 
-class Service(_Strict):
+class AdcService(_Strict):
     """A service: its default upstream, named upstreams, routes or stream routes, plugins."""
 
     id: Id | None = None
     name: Name
     description: str | None = None
     labels: Labels | None = None
-    upstream: Upstream | None = None
-    upstreams: list[Upstream] | None = None
+    upstream: AdcUpstream | None = None
+    upstreams: list[AdcUpstream] | None = None
     plugins: Plugins | None = None
     path_prefix: str | None = None
     strip_path_prefix: bool | None = None
     hosts: list[str] | None = None
-    routes: list[Route] | None = None
-    stream_routes: list[StreamRoute] | None = None
+    routes: list[AdcRoute] | None = None
+    stream_routes: list[AdcStreamRoute] | None = None
 
     @model_validator(mode="after")
-    def _one_kind_of_route(self) -> Service:
+    def _one_kind_of_route(self) -> AdcService:
         if self.routes and self.stream_routes:
             raise ValueError("a service holds routes or stream_routes, not both")
         for upstream in self.upstreams or []:
@@ -128,7 +128,7 @@ class Service(_Strict):
         return self
 
 
-class Credential(_Strict):
+class AdcCredential(_Strict):
     """A consumer's credential: one authentication plugin's configuration."""
 
     id: Id | None = None
@@ -139,24 +139,24 @@ class Credential(_Strict):
     config: dict[str, Any]
 
 
-class Consumer(_Strict):
+class AdcConsumer(_Strict):
     """A consumer, its plugins and its credentials."""
 
     username: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_\-]+$", min_length=1, max_length=100)]
     description: str | None = None
     labels: Labels | None = None
     plugins: Plugins | None = None
-    credentials: list[Credential] | None = None
+    credentials: list[AdcCredential] | None = None
 
 
-class Certificate(_Strict):
+class AdcCertificate(_Strict):
     """One certificate and its private key (PEM)."""
 
     certificate: str = Field(min_length=1)
     key: str = Field(min_length=1)
 
 
-class ClientCA(_Strict):
+class AdcClientCA(_Strict):
     """Mutual TLS: the CA clients must present a certificate from."""
 
     ca: str
@@ -164,23 +164,23 @@ class ClientCA(_Strict):
     skip_mtls_uri_regex: list[str] | None = None
 
 
-class SSL(_Strict):
+class AdcSSL(_Strict):
     """A certificate for some SNIs."""
 
     id: Id | None = None
     type: Literal["server", "client"] | None = None
     labels: Labels | None = None
     snis: list[str] = Field(min_length=1)
-    certificates: list[Certificate] = Field(min_length=1)
-    client: ClientCA | None = None
+    certificates: list[AdcCertificate] = Field(min_length=1)
+    client: AdcClientCA | None = None
     ssl_protocols: list[str] | None = None
 
 
-class Configuration(_Strict):
+class AdcConfiguration(_Strict):
     """One file (or several merged): every top-level key ADC knows."""
 
-    services: list[Service] | None = None
-    consumers: list[Consumer] | None = None
-    ssls: list[SSL] | None = None
+    services: list[AdcService] | None = None
+    consumers: list[AdcConsumer] | None = None
+    ssls: list[AdcSSL] | None = None
     global_rules: Plugins | None = None
     plugin_metadata: Plugins | None = None

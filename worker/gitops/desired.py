@@ -20,7 +20,7 @@ from worker.gitops.envvars import Filler
 from worker.gitops.ids import resource_id, ssl_id
 from worker.gitops.limits import Limits
 from worker.gitops.paths import check_pattern
-from worker.gitops.resources import LABELLED, OWNER, OWNER_LABEL, REPO_LABEL, Resource, ResourceType
+from worker.gitops.resources import LABELLED, OWNER, OWNER_LABEL, REPO_LABEL, GatewayResource, ResourceType
 from worker.gitops.writeonly import secret_values
 from worker.gitops.yamlfile import Document, Path, parse_document
 
@@ -29,7 +29,7 @@ from worker.gitops.yamlfile import Document, Path, parse_document
 class DesiredState:
     """Every resource a revision asks for, by key, and the values that must never be shown."""
 
-    resources: dict[str, Resource] = field(default_factory=dict)
+    resources: dict[str, GatewayResource] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set, repr=False)
 
@@ -66,7 +66,7 @@ def _check_sizes(files: Mapping[str, bytes], limits: Limits) -> None:
         raise DesiredStateError(f"the matched files hold {total} bytes, above the limit of {limits.max_total_bytes}")
 
 
-def _validate(document: Document, filler: Filler) -> adc.Configuration:
+def _validate(document: Document, filler: Filler) -> adc.AdcConfiguration:
     data = {} if document.data is None else document.data
     if not isinstance(data, dict):
         raise DesiredStateError(f"{document.name}:1: the top level must be a mapping (services:, consumers:, ...)")
@@ -76,7 +76,7 @@ def _validate(document: Document, filler: Filler) -> adc.Configuration:
 
     data = filler.fill(data, (), fail)
     try:
-        return adc.Configuration.model_validate(data)
+        return adc.AdcConfiguration.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(document, tuple(err["loc"]), err["msg"]) for err in exc.errors()]
         raise DesiredStateError("; ".join(problems[:5]) + _more(len(problems))) from None
@@ -127,7 +127,7 @@ class _Merger:
         self.state = DesiredState()
         self.origin: dict[str, str] = {}  # what (a name or a key) -> "file:line" where it was first seen
 
-    def add(self, document: Document, config: adc.Configuration) -> None:
+    def add(self, document: Document, config: adc.AdcConfiguration) -> None:
         for index, service in enumerate(config.services or []):
             self._service(document, ("services", index), service)
         for index, consumer in enumerate(config.consumers or []):
@@ -145,21 +145,21 @@ class _Merger:
                 document,
                 ("global_rules", plugin),
                 f"global rule {plugin}",
-                Resource("global_rule", plugin, plugin, conf),
+                GatewayResource("global_rule", plugin, plugin, conf),
             )
         for plugin, conf in (config.plugin_metadata or {}).items():
             self._put(
                 document, ("plugin_metadata", plugin), f"plugin metadata {plugin}",
-                Resource("plugin_metadata", plugin, plugin, conf),
+                GatewayResource("plugin_metadata", plugin, plugin, conf),
             )  # fmt: skip
 
-    def _service(self, document: Document, path: Path, service: adc.Service) -> None:
+    def _service(self, document: Document, path: Path, service: adc.AdcService) -> None:
         sid = resource_id(service.id, service.name)
         children = {"id", "routes", "stream_routes", "upstreams"}
         self._put(
             document, path, f"service {service.name}", self._resource("service", sid, service.name, service, children)
         )
-        children_of: list[tuple[ResourceType, Sequence[adc.Route | adc.StreamRoute | adc.Upstream] | None]] = [
+        children_of: list[tuple[ResourceType, Sequence[adc.AdcRoute | adc.AdcStreamRoute | adc.AdcUpstream] | None]] = [
             ("route", service.routes),
             ("stream_route", service.stream_routes),
             ("upstream", service.upstreams),
@@ -173,7 +173,7 @@ class _Merger:
                     document, (*path, f"{kind}s", index), f"{kind.replace('_', ' ')} {service.name}/{name}", resource
                 )
 
-    def _consumer(self, document: Document, path: Path, consumer: adc.Consumer) -> None:
+    def _consumer(self, document: Document, path: Path, consumer: adc.AdcConsumer) -> None:
         name = consumer.username
         resource = self._resource("consumer", name, name, consumer, {"username", "credentials"})
         self._put(document, path, f"consumer {name}", resource)
@@ -185,13 +185,13 @@ class _Merger:
     def _resource(
         self, kind: ResourceType, rid: str, name: str, model: BaseModel, exclude: set[str] | None = None,
         parent: str | None = None,
-    ) -> Resource:  # fmt: skip
+    ) -> GatewayResource:  # fmt: skip
         body = model.model_dump(mode="json", exclude_none=True, exclude=exclude or {"id"})
         if kind in LABELLED:
             body["labels"] = {**body.get("labels", {}), OWNER_LABEL: OWNER, REPO_LABEL: self.repo}
-        return Resource(kind, rid, name, body, parent)
+        return GatewayResource(kind, rid, name, body, parent)
 
-    def _put(self, document: Document, path: Path, what: str, resource: Resource) -> None:
+    def _put(self, document: Document, path: Path, what: str, resource: GatewayResource) -> None:
         here = f"{document.name}:{document.line_of(path)}"
         for seen in (what, resource.key):
             if seen in self.origin:

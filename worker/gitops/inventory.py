@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import redis
 
 from worker.gitops import keys
-from worker.gitops.resources import Resource, ResourceType
+from worker.gitops.resources import GatewayResource, ResourceType
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Entry:
     digest: str
 
     @classmethod
-    def of(cls, resource: Resource, repo: str, digest: str) -> Entry:
+    def of(cls, resource: GatewayResource, repo: str, digest: str) -> Entry:
         """The entry for ``resource`` written from ``repo``."""
         return cls(resource.key, resource.type, resource.id, resource.parent, resource.name, repo, digest)
 

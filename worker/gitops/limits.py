@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.config.base import MiB
+
 KiB = 1024
-MiB = 1024 * KiB
 
 
 @dataclass(frozen=True)

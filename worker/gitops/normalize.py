@@ -25,13 +25,13 @@ def _fields(model: type[BaseModel]) -> frozenset[str]:
 
 
 EXPRESSIBLE: dict[str, frozenset[str] | None] = {
-    "service": _fields(adc.Service),
-    "route": _fields(adc.Route),
-    "stream_route": _fields(adc.StreamRoute),
-    "upstream": _fields(adc.Upstream),
-    "consumer": _fields(adc.Consumer),
-    "credential": _fields(adc.Credential),
-    "ssl": _fields(adc.SSL),
+    "service": _fields(adc.AdcService),
+    "route": _fields(adc.AdcRoute),
+    "stream_route": _fields(adc.AdcStreamRoute),
+    "upstream": _fields(adc.AdcUpstream),
+    "consumer": _fields(adc.AdcConsumer),
+    "credential": _fields(adc.AdcCredential),
+    "ssl": _fields(adc.AdcSSL),
     "global_rule": None,  # a plugin's config: compared as a plugin's
     "plugin_metadata": None,
 }

@@ -19,7 +19,7 @@ from worker.gitops.desired import DesiredState
 from worker.gitops.diff import ABSENT, FieldChange, field_changes
 from worker.gitops.inventory import Entry
 from worker.gitops.normalize import reduce
-from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, Resource, owned_by
+from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, GatewayResource, owned_by
 from worker.gitops.writeonly import (
     HIDDEN,
     MASK,
@@ -36,11 +36,11 @@ Op = Literal["create", "update", "delete"]
 
 
 @dataclass(frozen=True)
-class Change:
+class ResourceChange:
     """One write: ``resource`` is the file's (create, update) or the gateway's (delete); ``digest`` what is applied."""
 
     op: Op
-    resource: Resource
+    resource: GatewayResource
     fields: tuple[FieldChange, ...] = ()
     reason: str | None = None
     digest: str | None = None
@@ -55,8 +55,8 @@ class Change:
 class Plan:
     """The changes in the order they are applied, and what is adopted, forgotten or deliberately left alone."""
 
-    changes: list[Change] = field(default_factory=list)
-    adopt: list[tuple[Resource, str]] = field(default_factory=list)  # equal already: recorded, not written
+    changes: list[ResourceChange] = field(default_factory=list)
+    adopt: list[tuple[GatewayResource, str]] = field(default_factory=list)  # equal already: recorded, not written
     forget: list[str] = field(default_factory=list)  # inventory entries whose resource is gone
     kept: list[str] = field(default_factory=list)  # why a resource that could have been deleted was not
 
@@ -88,7 +88,7 @@ class PlanInput:
     """What a plan is computed from."""
 
     desired: DesiredState
-    current: Mapping[str, Resource]
+    current: Mapping[str, GatewayResource]
     inventory: Mapping[str, Entry]
     repo: str
     salt: bytes
@@ -113,16 +113,16 @@ def build_plan(given: PlanInput) -> Plan:
     return plan
 
 
-def _compare(given: PlanInput, resource: Resource, plan: Plan) -> Change | None:
+def _compare(given: PlanInput, resource: GatewayResource, plan: Plan) -> ResourceChange | None:
     wanted = digest(resource, given.salt)
     current = given.current.get(resource.key)
     if current is None:
-        return Change("create", resource, _shown_fields({}, resource), digest=wanted)
+        return ResourceChange("create", resource, _shown_fields({}, resource), digest=wanted)
     public = strip(resource.type, resource.body)
     changes = field_changes(reduce(resource.type, strip(current.type, current.body), public), public)
     applied = given.inventory.get(resource.key)
     if changes:
-        return Change("update", resource, tuple(changes), digest=wanted)
+        return ResourceChange("update", resource, tuple(changes), digest=wanted)
     if applied is not None and applied.digest == wanted:
         return None
     if applied is None and not secret_values(resource.type, resource.body):
@@ -131,13 +131,17 @@ def _compare(given: PlanInput, resource: Resource, plan: Plan) -> Change | None:
     # Equal as far as the gateway shows, but not what Relay last applied: a removed key or a write-only value.
     strict = field_changes(reduce(resource.type, strip(current.type, current.body), public, strict=True), public)
     if applied is not None and strict:
-        return Change("update", resource, tuple(strict), reason="removed from the file since applied", digest=wanted)
+        return ResourceChange(
+            "update", resource, tuple(strict), reason="removed from the file since applied", digest=wanted
+        )
     reason = "write-only value changed" if applied is not None else "write-only value not known to match"
-    return Change("update", resource, (FieldChange("(write-only)", HIDDEN, HIDDEN),), reason=reason, digest=wanted)
+    return ResourceChange(
+        "update", resource, (FieldChange("(write-only)", HIDDEN, HIDDEN),), reason=reason, digest=wanted
+    )
 
 
-def _deletes(given: PlanInput, plan: Plan) -> list[Change]:
-    candidates: dict[str, Resource] = {}
+def _deletes(given: PlanInput, plan: Plan) -> list[ResourceChange]:
+    candidates: dict[str, GatewayResource] = {}
     for key, entry in given.inventory.items():
         if entry.repo != given.repo or key in given.desired.resources:
             continue
@@ -154,10 +158,12 @@ def _deletes(given: PlanInput, plan: Plan) -> list[Change]:
             plan.kept.append(f"{resource.name} ({resource.type}): holds {blocker}, which Relay does not delete")
             del candidates[key]
     ordered = sorted(candidates.values(), key=lambda r: DELETE_ORDER.index(r.type))
-    return [Change("delete", resource, reason="pruned: not in this revision") for resource in ordered]
+    return [ResourceChange("delete", resource, reason="pruned: not in this revision") for resource in ordered]
 
 
-def _unowned_child(parent: Resource, current: Mapping[str, Resource], deleting: Mapping[str, Resource]) -> str | None:
+def _unowned_child(
+    parent: GatewayResource, current: Mapping[str, GatewayResource], deleting: Mapping[str, GatewayResource]
+) -> str | None:
     for key, child in current.items():
         if PARENT_TYPE.get(child.type) == parent.type and child.parent == parent.id and key not in deleting:
             return f"{child.type.replace('_', ' ')} {child.name}"
@@ -175,7 +181,7 @@ def _refuse_empty(given: PlanInput, plan: Plan) -> None:
         raise PlanRefused("the plan would leave the gateway group empty; set allow_empty: true")
 
 
-def _shown_fields(old: dict[str, Any], resource: Resource) -> tuple[FieldChange, ...]:
+def _shown_fields(old: dict[str, Any], resource: GatewayResource) -> tuple[FieldChange, ...]:
     return tuple(field_changes(old, hide(resource.type, resource.body)))
 
 
@@ -188,7 +194,7 @@ def _field_json(item: FieldChange) -> dict[str, Any]:
     return shown
 
 
-def _change_json(change: Change) -> dict[str, Any]:
+def _change_json(change: ResourceChange) -> dict[str, Any]:
     resource = change.resource
     shown: dict[str, Any] = {
         "op": change.op,

@@ -34,7 +34,7 @@ REPO_LABEL = "relay-repo"
 
 
 @dataclass(frozen=True)
-class Resource:
+class GatewayResource:
     """One resource: ``name`` is what people read (``billing/list-invoices``), ``parent`` its parent's id."""
 
     type: ResourceType
@@ -55,7 +55,7 @@ class Resource:
         return labels if isinstance(labels, dict) else {}
 
 
-def owned_by(resource: Resource, repo: str) -> bool:
+def owned_by(resource: GatewayResource, repo: str) -> bool:
     """Whether the resource's labels say Relay wrote it from ``repo`` (a type without labels: always True)."""
     if resource.type not in LABELLED:
         return True

@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from worker.gitops.resources import Resource
+from worker.gitops.resources import GatewayResource
 
 HIDDEN = "<write-only>"
 MASK = "***"
@@ -56,7 +56,7 @@ def secret_values(resource_type: str, body: dict[str, Any]) -> list[str]:
     return found
 
 
-def digest(resource: Resource, salt: bytes) -> str:
+def digest(resource: GatewayResource, salt: bytes) -> str:
     """A keyed digest of the whole body Relay writes (write-only values included): equal bodies, equal digests."""
     canonical = json.dumps(resource.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hmac.new(salt, canonical.encode("utf-8"), hashlib.sha256).hexdigest()

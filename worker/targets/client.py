@@ -5,7 +5,7 @@ Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-
 together by ``TargetClient.build_request``, which ``relay rules test`` uses too so that its dry run cannot drift from
 what is sent. The client never names a target kind: auth headers, error envelopes, how an envelope code is
 classified and whether a refusal means the secret is bad come from the kind (``worker.targets.kinds``). What a
-failure becomes (``worker.errors``; the status table is in ``worker.targets.retry``, the code tables in ``kinds``):
+failure becomes (``worker.errors``; the status table is ``worker.http_answer.classify``, the code tables in ``kinds``):
 
     TargetError
     ├── RetryableError   network error or timeout (no status); 429 and 5xx (``retry_after`` from ``Retry-After``,
@@ -42,9 +42,9 @@ import httpx
 
 from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.http_answer import Meaning, classify
 from worker.targets.caller import CallResult
 from worker.targets.kinds import KINDS, basic
-from worker.targets.retry import is_auth_status, is_retryable_status, parse_retry_after
 from worker.targets.tokens import Credential, TokenSource
 
 USER_AGENT = "Relay/0.1 (webhook-to-admin-API automation worker)"
@@ -210,25 +210,25 @@ class TargetClient:
         status = response.status_code
         kind = KINDS[self.config.kind]
         envelope = kind.error_envelope(body)
-        if envelope is None and status < 300:
+        answer = classify(status, response.headers)
+        if envelope is None and answer.meaning == Meaning.SUCCESS:
             return None
         where = f"{self.name}: {response.request.method} {response.request.url.path}"
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         code = envelope[0] if envelope is not None else None
-        if is_retryable_status(status):
+        if answer.meaning == Meaning.RETRY:
             message = self._scrub(f"{where} answered {status}: {_detail(envelope, body, response)}", sent)
-            # A 504 is a proxy giving up on an upstream that may have acted; 429 and other 5xx did not act.
             return RetryableError(
-                message, status_code=status, code=code, retry_after=retry_after, maybe_applied=status == 504
-            )
+                message, status_code=status, code=code, retry_after=answer.retry_after,
+                maybe_applied=answer.maybe_applied,
+            )  # fmt: skip
         if envelope is not None:
-            return self._envelope_failure(where, status, envelope, retry_after, sent)
-        if status < 400:
+            return self._envelope_failure(where, status, envelope, answer.retry_after, sent)
+        if answer.meaning == Meaning.REDIRECT:
             location = safe_url(response.headers.get("Location", "")) or "elsewhere"
             text = f"{where} answered {status}: redirect to {location}, not followed (fix the base_url)"
             return PermanentError(self._scrub(text, sent), status_code=status)
         message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
-        if is_auth_status(status):
+        if answer.meaning == Meaning.AUTH:
             # The last credential sent is the one refused: after a re-read, the newer version.
             refused = kind.refused(status, None)
             return AuthError(message, status_code=status, token_version=sent[-1].version, refused=refused)

@@ -12,7 +12,7 @@ from worker.errors import GitOpsError
 from worker.gitops.backends import open_backend
 from worker.gitops.backends.api7_35 import resource_path
 from worker.gitops.ids import sha1
-from worker.gitops.resources import Resource
+from worker.gitops.resources import GatewayResource
 
 V32 = EXAMPLE.replace("    strip_path_prefix: true\n", "")
 SERVICE = sha1("billing")
@@ -87,4 +87,4 @@ def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_
     ],
 )
 def test_resource_paths_are_adcs(kind: str, parent: str | None, expected: str) -> None:
-    assert resource_path(Resource(kind, "x", "x", {}, parent)) == expected  # type: ignore[arg-type]
+    assert resource_path(GatewayResource(kind, "x", "x", {}, parent)) == expected  # type: ignore[arg-type]

@@ -124,3 +124,24 @@ def make_settings(**extra: Any) -> Settings:
 def new_cipher() -> Cipher:
     """A cipher with one fresh key."""
     return parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY")
+
+
+# The one grammar, as an operator types a list: what `relay tokens add/edit --scopes` stores and a rule requires.
+SCOPE_LISTS: list[tuple[str, list[str] | None]] = [
+    ("project:depot:rw", ["project:depot:rw"]),
+    ("project:depot:rw, project:issue:ro", ["project:depot:rw", "project:issue:ro"]),
+    (" user:profile:ro ,,", ["user:profile:ro"]),
+    ("Project:Depot:RO", ["Project:Depot:RO"]),  # kept as typed; compared without case
+    ("project:public-key:rw", ["project:public-key:rw"]),
+    ("team_member:list-all.v2:ro", ["team_member:list-all.v2:ro"]),
+    ("", []),
+    ("project:*:rw", None),  # CODING has no wildcard scope
+    ("*", None),
+    ("has space", None),
+    ("project::ro", None),
+    (":ro", None),
+    ("project:", None),
+    ("a:b:rw!", None),
+    ("project:depot:rw,bad scope", None),
+    ("projet:dépôt:rw", None),
+]

@@ -13,7 +13,7 @@ from worker.store.locks import rotation_lock
 from worker.targets.client import TargetClient
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome, Rotator
+from worker.tokens.rotation import RotationOutcome, Rotator
 from worker.tokens.store import TokenStore
 
 
@@ -48,7 +48,7 @@ def test_rotation_stores_the_new_secret_and_kills_the_old(
 ) -> None:
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.ROTATED
+    assert result.outcome == RotationOutcome.ROTATED
     assert result.version == 2
     new = store.current("gw-token")
     assert new.version == 2
@@ -72,7 +72,7 @@ def test_a_lost_answer_with_the_old_secret_dead_is_invalid_with_an_alert_and_no_
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.INVALID
+    assert result.outcome == RotationOutcome.INVALID
     assert regenerate_calls(api) == 1
     record = store.get("gw-token")
     assert (record.status, record.version) == (TokenStatus.INVALID, 1)
@@ -92,7 +92,7 @@ def test_a_lost_answer_with_the_old_secret_alive_means_no_rotation(
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.NOT_ROTATED
+    assert result.outcome == RotationOutcome.NOT_ROTATED
     assert regenerate_calls(api) == 1
     record = store.get("gw-token")
     assert (record.status, record.version) == (TokenStatus.OK, 1)
@@ -105,25 +105,25 @@ def test_an_unreachable_api_leaves_the_outcome_open_and_alerts(
 ) -> None:
     api.down = True
     result = rotator.rotate("gw-token", reason="test")
-    assert result.outcome == Outcome.UNKNOWN
+    assert result.outcome == RotationOutcome.UNKNOWN
     assert store.get("gw-token").status == TokenStatus.ROTATING
     assert any("cannot be reached" in text for text in sent.texts())
 
     api.down = False  # the next check settles it: the old secret still works
     settled = rotator.recover_stale("gw-token")
     assert settled is not None
-    assert settled.outcome == Outcome.NOT_ROTATED
+    assert settled.outcome == RotationOutcome.NOT_ROTATED
     assert store.get("gw-token").status == TokenStatus.OK
 
 
-@pytest.mark.parametrize(("status", "outcome"), [(401, Outcome.INVALID), (429, Outcome.NOT_ROTATED)])
+@pytest.mark.parametrize(("status", "outcome"), [(401, RotationOutcome.INVALID), (429, RotationOutcome.NOT_ROTATED)])
 def test_a_definite_refusal_is_not_a_lost_answer(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str, status: int, outcome: Outcome
+    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str, status: int, outcome: RotationOutcome
 ) -> None:
     api.regenerate_status = status
     assert rotator.rotate("gw-token", reason="test").outcome == outcome
     assert len(api.requests) == 1  # the regenerate only: no probing, no second attempt
-    expected = TokenStatus.INVALID if outcome == Outcome.INVALID else TokenStatus.OK
+    expected = TokenStatus.INVALID if outcome == RotationOutcome.INVALID else TokenStatus.OK
     assert store.get("gw-token").status == expected
 
 
@@ -132,15 +132,15 @@ def test_only_one_rotation_runs_at_a_time(
 ) -> None:
     lock = rotation_lock(fake_redis, "gw-token", 30)
     assert lock.acquire()
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.BUSY
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.BUSY
     assert api.requests == []
     lock.release()
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.ROTATED
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.ROTATED
 
 
 def test_a_rotation_someone_else_did_is_not_repeated(rotator: Rotator, api: FakeApi7, old_secret: str) -> None:
-    assert rotator.rotate("gw-token", reason="first", expected_version=1).outcome == Outcome.ROTATED
-    assert rotator.rotate("gw-token", reason="second", expected_version=1).outcome == Outcome.ALREADY
+    assert rotator.rotate("gw-token", reason="first", expected_version=1).outcome == RotationOutcome.ROTATED
+    assert rotator.rotate("gw-token", reason="second", expected_version=1).outcome == RotationOutcome.ALREADY
     assert api.regenerates == 1
 
 
@@ -163,7 +163,7 @@ def test_an_interrupted_rotation_whose_secret_died_becomes_invalid(
     result = rotator.recover_stale("gw-token")
 
     assert result is not None
-    assert result.outcome == Outcome.INVALID
+    assert result.outcome == RotationOutcome.INVALID
     assert store.get("gw-token").status == TokenStatus.INVALID
     assert any("relay tokens set gw-token" in text for text in sent.texts())
 
@@ -179,7 +179,7 @@ def test_a_worker_call_meeting_a_401_picks_up_the_rotated_secret(
         nonlocal rotated
         if not rotated:  # the rotation lands while the worker's request is on its way
             rotated = True
-            assert rotator.rotate("gw-token", reason="meanwhile").outcome == Outcome.ROTATED
+            assert rotator.rotate("gw-token", reason="meanwhile").outcome == RotationOutcome.ROTATED
         return api.handler(request)
 
     class StaleFirst:
@@ -207,7 +207,7 @@ def test_a_rotation_never_regenerates_on_top_of_an_unsettled_one(
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.NOT_ROTATED  # settled: the old secret still works
+    assert result.outcome == RotationOutcome.NOT_ROTATED  # settled: the old secret still works
     assert regenerate_calls(api) == 0
     assert store.get("gw-token").status == TokenStatus.OK
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.ROTATED
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.ROTATED

@@ -67,7 +67,7 @@ def measure(port: int, secret: str, plan: IngestPlan, work_dir: Path, *, steady:
         )  # fmt: skip
         return _from_wrk(wrk.run_wrk(f"http://127.0.0.1:{port}", script, seconds=plan.seconds, connections=CONNECTIONS))
     count = int(STEADY_RATE * plan.steady_seconds) if steady else plan.requests
-    requests = loadgen.deliveries(count, port, secret)
+    requests = loadgen.signed_requests(count, port, secret)
     rate = STEADY_RATE if steady else None
     concurrency = STEADY_CONNECTIONS if steady else CONNECTIONS
     return _from_builtin(loadgen.run_drive(port, requests, concurrency=concurrency, rate=rate))

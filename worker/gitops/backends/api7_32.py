@@ -17,8 +17,8 @@ from typing import Any
 from worker.errors import GitOpsError
 from worker.gitops.backends.api7_35 import ADMIN, Api7Backend, attach, body_out, phases
 from worker.gitops.backends.base import Phase, Write, read_all
-from worker.gitops.plan import Change, Plan
-from worker.gitops.resources import Resource
+from worker.gitops.plan import Plan, ResourceChange
+from worker.gitops.resources import GatewayResource
 
 # What 3.2's templates take (admin-api.json), beyond which a file's field cannot be applied.
 _SERVICE_FIELDS = frozenset({"name", "desc", "labels", "hosts", "path_prefix", "plugins", "upstream"})
@@ -31,7 +31,7 @@ class Api7V32Backend(Api7Backend):
 
     name = "api7-3.2"
 
-    def read(self, plugin_names: Iterable[str]) -> dict[str, Resource]:
+    def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
         """Published services and their route templates; the rest per group as in 3.5."""
         published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
         services = [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
@@ -71,7 +71,7 @@ class Api7V32Backend(Api7Backend):
         unpublish = [self._unpublish(c) for c in templates if c.op == "delete" and c.resource.type == "service"]
         return result + ([unpublish] if unpublish else [])
 
-    def _check(self, change: Change) -> None:
+    def _check(self, change: ResourceChange) -> None:
         resource = change.resource
         if resource.type in _UNSUPPORTED:
             raise GitOpsError(f"API7 3.2 has no {resource.type.replace('_', ' ')}s ({resource.name})")
@@ -81,11 +81,11 @@ class Api7V32Backend(Api7Backend):
             if extra:
                 raise GitOpsError(f"API7 3.2 cannot apply {', '.join(extra)} of {resource.type} {resource.name}")
 
-    def _template(self, change: Change) -> Write:
+    def _template(self, change: ResourceChange) -> Write:
         body = {k: v for k, v in body_out(change.resource).items() if k != "type"}
         return Write("PUT", f"{ADMIN}/{change.resource.type}s/{change.resource.id}", {}, body, (change,))
 
-    def _publish(self, plan: Plan, templates: list[Change], deleted: set[str], version: str) -> Write | None:
+    def _publish(self, plan: Plan, templates: list[ResourceChange], deleted: set[str], version: str) -> Write | None:
         touched = {c.resource.id if c.resource.type == "service" else c.resource.parent for c in templates}
         touched -= deleted
         services = {c.resource.id: c.resource for c in plan.changes if c.resource.type == "service"}
@@ -99,12 +99,14 @@ class Api7V32Backend(Api7Backend):
         body = {"gateway_group_id": self.group_id, "create_new_version": True, "services": items}
         return Write("POST", "/api/services/publish", {}, body, ())
 
-    def _published(self, service_id: str) -> Resource:
+    def _published(self, service_id: str) -> GatewayResource:
         # A route changed under a service the plan leaves alone: publish the service as the group has it.
         current = self.read(())
-        return current.get(f"service:{service_id}") or Resource("service", service_id, service_id, {"name": service_id})
+        return current.get(f"service:{service_id}") or GatewayResource(
+            "service", service_id, service_id, {"name": service_id}
+        )
 
-    def _unpublish(self, change: Change) -> Write:
+    def _unpublish(self, change: ResourceChange) -> Write:
         return Write(
             "DELETE", f"/api/gateway_groups/{self.group_id}/services/{change.resource.id}", {}, None, (change,)
         )

@@ -19,8 +19,8 @@ from typing import Any
 
 from worker.errors import PermanentError
 from worker.gitops.backends.base import Phase, Write, checked_id, labels_in, labels_out, read_all, renamed
-from worker.gitops.plan import Change, Plan
-from worker.gitops.resources import DELETE_ORDER, WRITE_ORDER, Resource, ResourceType
+from worker.gitops.plan import Plan, ResourceChange
+from worker.gitops.resources import DELETE_ORDER, WRITE_ORDER, GatewayResource, ResourceType
 from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE, unwrap_value
 
@@ -30,7 +30,7 @@ _IN = {"desc": "description", "paths": "uris"}
 STREAM_SCHEMES = ("tcp", "udp", "tls")
 
 
-def resource_path(resource: Resource) -> str:
+def resource_path(resource: GatewayResource) -> str:
     """Where a resource lives in the 3.5+ admin API."""
     kind, rid, parent = resource.type, resource.id, resource.parent
     if kind == "credential":
@@ -42,7 +42,7 @@ def resource_path(resource: Resource) -> str:
     return f"{ADMIN}/{kind}s/{rid}"
 
 
-def body_out(resource: Resource) -> Any:
+def body_out(resource: GatewayResource) -> Any:
     """The body API7 takes for a resource (ADC's ``FromADC``)."""
     body, kind = resource.body, resource.type
     if kind == "global_rule":
@@ -111,10 +111,10 @@ class Api7Backend:
         self.page_size = page_size
         self.scope = {"gateway_group_id": group_id}
 
-    def read(self, plugin_names: Iterable[str]) -> dict[str, Resource]:
+    def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
         """Every resource of the group, every page."""
         services = [self._resource("service", item) for item in self._list(f"{ADMIN}/services")]
-        found: list[Resource] = list(services)
+        found: list[GatewayResource] = list(services)
         for service in services:
             upstreams = self._list(f"{ADMIN}/services/{service.id}/upstreams", missing_ok=True)
             found += [self._child("upstream", item, service) for item in upstreams]
@@ -130,11 +130,13 @@ class Api7Backend:
         found += self._metadata(plugin_names)
         return {resource.key: resource for resource in found}
 
-    def _child(self, kind: ResourceType, item: dict[str, Any], parent: Resource) -> Resource:
+    def _child(self, kind: ResourceType, item: dict[str, Any], parent: GatewayResource) -> GatewayResource:
         child = self._resource(kind, item, parent=parent.id)
-        return Resource(kind, child.id, f"{parent.name}/{child.body.get('name') or child.id}", child.body, parent.id)
+        return GatewayResource(
+            kind, child.id, f"{parent.name}/{child.body.get('name') or child.id}", child.body, parent.id
+        )
 
-    def _metadata(self, names: Iterable[str]) -> list[Resource]:
+    def _metadata(self, names: Iterable[str]) -> list[GatewayResource]:
         found = []
         for name in sorted(set(names)):
             try:
@@ -146,7 +148,7 @@ class Api7Backend:
                     continue
                 raise
             value = unwrap_value(result.body, where=f"{self.client.name}: plugin metadata {name}")
-            found.append(Resource("plugin_metadata", name, name, {k: v for k, v in value.items() if k != "id"}))
+            found.append(GatewayResource("plugin_metadata", name, name, {k: v for k, v in value.items() if k != "id"}))
         return found
 
     def _list(
@@ -161,17 +163,17 @@ class Api7Backend:
 
     def _resource(
         self, kind: ResourceType, item: dict[str, Any], *, rid: Any = None, parent: str | None = None
-    ) -> Resource:
+    ) -> GatewayResource:
         ident = checked_id(rid if rid is not None else item.get("id", item.get(f"{kind}_id")), f"{kind} id")
         body = body_in(kind, item)
         name = str(body.get("name") or ident)
-        return Resource(kind, ident, f"{parent}/{name}" if parent else name, body, parent)
+        return GatewayResource(kind, ident, f"{parent}/{name}" if parent else name, body, parent)
 
     def requests(self, plan: Plan, version: str) -> list[Phase]:
         """One write per change; a phase per type and operation, global rules one at a time."""
         return phases(plan, self.write)
 
-    def write(self, change: Change) -> Write:
+    def write(self, change: ResourceChange) -> Write:
         """The request of one change."""
         resource = change.resource
         if change.op == "delete":
@@ -196,9 +198,9 @@ def phases(plan: Plan, write: Any) -> list[Phase]:
 def attach(
     kind: ResourceType,
     items: Iterable[dict[str, Any]],
-    services: Iterable[Resource],
-    child: Callable[[ResourceType, dict[str, Any], Resource], Resource],
-) -> list[Resource]:
+    services: Iterable[GatewayResource],
+    child: Callable[[ResourceType, dict[str, Any], GatewayResource], GatewayResource],
+) -> list[GatewayResource]:
     """Routes (or stream routes) read in one list, each under the service its ``service_id`` names.
 
     One list for the group rather than one per service: fewer calls, and nothing rests on the ``service_id`` filter
@@ -208,11 +210,13 @@ def attach(
     return [child(kind, item, by_id[item["service_id"]]) for item in items if item.get("service_id") in by_id]
 
 
-def _global_rules(item: dict[str, Any]) -> list[Resource]:
+def _global_rules(item: dict[str, Any]) -> list[GatewayResource]:
     plugins = item.get("plugins")
     if not isinstance(plugins, dict):
         return []
     return [
-        Resource("global_rule", checked_id(name, "global rule"), name, config if isinstance(config, dict) else {})
+        GatewayResource(
+            "global_rule", checked_id(name, "global rule"), name, config if isinstance(config, dict) else {}
+        )
         for name, config in plugins.items()
     ]

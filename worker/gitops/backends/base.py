@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from worker.errors import GitOpsError, PermanentError
-from worker.gitops.plan import Change, Plan
-from worker.gitops.resources import Resource
+from worker.gitops.plan import Plan, ResourceChange
+from worker.gitops.resources import GatewayResource
 from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE, ID_PATTERN, iter_list
 
@@ -27,7 +27,7 @@ class Write:
     path: str
     params: dict[str, str] = field(default_factory=dict)
     body: Any = field(default=None, repr=False)
-    changes: tuple[Change, ...] = ()
+    changes: tuple[ResourceChange, ...] = ()
 
     @property
     def key(self) -> str:
@@ -51,7 +51,7 @@ class Backend(Protocol):
     name: str
     group_id: str
 
-    def read(self, plugin_names: Iterable[str]) -> dict[str, Resource]:
+    def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
         """Every resource of the group by key; ``plugin_names``: the plugin metadata to look up."""
         ...
 
