@@ -7,7 +7,7 @@
                                                                                                     when pruned
         field: resource key (``route:<service id>/<id>``) -> JSON {type, id, parent, name, repo, digest}
     relay:gitops:salt:<tg>               string   the first plan (SET NX)  plan, apply              kept
-        the key of the write-only digests: 32 random bytes, hex
+        the salt of the write-only digests (32 random bytes, hex), keyed with RELAY_TOKEN_KEY when it is set
     relay:gitops:state:<tg>              hash     reconcile                status, drift, skip      kept
         fields: last_attempted, last_applied, repo, outcome, summary (JSON), error, drift (JSON), updated_at
     relay:gitops:history:<tg>            list     reconcile (LPUSH+LTRIM)  status                   last 20 entries

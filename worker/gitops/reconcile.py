@@ -8,6 +8,7 @@ takes the revision that arrived meanwhile (if newer) before letting go.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from worker.ops.logs import mask_values
 from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE
+from worker.tokens.keys import TOKEN_KEY_ENV
 
 # Revisions one reconcile takes over from later pushes (within one task time limit); the deferred events themselves
 # retry too, so a revision is never stranded when the running reconcile fails or stops taking them.
@@ -144,7 +146,8 @@ class Reconciler:
         names = {r.id for r in desired.resources.values() if r.type == "plugin_metadata"}
         names |= {e.id for e in entries.values() if e.type == "plugin_metadata"}
         current = backend.read(names)
-        given = PlanInput(desired, current, entries, spec.repo, inventory.salt(), spec.prune, spec.allow_empty)
+        key = digest_key(inventory.salt(), self.environ.get(TOKEN_KEY_ENV))
+        given = PlanInput(desired, current, entries, spec.repo, key, spec.prune, spec.allow_empty)
         plan = build_plan(given)
         return Planned(spec, commit.sha, backend, desired, plan, backend.requests(plan, _version(commit.sha, plan)))
 
@@ -222,6 +225,15 @@ class Reconciler:
             return not self.commits.is_ancestor(repo, candidate, than)
         except (RelayError, ValueError):
             return True  # a ref, or a commit not fetched yet: the run that reads it decides
+
+
+def digest_key(salt: bytes, token_key: str | None) -> bytes:
+    """The key of the write-only digests: the group's salt, keyed with ``RELAY_TOKEN_KEY`` when it is set, so that
+    what Redis holds is not enough to test a guess of a weak key (rotating that key re-sends write-only values once).
+    """
+    if not token_key:
+        return salt
+    return hmac.new(token_key.encode("utf-8"), b"relay-gitops-digest:" + salt, hashlib.sha256).digest()
 
 
 def _version(sha: str, plan: Plan) -> str:

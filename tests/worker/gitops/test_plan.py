@@ -12,6 +12,7 @@ import redis
 from tests.worker.gitops.support import CI_BOT_KEY, EXAMPLE, FakeRepo, Gateway, pem_pair, reconciler, spec, ssl_file
 from worker.errors import PlanRefused
 from worker.gitops.ids import sha1
+from worker.gitops.reconcile import digest_key
 
 SERVICE = sha1("billing")
 ROUTE = sha1("billing.list-invoices")
@@ -220,3 +221,11 @@ def test_values_under_secret_names_are_never_shown_old_or_new(gateway: Gateway, 
     shown = json.dumps(planned.to_json())
     assert "old-secret-value-1" not in shown
     assert "new-secret-value-2" not in shown
+
+
+def test_digests_are_keyed_with_the_token_key_when_it_is_set() -> None:
+    salt = b"s" * 32
+    assert digest_key(salt, None) == salt
+    keyed = digest_key(salt, "fernet-key-one")
+    assert keyed not in (salt, digest_key(salt, "fernet-key-two"))
+    assert len(keyed) == 32
