@@ -220,11 +220,12 @@ def ssl_file(cert: str, key: str) -> str:
     """An ADC file with one SSL for a.example.com (block scalars keep the PEM's lines)."""
     return (
         "ssls:\n  - snis: [a.example.com]\n    certificates:\n"
-        f"      - certificate: |\n{_indent(cert)}\n        key: |\n{_indent(key)}\n"
+        f"      - certificate: |\n{indent_block(cert)}\n        key: |\n{indent_block(key)}\n"
     )
 
 
-def _indent(text: str) -> str:
+def indent_block(text: str) -> str:
+    """``text`` indented to sit in a YAML block scalar under a certificate's key."""
     return "\n".join("          " + line for line in text.strip().splitlines())
 
 

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from tests.support import Sandbox
-from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
+from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, indent_block, pem_pair, reconciler, spec, ssl_file
 from worker.errors import GitOpsError
 from worker.gitops.backends import open_backend
 from worker.gitops.backends.api7_35 import resource_path
@@ -88,3 +88,17 @@ def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_
 )
 def test_resource_paths_are_adcs(kind: str, parent: str | None, expected: str) -> None:
     assert resource_path(GatewayResource(kind, "x", "x", {}, parent)) == expected  # type: ignore[arg-type]
+
+
+def test_api7_32_takes_ssls_with_one_or_several_certificates(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    cert, key = pem_pair()
+    other_cert, other_key = pem_pair("b.example.com")
+    several = ssl_file(cert, key).replace("snis: [a.example.com]", "snis: [b.example.com]") + (
+        f"      - certificate: |\n{indent_block(other_cert)}\n        key: |\n{indent_block(other_key)}\n"
+    )
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": ssl_file(cert, key), "gateway/b.yaml": several})
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    ssls = gateway_32.resources()["ssls"]
+    assert {tuple(value["snis"]) for value in ssls.values()} == {("a.example.com",), ("b.example.com",)}
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []

@@ -5,8 +5,9 @@ gateway group as in 3.5 (``api7/admin-api.json``).
 A service or route change is its template write, then one publish of every touched service (the publish item is
 the service's body with its ``service_id`` and a ``version``). Deleting a service unpublishes it from the group
 (``DELETE /api/gateway_groups/{gg}/services/{id}``); its template stays, as other groups may publish it. 3.2 has no
-named upstreams, stream routes, consumer credentials (a consumer's auth plugins stand for them),
-``strip_path_prefix`` or SNIs on an SSL: a file using them is refused by name.
+named upstreams, stream routes, consumer credentials (a consumer's auth plugins stand for them) or
+``strip_path_prefix``: a file using them is refused by name. Its SSL takes ``cert``/``key`` or ``certs``/``keys``, not
+both: several certificates go as ``certs``/``keys`` only.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ class Api7V32Backend(Api7Backend):
         result += phases(rest, self.write)
         unpublish = [self._unpublish(c) for c in templates if c.op == "delete" and c.resource.type == "service"]
         return result + ([unpublish] if unpublish else [])
+
+    def write(self, change: ResourceChange) -> Write:
+        """As in 3.5, but an SSL with several certificates sends them all as ``certs``/``keys`` (3.2 takes one form)."""
+        written = super().write(change)
+        body = written.body
+        if change.resource.type != "ssl" or not isinstance(body, dict) or "certs" not in body:
+            return written
+        single = {"certs": [body["cert"], *body["certs"]], "keys": [body["key"], *body["keys"]]}
+        shaped = {k: v for k, v in body.items() if k not in ("cert", "key", "certs", "keys")} | single
+        return Write(written.method, written.path, written.params, shaped, written.changes)
 
     def _check(self, change: ResourceChange) -> None:
         resource = change.resource
