@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
-from webhooks.app import create_app
+from tests.integration.support import Stack
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from worker.cli import main
 from worker.config import Settings
 from worker.store.events import EventStatus, EventStore
@@ -183,16 +183,14 @@ def test_rotating_under_load_drops_no_call(
     configure: Callable[..., Settings],
     sandbox: Sandbox,
     store: TokenStore,
-    redis_url: str,
     redis_client: redis.Redis,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    stack: Callable[..., Stack],
 ) -> None:
     settings = configure()
     token = create_api_token(sandbox)
     store.add("gw-token", "gw", token.secret, token_id=token.id, expires_at=token.expires_at)
-    worker = start_worker(redis_url, concurrency=2)
-    receiver = serve_app(create_app(settings, redis_url=redis_url))
+    relay = stack(settings, concurrency=2)
+    [worker], receiver = relay.workers, relay.receiver
     # Slow calls keep requests in flight across each regenerate.
     sandbox.fault(latency_ms=40, count=100_000, path="/api/gateway_groups")
 

@@ -11,16 +11,7 @@ from tests.support import FakeClock, wait_for
 from worker.waiting import poll, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-# Deadline loops in the supervisors (relay up's, the chaos cluster's) and the embedded Redis, left for the change
-# that merges those supervisors: they are to ask worker.waiting.
 CLOCKS = {"time.monotonic()", "monotonic()", "time.time()", "clock()", "self.clock()"}
-LEFT_FOR_THE_SUPERVISORS = {
-    "worker/devtools/chaos/cluster.py:wait_http",
-    "worker/devtools/chaos/cluster.py:restart_redis",
-    "worker/devtools/supervise/embedded.py:start",
-    "worker/devtools/supervise/processes.py:wait_worker",
-    "worker/devtools/supervise/processes.py:wait_http",
-}
 
 
 class Script:
@@ -106,4 +97,4 @@ def test_no_other_deadline_loop_is_written_by_hand() -> None:
         for path in sorted((ROOT / package).rglob("*.py"))
         for name in _deadline_loops(path)
     }
-    assert loops == {"worker/waiting.py:poll"} | LEFT_FOR_THE_SUPERVISORS
+    assert loops == {"worker/waiting.py:poll"}

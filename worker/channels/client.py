@@ -20,6 +20,7 @@ from worker.channels.kinds import Body, WecomType, kind_of
 from worker.config import ChannelConfig
 from worker.errors import PermanentError, RetryableError
 from worker.http_answer import Meaning, classify
+from worker.redaction import redact
 from worker.targets.client import USER_AGENT
 
 
@@ -143,10 +144,7 @@ def _redact(config: ChannelConfig, text: str) -> str:
     parts += [segment for segment in url.path.split("/") if len(segment) >= 12]
     if config.secret is not None:
         parts.append(config.secret.get_secret_value())
-    for part in sorted(parts, key=len, reverse=True):
-        if part:
-            text = text.replace(part, "***")
-    return text
+    return redact(text, parts)
 
 
 class _RedactChannelUrls(logging.Filter):

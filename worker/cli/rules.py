@@ -27,7 +27,8 @@ from worker.config import (
     unset_references,
 )
 from worker.errors import ConfigError, RelayError
-from worker.ops.logs import mask_values, secret_values
+from worker.ops.logs import secret_values
+from worker.redaction import Secrets
 from worker.store.events import EventRecord
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO
         ]
         failed = failed or any(step.error for step in planned)
         report["matched"].append({"rule": verdict.rule.name, "actions": actions})
-    report = mask_values(report, _secrets(settings))
+    report = Secrets(secret_values(settings)).redact_value(report)
     if as_json:
         print_json(report)
     else:
@@ -201,11 +202,6 @@ def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[s
     if step.request is None:
         return {**head, "error": step.error}
     return {**head, **runner_for(action).preview(settings, action, step.request, key, context)}
-
-
-def _secrets(settings: Settings) -> list[str]:
-    # Very short values would mask ordinary text; they are not real secrets anyway.
-    return sorted((text for text in secret_values(settings) if len(text) >= 6), key=len, reverse=True)
 
 
 def _print_report(report: dict[str, Any], *, unknown_source: bool) -> None:

@@ -40,8 +40,11 @@ class SourceConfig(StrictModel):
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=MiB, gt=0)
     dedup_window_seconds: int = Field(default=3 * DAY, gt=0)
-    # Token bucket per source (per receiver process): sustained deliveries per second and the burst above it.
-    rate_per_second: float = Field(default=50, gt=0)
+    # Token bucket per source (per receiver process), only when a rate is set: sustained deliveries per second and
+    # the burst above it. None by default: a real sender refused with 429 loses the event (GitHub never redelivers
+    # by itself, GitLab disables a hook after 4 failures), and one push can send hundreds of deliveries in seconds;
+    # ``max_waiting`` is what guards Redis.
+    rate_per_second: float | None = Field(default=None, gt=0)
     burst: int = Field(default=200, ge=1)
     # Events of this source not yet finished, at most: past it deliveries get 429, so one compromised sender
     # cannot fill Redis (which, with noeviction, would then refuse every source).
@@ -167,7 +170,7 @@ class ReceiverConfig(StrictModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # h11 buffers at most this much of a request head (request line and headers); past it uvicorn answers 400.
+    # The receiver reads at most this much of a request head (request line and headers); past it: 431, closed.
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     # Connections and requests served at once per process; past it uvicorn answers 503.
     limit_concurrency: int = Field(default=1000, ge=1)

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from worker.errors import AuthError, RetryableError, TargetError
-from worker.gitops.backends.base import Phase, Write
+from worker.gitops.backends.base import Write, WritePhase
 from worker.gitops.inventory import Entry, Inventory
 from worker.gitops.journal import Journal
 from worker.gitops.writeonly import secret_values
-from worker.ops.logs import mask_values
+from worker.redaction import Secrets
 from worker.targets.caller import Caller
 
 MAX_LISTED = 10  # writes named in a failure's message; the rest are counted
@@ -48,7 +48,7 @@ class Applier:
     observe: Callable[[Write], None] | None = None  # told of each write that took effect
     secrets: frozenset[str] = frozenset()  # masked in a failure's message (a gateway may echo what it was sent)
 
-    def apply(self, phases: Sequence[Phase]) -> ApplyReport:
+    def apply(self, phases: Sequence[WritePhase]) -> ApplyReport:
         """Send every phase in order; raises the first failure's class with the report in its message."""
         report = ApplyReport()
         for number, phase in enumerate(phases):
@@ -118,10 +118,9 @@ def _failure(failure: tuple[Write, TargetError], report: ApplyReport, secrets: f
     named = ", ".join(missing[:MAX_LISTED]) + (
         f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
     )
-    message = mask_values(
+    message = Secrets(secrets).redact(
         f"{write.description} failed: {exc}; applied {len(report.applied)} write(s)"
-        f" ({len(report.skipped)} already done), not applied: {named or 'none'}",
-        secrets,
+        f" ({len(report.skipped)} already done), not applied: {named or 'none'}"
     )
     if isinstance(exc, AuthError):
         return AuthError(

@@ -30,7 +30,7 @@ from worker.gitops.writeonly import (
     sensitive_path,
     strip,
 )  # fmt: skip
-from worker.ops.logs import mask_values
+from worker.redaction import Secrets
 
 Op = Literal["create", "update", "delete"]
 
@@ -79,7 +79,7 @@ class Plan:
             "changes": [_change_json(change) for change in self.changes],
             "kept": list(self.kept),
         }
-        masked_plan: dict[str, Any] = mask_values(shown, secrets)
+        masked_plan: dict[str, Any] = Secrets(secrets).redact_value(shown)
         return masked_plan
 
 

@@ -18,7 +18,7 @@ from redis.lock import Lock
 
 from worker.errors import GitOpsError, RelayError
 from worker.gitops.apply import Applier, ApplyReport
-from worker.gitops.backends import Backend, Phase, open_backend
+from worker.gitops.backends import Backend, WritePhase, open_backend
 from worker.gitops.desired import DesiredState, load_desired
 from worker.gitops.envvars import EnvPolicy, Filler
 from worker.gitops.inventory import Entry, Inventory
@@ -29,7 +29,7 @@ from worker.gitops.plan import Plan, PlanInput, build_plan
 from worker.gitops.revisions import Pending, Revisions
 from worker.gitops.source import CommitContent, CommitSource
 from worker.gitops.writeonly import redact_sensitive
-from worker.ops.logs import mask_values
+from worker.redaction import Secrets
 from worker.store.locks import release_quietly
 from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE
@@ -70,7 +70,7 @@ class Planned:
     backend: Backend
     desired: DesiredState
     plan: Plan
-    phases: list[Phase]
+    phases: list[WritePhase]
 
     def to_json(self) -> dict[str, Any]:
         """As shown and stored: write-only values hidden, filled-in variables masked."""
@@ -84,7 +84,7 @@ class Planned:
             "revision": self.sha, "backend": self.backend.name, "files": self.desired.files,
             **self.plan.to_json(self.desired.secrets), "requests": requests,
         }  # fmt: skip
-        masked: dict[str, Any] = mask_values(shown, self.desired.secrets)
+        masked: dict[str, Any] = Secrets(self.desired.secrets).redact_value(shown)
         return masked
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from worker import jsontext
 from worker.errors import CorruptRecord, EventNotFound, StoreError
 
 EVENT_KEY = "relay:event:"
@@ -115,8 +116,8 @@ def event_fields(record: EventRecord) -> dict[str, str]:
         "type": record.type,
         "delivery_id": record.delivery_id,
         "received_at": repr(record.received_at),
-        "headers": json.dumps(record.headers, separators=(",", ":")),
-        "payload": json.dumps(record.payload, separators=(",", ":")),
+        "headers": jsontext.dumps(record.headers),
+        "payload": jsontext.dumps(record.payload),
         **status_fields(record, with_actions=True),
     }
 
@@ -130,7 +131,7 @@ def status_fields(record: EventRecord, *, with_actions: bool = False) -> dict[st
         "updated_at": repr(record.updated_at or record.received_at),
     }
     if with_actions:
-        fields["actions"] = json.dumps([asdict(action) for action in record.actions], separators=(",", ":"))
+        fields["actions"] = jsontext.dumps([asdict(action) for action in record.actions])
     return fields
 
 
@@ -212,7 +213,7 @@ def ingest_arguments(
         str(retention_seconds),
         str(int(record.received_at * 1000)),
         message,
-        json.dumps(event_fields(record), separators=(",", ":")),
+        jsontext.dumpb(event_fields(record)),
         str(max_waiting),
     ]
     return keys, argv

@@ -36,21 +36,20 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.http_answer import Meaning, classify
+from worker.redaction import redact
 from worker.targets.caller import CallResult
-from worker.targets.kinds import KINDS, basic
+from worker.targets.kinds import KINDS
 from worker.targets.tokens import Credential, TokenSource
 
 USER_AGENT = "Relay/0.1 (webhook-to-admin-API automation worker)"
 MAX_MESSAGE_CHARS = 400  # an error message, as recorded on the event
 MAX_RAW_CHARS = 4000  # what is read of a server's error body before redaction
-REDACTED = "***"
 
 log = logging.getLogger("relay.targets")
 
@@ -251,9 +250,8 @@ class TargetClient:
 
     def _scrub(self, text: str, credentials: list[Credential]) -> str:
         # Redact before clipping: a cut could leave the first half of a secret that no longer matches whole.
-        for credential in credentials:
-            text = redact(text, credential, basic_user=self._basic_user)
-        return _clip(text)
+        secrets = [credential.secret.get_secret_value() for credential in credentials]
+        return _clip(redact(text, secrets, basic_user=self._basic_user))
 
 
 def error_message(body: Any, response: httpx.Response) -> str:
@@ -264,20 +262,6 @@ def error_message(body: Any, response: httpx.Response) -> str:
                 return str(body[key])[:MAX_RAW_CHARS]
     text = response.text.strip()[:MAX_RAW_CHARS]
     return text or response.reason_phrase or "no body"
-
-
-def redact(text: str, credential: Credential, *, basic_user: str | None = None) -> str:
-    """Replace the secret (as sent: raw, URL-encoded, or inside a Basic header) wherever it appears in ``text``."""
-    secret = credential.secret.get_secret_value()
-    if not secret:
-        return text
-    forms = {secret, quote(secret, safe=""), quote(secret)}
-    if basic_user is not None:
-        forms.add(basic(basic_user, secret))
-    # Longest first, so a form that contains another is replaced whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, REDACTED)
-    return text
 
 
 def safe_url(url: httpx.URL | str) -> str:

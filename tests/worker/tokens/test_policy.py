@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.worker.tokens.support import BASE, FakeApi7, Sent, make_settings, new_cipher
+from tests.worker.tokens.support import BASE, Sent, api7_sandbox, make_settings, new_cipher
 from worker.config import RotationPolicy
 from worker.tokens.notify import Notifier
 from worker.tokens.policy import (
@@ -153,25 +153,33 @@ def test_one_function_decides_whether_relay_rotates_a_token_and_every_caller_agr
 ) -> None:
     settings = make_settings(targets=ROTATION_TARGETS, tokens={"warn_days": [30]})
     store = TokenStore(fake_redis, new_cipher(), clock=lambda: NOW - 10 * DAY)
-    api = FakeApi7()
-    secret = api.issue("tok-1", NOW + 20 * DAY)
-    record = store.add("t", target, secret, token_id=token_id, expires_at=NOW + 20 * DAY)
-    sent = Sent()
-    notifier = Notifier(store, settings, send=sent)
-    rotates = refusal is None
+    with api7_sandbox(lambda: NOW) as api:
+        secret = api.issue("tok-1", NOW + 20 * DAY)
+        record = store.add("t", target, secret, token_id=token_id and api.ids[token_id], expires_at=NOW + 20 * DAY)
+        sent = Sent()
+        notifier = Notifier(store, settings, send=sent)
+        rotates = refusal is None
 
-    assert rotation_refusal(record, settings) == refusal
-    # Not yet due (20 of 30 days left, 10 days old) but past the 30-day warning: the operator's concern only when
-    # Relay does not rotate it.
-    assert status_now(record, settings, NOW) == (TokenStatus.OK if rotates else TokenStatus.WARN)
-    assert (next_rotation(record, settings) is not None) is rotates
-    notifier.warn(record, [30], NOW)
-    assert ("automatic rotation" in sent.texts()[0]) is rotates
-    rotator = Rotator(store, settings, notifier, transport=api.transport, settle_seconds=0, sleep=lambda s: None)
-    result = rotator.rotate("t", reason="test")
-    assert (result.outcome, result.message if not rotates else None) == (
-        (RotationOutcome.ROTATED, None) if rotates else (RotationOutcome.REFUSED, refusal)
-    )
+        assert rotation_refusal(record, settings) == refusal
+        # Not yet due (20 of 30 days left, 10 days old) but past the 30-day warning: the operator's concern only when
+        # Relay does not rotate it.
+        assert status_now(record, settings, NOW) == (TokenStatus.OK if rotates else TokenStatus.WARN)
+        assert (next_rotation(record, settings) is not None) is rotates
+        notifier.warn(record, [30], NOW)
+        assert ("automatic rotation" in sent.texts()[0]) is rotates
+        rotator = Rotator(
+            store,
+            settings,
+            notifier,
+            transport=api.transport,
+            settle_seconds=0,
+            clock=lambda: NOW,
+            sleep=lambda s: None,
+        )
+        result = rotator.rotate("t", reason="test")
+        assert (result.outcome, result.message if not rotates else None) == (
+            (RotationOutcome.ROTATED, None) if rotates else (RotationOutcome.REFUSED, refusal)
+        )
 
 
 def test_the_next_rotation_is_the_earlier_of_max_age_and_lifetime_left(fake_redis: redis.Redis) -> None:

@@ -1,6 +1,6 @@
 """Backends: one API7 generation each, chosen by the target's ``api7_version`` or by ``GET /api/version``.
 
-base       Backend, Write, Phase; gateway group by exact name; version detection; labels
+base       Backend, Write, WritePhase; gateway group by exact name; version detection; labels
 api7_35    API7 3.5 and later: runtime resources per gateway group, PUT by id
 api7_32    API7 3.2: service and route templates, then publish
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from worker.gitops.backends.api7_32 import Api7V32Backend
 from worker.gitops.backends.api7_35 import Api7Backend
-from worker.gitops.backends.base import Backend, Phase, Write, detect_version, resolve_group
+from worker.gitops.backends.base import Backend, Write, WritePhase, detect_version, resolve_group
 from worker.targets.caller import Caller
 from worker.targets.envelopes import DEFAULT_PAGE_SIZE
 
-__all__ = ["Backend", "Phase", "Write", "open_backend"]
+__all__ = ["Backend", "Write", "WritePhase", "open_backend"]
 
 
 def open_backend(

@@ -17,7 +17,7 @@ from typing import Any
 
 from worker.errors import GitOpsError
 from worker.gitops.backends.api7_35 import ADMIN, Api7Backend, attach, body_out, phases
-from worker.gitops.backends.base import Phase, Write, read_all
+from worker.gitops.backends.base import Write, WritePhase, read_all
 from worker.gitops.plan import Plan, ResourceChange
 from worker.gitops.resources import GatewayResource
 
@@ -49,14 +49,14 @@ class Api7V32Backend(Api7Backend):
             return []  # 3.2's services of a group are read from what is published (above)
         return super()._list(path, params, missing_ok=missing_ok)
 
-    def requests(self, plan: Plan, version: str) -> list[Phase]:
+    def requests(self, plan: Plan, version: str) -> list[WritePhase]:
         """Template writes, route deletes, one publish, then the per-group resources and the unpublishes."""
         for change in plan.changes:
             self._check(change)
         templates = [c for c in plan.changes if c.resource.type in ("service", "route")]
         rest = Plan(changes=[c for c in plan.changes if c not in templates])
         deleted = {c.resource.id for c in templates if c.op == "delete" and c.resource.type == "service"}
-        result: list[Phase] = []
+        result: list[WritePhase] = []
         for kind in ("service", "route"):
             batch = [self._template(c) for c in templates if c.op != "delete" and c.resource.type == kind]
             result += [batch] if batch else []

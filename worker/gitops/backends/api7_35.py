@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from worker.errors import PermanentError
-from worker.gitops.backends.base import Phase, Write, checked_id, labels_in, labels_out, read_all, renamed
+from worker.gitops.backends.base import Write, WritePhase, checked_id, labels_in, labels_out, read_all, renamed
 from worker.gitops.plan import Plan, ResourceChange
 from worker.gitops.resources import DELETE_ORDER, WRITE_ORDER, GatewayResource, ResourceType
 from worker.targets.caller import Caller
@@ -169,7 +169,7 @@ class Api7Backend:
         name = str(body.get("name") or ident)
         return GatewayResource(kind, ident, f"{parent}/{name}" if parent else name, body, parent)
 
-    def requests(self, plan: Plan, version: str) -> list[Phase]:
+    def requests(self, plan: Plan, version: str) -> list[WritePhase]:
         """One write per change; a phase per type and operation, global rules one at a time."""
         return phases(plan, self.write)
 
@@ -181,9 +181,9 @@ class Api7Backend:
         return Write("PUT", resource_path(resource), dict(self.scope), body_out(resource), (change,))
 
 
-def phases(plan: Plan, write: Any) -> list[Phase]:
+def phases(plan: Plan, write: Any) -> list[WritePhase]:
     """Writes grouped by (operation, type) in the plan's order; each global rule is a phase of its own."""
-    result: list[Phase] = []
+    result: list[WritePhase] = []
     for op_types in ((("create", "update"), WRITE_ORDER), (("delete",), DELETE_ORDER)):
         ops, order = op_types
         for kind in order:

@@ -42,7 +42,7 @@ class Write:
         return f"{self.method} {self.path}" + (f" ({what})" if what else "")
 
 
-Phase = list[Write]
+WritePhase = list[Write]
 
 
 class Backend(Protocol):
@@ -55,7 +55,7 @@ class Backend(Protocol):
         """Every resource of the group by key; ``plugin_names``: the plugin metadata to look up."""
         ...
 
-    def requests(self, plan: Plan, version: str) -> list[Phase]:
+    def requests(self, plan: Plan, version: str) -> list[WritePhase]:
         """The writes that carry out ``plan``, in phases; ``version`` names a 3.2 publish."""
         ...
 
