@@ -16,6 +16,7 @@ import pytest
 from tests.support import ROOT, wait_for
 from worker.devtools.supervise.children import Child
 from worker.devtools.supervise.embedded import free_port
+from worker.gitops.ids import sha1
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
         wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="relay up to start")
         text = out.read_text()
         children = _children(up.pid)
-        assert len(children) == 5, text  # redis, sandbox, receiver, worker, beat
+        assert len(children) == 6, text  # redis, git server, sandbox, receiver, worker, beat
         url, headers, body = _curl_request(next(line for line in text.splitlines() if line.startswith("curl ")))
 
         answer = httpx.post(url, headers=headers, content=body)
@@ -86,12 +87,46 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
         # Secrets reach the children through the environment: not in their config file, not on a command line.
         assert "${RELAY_UP_SANDBOX_TOKEN}" in (tmp_path / ".relay" / "up.yaml").read_text()
         assert not any(b"--token" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children)
+        _gitops_walkthrough(text, tmp_path, env, sandbox_port)
     finally:
         up.signal(signal.SIGINT)  # Ctrl-C
         returncode = up.wait(60)
     assert returncode == 0, out.read_text()
     assert out.read_text().rstrip().endswith("Relay stopped.")
     wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what="every child to exit")
+
+
+def _gitops_walkthrough(text: str, cwd: Path, env: dict[str, str], sandbox_port: int) -> None:
+    """The printed five-minute path: apply the first commit, change the file, commit, push, see the new route."""
+    shell = {**env, "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+
+    def run(line: str) -> str:
+        done = subprocess.run(line, shell=True, cwd=cwd, env=shell, capture_output=True, text=True, timeout=60)  # noqa: S602
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def routes() -> set[str]:
+        state = httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/gateway_groups/default").json()
+        return set(state["resources"].get("routes", {}))
+
+    assert "relay demo push" in text
+    run("relay demo push")
+    wait_for(lambda: routes() == {sha1("httpbin.get")}, timeout=60, what="the first commit's route in the group")
+    work = cwd / ".relay" / "gateway-config"
+    demo = work / "gateway" / "demo.yaml"
+    demo.write_text(demo.read_text() + "      - name: anything\n        uris: [/anything]\n")
+    (commit_line,) = [line.strip() for line in text.splitlines() if line.strip().startswith("git -C")]
+
+    run(commit_line)  # git commit, git push, relay demo push: as printed
+
+    wanted = {sha1("httpbin.get"), sha1("httpbin.anything")}
+    wait_for(lambda: routes() == wanted, timeout=60, what="the pushed route in the gateway group")
+    sha = run(f"git -C {work} rev-parse HEAD").strip()
+    status = json.loads(run("relay gitops status --json"))
+    assert sha in json.dumps(status)
+    curl = run("relay demo push --print")
+    assert sha in curl
+    assert curl.startswith("curl ")
 
 
 def test_a_second_relay_up_names_what_stands_in_its_way(tmp_path: Path) -> None:

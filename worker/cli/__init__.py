@@ -117,6 +117,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 def _register() -> None:
     from worker.cli.bench import bench
     from worker.cli.chaos import chaos
+    from worker.cli.demo import demo
     from worker.cli.events import dlq, events
     from worker.cli.gitops import gitops
     from worker.cli.health import health
@@ -126,7 +127,7 @@ def _register() -> None:
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health, bench, gitops):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health, bench, gitops, demo):
         main.add_command(command)
 
 

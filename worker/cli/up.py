@@ -16,6 +16,7 @@ import click
 from worker.config import load_settings
 from worker.devtools.supervise.children import ChildFailed, Supervisor, http_ready
 from worker.devtools.supervise.demo import DEMO_ENV_FILE
+from worker.devtools.supervise.gitops_demo import INFO_FILE
 from worker.devtools.supervise.processes import check_ports_free, hold_data_dir, stop_on_signals, wait_worker
 from worker.devtools.supervise.stack import announce, start_children, start_redis, supervise
 from worker.devtools.supervise.tail import LogFollower
@@ -58,4 +59,5 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             if redis_server is not None:
                 redis_server.stop()
             (data_dir / DEMO_ENV_FILE).unlink(missing_ok=True)
+            (data_dir / INFO_FILE).unlink(missing_ok=True)
         click.echo("Relay stopped.", err=True)

@@ -23,6 +23,9 @@ DEMO_ENV_FILE = "up.env"  # the demo's generated secrets while it runs (0600, de
 SANDBOX_TARGET = "sandbox"
 
 
+DEMO_API7_VERSION = "3.5"  # the sandbox serves runtime resources per gateway group, which the GitOps demo syncs
+
+
 DEMO_BODY = {
     "ref": "refs/heads/main",
     "repository": {"full_name": "acme/demo"},
@@ -45,6 +48,7 @@ def demo_overlay() -> dict[str, Any]:
                 "kind": "api7",
                 "base_url": "http://127.0.0.1:{port}",
                 "token_secret": f"${{{TOKEN_ENV}}}",
+                "api7_version": DEMO_API7_VERSION,
             }
         },
         "rules": [
@@ -57,20 +61,24 @@ def demo_overlay() -> dict[str, Any]:
     }
 
 
-def signed_curl(url: str, secret: str, delivery_id: str) -> str:
-    """A copy-paste curl that posts the demo push event, signed as GitHub signs (the secret is not shown)."""
-    body = json.dumps(DEMO_BODY, separators=(",", ":"))
+def signed_delivery(secret: str, delivery_id: str, payload: dict[str, Any] | None = None) -> tuple[dict[str, str], str]:
+    """Headers and body of a push event (the demo's by default), signed as GitHub signs."""
+    body = json.dumps(DEMO_BODY if payload is None else payload, separators=(",", ":"))
     signature = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-    parts = [
-        "curl -sS -X POST",
-        shlex.quote(url),
-        "-H 'Content-Type: application/json'",
-        "-H 'X-GitHub-Event: push'",
-        f"-H 'X-GitHub-Delivery: {delivery_id}'",
-        f"-H 'X-Hub-Signature-256: sha256={signature}'",
-        "--data " + shlex.quote(body),
-    ]
-    return " ".join(parts)
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery_id,
+        "X-Hub-Signature-256": f"sha256={signature}",
+    }
+    return headers, body
+
+
+def signed_curl(url: str, secret: str, delivery_id: str, payload: dict[str, Any] | None = None) -> str:
+    """A copy-paste curl that posts a push event (the demo's by default), signed (the secret is not shown)."""
+    headers, body = signed_delivery(secret, delivery_id, payload)
+    parts = ["curl -sS -X POST", shlex.quote(url), *(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in headers.items())]
+    return " ".join([*parts, "--data " + shlex.quote(body)])
 
 
 def write_demo_env(data_dir: Path, values: dict[str, str]) -> None:
@@ -91,18 +99,21 @@ def read_demo_env(data_dir: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def write_demo_config(data_dir: Path, sandbox_port: int) -> Path:
-    """The user's configuration (references unexpanded) plus the demo overlay, as a file for the children."""
+def write_demo_config(data_dir: Path, sandbox_port: int, gitops: dict[str, Any] | None = None) -> Path:
+    """The user's configuration (references unexpanded) plus the demo overlay (and the GitOps demo's), as a file."""
     path = config_path()
     user = parse_config_file(path)
     overlay = demo_overlay()
     overlay["targets"][SANDBOX_TARGET]["base_url"] = f"http://127.0.0.1:{sandbox_port}"
+    gitops = gitops or {}
     merged = {
         **user,
         "sources": {**overlay["sources"], **(user.get("sources") or {})},
-        "targets": overlay["targets"],
-        "rules": [*(user.get("rules") or []), *overlay["rules"]],
+        "targets": {**overlay["targets"], **gitops.get("targets", {})},
+        "rules": [*(user.get("rules") or []), *overlay["rules"], *gitops.get("rules", [])],
     }
+    if gitops.get("repos"):
+        merged["repos"] = {**(user.get("repos") or {}), **gitops["repos"]}
     data_dir.mkdir(parents=True, exist_ok=True)
     out = data_dir / "up.yaml"
     out.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")

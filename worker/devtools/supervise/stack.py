@@ -11,16 +11,20 @@ from typing import Any
 
 import click
 
+from worker.devtools.supervise import gitops_demo
 from worker.devtools.supervise.children import Supervisor
 from worker.devtools.supervise.demo import (
+    DEMO_API7_VERSION,
     DEMO_SOURCE,
+    SANDBOX_TARGET,
     SECRET_ENV,
     TOKEN_ENV,
     signed_curl,
     write_demo_config,
     write_demo_env,
 )
-from worker.devtools.supervise.embedded import EmbeddedRedis
+from worker.devtools.supervise.embedded import EmbeddedRedis, free_port
+from worker.devtools.supervise.gitops_demo import GIT_TOKEN_ENV, DemoInfo
 from worker.devtools.supervise.tail import LogFollower
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
@@ -44,10 +48,21 @@ def start_children(
         demo_secret = secrets.token_hex(16)
         env[SECRET_ENV] = demo_secret
         env[TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
-        env["RELAY_CONFIG"] = str(write_demo_config(data_dir, sandbox_port))
-        write_demo_env(data_dir, {name: env[name] for name in (SECRET_ENV, TOKEN_ENV, "RELAY_SANDBOX_TOKEN")})
+        git_url = start_git_server(supervisor, env, data_dir)
+        gitops = gitops_demo.gitops_overlay(git_url, SANDBOX_TARGET) if git_url else None
+        env["RELAY_CONFIG"] = str(write_demo_config(data_dir, sandbox_port, gitops))
+        names = (SECRET_ENV, TOKEN_ENV, "RELAY_SANDBOX_TOKEN", *([GIT_TOKEN_ENV] if git_url else []))
+        write_demo_env(data_dir, {name: env[name] for name in names})
         # The bootstrap secret travels in the environment, never on a command line.
-        supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port)])
+        version = ["--api7-version", f"{DEMO_API7_VERSION}.0"]
+        supervisor.start(
+            "sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port), *version]
+        )
+        if git_url:
+            work = data_dir / gitops_demo.REPO
+            bare = data_dir / "gitops" / f"{gitops_demo.REPO}.git"
+            sandbox = f"http://127.0.0.1:{sandbox_port}"
+            DemoInfo(f"http://{host}:{port}", sandbox, git_url, str(bare), str(work)).save(data_dir)
     python = [sys.executable, "-m"]
     supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
     # Without mingle: a lone worker would wait a second for neighbours' revoked lists (Relay revokes nothing).
@@ -68,6 +83,22 @@ def start_children(
         ],
     )
     return demo_secret
+
+
+def start_git_server(supervisor: Supervisor, env: dict[str, str], data_dir: Path) -> str | None:
+    """The GitOps demo's repository and its git server (demanding a generated token); its URL, or None without git."""
+    (data_dir / gitops_demo.INFO_FILE).unlink(missing_ok=True)
+    missing = gitops_demo.git_available()
+    if missing:
+        click.echo(f"note: {missing}; the GitOps demo (a repository the sandbox follows) is left out", err=True)
+        return None
+    root, _ = gitops_demo.prepare_repository(data_dir)
+    port = free_port()
+    env[GIT_TOKEN_ENV] = token = secrets.token_urlsafe(24)
+    argv = gitops_demo.git_server_argv(sys.executable, root, port)
+    # The token reaches the server in its environment only; Relay's children get it through the token store.
+    supervisor.start("git", argv, env=gitops_demo.git_server_env(token))
+    return f"http://127.0.0.1:{port}"
 
 
 def supervise(supervisor: Supervisor, data_dir: Path, stop: threading.Event, follower: LogFollower) -> None:
@@ -94,4 +125,23 @@ def announce(
         click.echo("\nPost a signed example webhook:\n")
         click.echo(signed_curl(f"{receiver}/hooks/{DEMO_SOURCE}", demo_secret, str(uuid.uuid4())))
         click.echo(f"\nThen: curl -s http://127.0.0.1:{sandbox_port}/_sandbox/requests   and   relay events list")
+        info = DemoInfo.load(data_dir)
+        if info is not None:
+            click.echo(gitops_walkthrough(info))
     click.echo("\nCtrl-C stops everything.")
+
+
+def gitops_walkthrough(info: DemoInfo) -> str:
+    """The five-minute GitOps path: post a push for the demo repository, see the gateway change, edit and repeat."""
+    work, group = info.work, info.group
+    return "\n".join(
+        [
+            f"\nGitOps: the sandbox's gateway group {group!r} follows {work}/gateway/*.yaml (ADC's format),",
+            f"read at each pushed commit from {info.git_server} (which demands a generated token).",
+            "  relay demo push      # the signed push webhook for the newest commit (--print: the same as curl)",
+            f"  curl -s {info.sandbox}/_sandbox/gateway_groups/{group}   # what the group holds now",
+            "  relay gitops status  # last applied revision, outcome, plan summary",
+            f"Then change {work}/gateway/demo.yaml (add a route) and:",
+            f"  git -C {work} commit -qam 'gateway: my change' && git -C {work} push -q && relay demo push",
+        ]
+    )
