@@ -116,11 +116,15 @@ def _gitops_walkthrough(text: str, cwd: Path, env: dict[str, str], sandbox_port:
     demo = work / "gateway" / "demo.yaml"
     demo.write_text(demo.read_text() + "      - name: anything\n        uris: [/anything]\n")
     (commit_line,) = [line.strip() for line in text.splitlines() if line.strip().startswith("git -C")]
+    effects = f"http://127.0.0.1:{sandbox_port}/_sandbox/effects"
+    httpx.delete(effects).raise_for_status()
 
     run(commit_line)  # git commit, git push, relay demo push: as printed
 
     wanted = {sha1("httpbin.get"), sha1("httpbin.anything")}
     wait_for(lambda: routes() == wanted, timeout=60, what="the pushed route in the gateway group")
+    written = httpx.get(effects, params={"by": "route"}).json()["counts"]
+    assert written == {f"PUT /apisix/admin/routes/{sha1('httpbin.anything')}": 1}  # that route, nothing else
     sha = run(f"git -C {work} rev-parse HEAD").strip()
     status = json.loads(run("relay gitops status --json"))
     assert sha in json.dumps(status)
