@@ -6,6 +6,11 @@ nothing; no secret reaches a log, Redis or the gateway's request log; a worker k
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,7 @@ from tests.integration.gitops_support import (
     secret_forms,
 )
 from tests.integration.support import Stack
-from tests.support import Sandbox, wait_for, wait_for_event
+from tests.support import ROOT, Sandbox, wait_for, wait_for_event
 from tests.worker.repos.support import GIT_TOKEN, Origin, git_server, make_origin
 from worker.devtools.sandbox.gitserver import GitServer
 from worker.devtools.supervise.children import Child
@@ -146,6 +151,40 @@ def test_a_rename_and_a_removal_write_exactly_those_and_others_resources_survive
     assert sandbox.group_state("default")["resources"]["routes"][route_id("list-invoices")]["methods"] == [
         "GET", "HEAD",
     ]  # fmt: skip
+
+
+def test_the_plan_relay_rules_test_shows_is_exactly_what_the_live_run_writes(
+    gitops: Callable[..., Stack], origin: Origin, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    relay = gitops()
+    first = origin.commit({"gateway/billing.yaml": V1})
+    _done(relay, relay.deliver(push(first)))
+    second = origin.commit({"gateway/billing.yaml": V2})
+    (tmp_path / "push.json").write_text(json.dumps(push(second, first)))
+    before = effects(sandbox)["counts"]
+
+    dry = relay_cli(
+        "rules", "test", "--source", "github", "--event", "push", "--payload", str(tmp_path / "push.json"), "--json"
+    )
+
+    assert effects(sandbox)["counts"] == before  # the dry run wrote nothing
+    (action,) = json.loads(dry)["matched"][0]["actions"]
+    planned = Counter(f"{r['method']} {r['path']}" for r in action["requests"])
+    assert CI_BOT_KEY not in dry
+    _done(relay, relay.deliver(push(second, first)))
+    after = effects(sandbox)["counts"]
+    assert planned == Counter({label: n - before.get(label, 0) for label, n in after.items()}) - Counter()
+    assert sum(planned.values()) == 4
+
+
+def relay_cli(*args: str) -> str:
+    """``relay <args>`` as its own process with the test's environment (configuration, Redis, token key)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def test_pushes_delivered_out_of_order_end_at_the_newest_commit(
