@@ -18,7 +18,10 @@ from typing import Any
 
 import redis
 
-HISTORY_KEY = "relay:history:"
+from worker.store.keyspace import HISTORY_KEY, history_key
+
+__all__ = ["HISTORY_KEY", "MAX_ENTRIES", "append", "key", "read"]
+
 MAX_ENTRIES = 200
 DEFAULT_TTL_SECONDS = 7 * 86400
 
@@ -27,7 +30,7 @@ log = logging.getLogger("relay.history")
 
 def key(event_id: str) -> str:
     """The history list of ``event_id``."""
-    return HISTORY_KEY + event_id
+    return history_key(event_id)
 
 
 def append(

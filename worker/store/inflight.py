@@ -17,23 +17,24 @@ from typing import Literal
 import redis
 
 from worker.errors import UnresolvedOutcome
-from worker.store.events import EVENT_KEY, IN_FLIGHT, ActionResult, EventRecord
+from worker.store.events import ActionResult, EventRecord
+from worker.store.keyspace import FIELD_INTERRUPTED, IN_FLIGHT, event_key
 
 
 def mark(client: redis.Redis, event_id: str, key: str, what: str) -> None:
     """Record that the action ``key`` is about to be sent (one HSET)."""
-    client.hset(EVENT_KEY + event_id, IN_FLIGHT + key, what)
+    client.hset(event_key(event_id), IN_FLIGHT + key, what)
 
 
 def clear(client: redis.Redis, event_id: str, *keys: str) -> None:
     """Forget in-flight marks whose outcome is now known."""
     if keys:
-        client.hdel(EVENT_KEY + event_id, *(IN_FLIGHT + key for key in keys))
+        client.hdel(event_key(event_id), *(IN_FLIGHT + key for key in keys))
 
 
 def count_interrupted(client: redis.Redis, event_id: str) -> int:
     """Count one more run of this event cut short with nothing recorded; returns the new count."""
-    return int(client.hincrby(EVENT_KEY + event_id, "interrupted", 1))
+    return int(client.hincrby(event_key(event_id), FIELD_INTERRUPTED, 1))
 
 
 def unknown_reason(what: str) -> str:

@@ -17,10 +17,9 @@ from redis.exceptions import LockError, LockNotOwnedError, WatchError
 from redis.lock import Lock
 
 from worker.liveness.heartbeat import ensure_heartbeat, is_alive
+from worker.store.keyspace import EVENT_LOCK, JOB_LOCK, ROTATION_LOCK
 
-ROTATION_LOCK = "relay:lock:token:"
-JOB_LOCK = "relay:lock:job:"
-EVENT_LOCK = "relay:lock:event:"
+__all__ = ["EVENT_LOCK", "JOB_LOCK", "ROTATION_LOCK", "EventLock", "event_lock", "job_lock", "rotation_lock"]
 
 
 class TransactionLock(Lock):

@@ -17,6 +17,19 @@ from typing import Any
 import redis
 from celery import Celery
 
+from worker.store.keyspace import (
+    MESSAGE_BODY,
+    MESSAGE_DELIVERY_INFO,
+    MESSAGE_DELIVERY_TAG,
+    MESSAGE_HEADERS,
+    MESSAGE_PROPERTIES,
+    MESSAGE_TASK,
+    UNACKED_KEY,
+    queue_keys,
+)
+
+__all__ = ["UNACKED_KEY", "TaskMessageEncoder", "live_task_arguments", "queue_keys"]  # the kombu facts: keyspace
+
 # Relay's own message format version, beside Celery's protocol 2: a message without it is version 1 (every message
 # Relay wrote before the header existed). Bumped, with a CHANGELOG line, when the task's name or arguments change.
 MESSAGE_VERSION_HEADER = "relay_message_version"
@@ -45,39 +58,27 @@ class TaskMessageEncoder:
         task_id = str(uuid.uuid4())
         body = json.dumps([list(args), *self._body_tail]).encode()
         message = {
-            "body": base64.b64encode(body).decode(),
+            MESSAGE_BODY: base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
             "content-type": "application/json",
-            "headers": {
+            MESSAGE_HEADERS: {
                 **self._headers,
                 "id": task_id,
                 "root_id": task_id,
                 "argsrepr": repr(list(args)),
                 MESSAGE_VERSION_HEADER: MESSAGE_VERSION,
             },
-            "properties": {
+            MESSAGE_PROPERTIES: {
                 **self._properties,
                 "correlation_id": task_id,
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": self.queue},  # direct to the queue
+                MESSAGE_DELIVERY_INFO: {"exchange": "", "routing_key": self.queue},  # direct to the queue
                 "priority": 0,
                 "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
+                MESSAGE_DELIVERY_TAG: str(uuid.uuid4()),
             },
         }
         return json.dumps(message).encode()
-
-
-# kombu's Redis transport keeps delivered-but-unacknowledged messages here (its defaults).
-UNACKED_KEY = "unacked"
-# kombu keeps one list per priority step: "<queue>", "<queue>\x06\x163", ... (count them all).
-_PRIORITY_SEPARATOR = "\x06\x16"
-_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def queue_keys(queue: str) -> list[str]:
-    """Every list kombu may keep for ``queue``."""
-    return [queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
 
 
 def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[str]:
@@ -91,9 +92,9 @@ def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[
     for raw in raw_messages:
         with contextlib.suppress(ValueError, TypeError, KeyError, IndexError, binascii.Error):
             message = json.loads(raw)
-            if message["headers"].get("task") != task_name:
+            if message[MESSAGE_HEADERS].get(MESSAGE_TASK) != task_name:
                 continue
-            args = json.loads(base64.b64decode(message["body"]))[0]
+            args = json.loads(base64.b64decode(message[MESSAGE_BODY]))[0]
             if args:
                 found.add(str(args[0]))
     return found

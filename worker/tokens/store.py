@@ -29,7 +29,7 @@ from worker.config import Settings
 from worker.errors import StoreError, TokenError
 from worker.ops import stats
 from worker.ops.logs import register_secret
-from worker.store.locks import ROTATION_LOCK
+from worker.store.keyspace import ROTATION_LOCK, TOKEN_KEY, TOKENS_KEY, token_history_key
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
 from worker.tokens.records import (
@@ -42,8 +42,7 @@ from worker.tokens.records import (
     record_fields,
 )
 
-INDEX_KEY = "relay:tokens"
-TOKEN_KEY = "relay:token:"  # noqa: S105 (a key prefix)
+INDEX_KEY = TOKENS_KEY
 HISTORY_LIMIT = 200
 SECRET_FIELD = "secret"  # noqa: S105 (a field name)
 
@@ -88,7 +87,7 @@ _COUNTED = {
 
 def history_key(name: str) -> str:
     """The audit list of a token."""
-    return f"{TOKEN_KEY}{name}:history"
+    return token_history_key(name)
 
 
 class TokenStore:

@@ -11,6 +11,7 @@ from worker.devtools.bench import loadgen, wrk
 from worker.devtools.bench.procs import Bench
 from worker.devtools.supervise.embedded import free_port
 from worker.store.connection import connect
+from worker.store.keyspace import INDEX_KEY
 
 CONNECTIONS = 32
 STEADY_RATE = 500.0
@@ -84,10 +85,10 @@ def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
     finally:
         bench.stop_child("hello")
     client = connect(bench.redis.url)
-    stored_before = int(client.zcard("relay:events"))
+    stored_before = int(client.zcard(INDEX_KEY))
     figures["receiver"] = measure(bench.receiver_port, secret, plan, bench.work_dir, steady=False)
     figures["receiver_steady"] = measure(bench.receiver_port, secret, plan, bench.work_dir, steady=True)
-    stored = int(client.zcard("relay:events")) - stored_before
+    stored = int(client.zcard(INDEX_KEY)) - stored_before
     client.close()
     hello = figures["hello"].rate
     return {
