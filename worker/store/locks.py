@@ -46,10 +46,22 @@ class EventLock(TransactionLock):
 
     def acquire(self, *_: Any, token: str | None = None, **__: Any) -> bool:
         """Take the lock, or take it over from a dead holder; never waits."""
-        mine = token or f"{ensure_heartbeat(self.redis)}|{uuid.uuid4().hex}"
+        mine = token or self.new_token()
         if super().acquire(blocking=False, token=mine):
             return True
         return self._take_over(mine)
+
+    def new_token(self) -> str:
+        """A token naming this process as the holder (its heartbeat started, so that others see it alive)."""
+        return f"{ensure_heartbeat(self.redis)}|{uuid.uuid4().hex}"
+
+    def adopt(self, token: str) -> None:
+        """Hold the lock under ``token``, set by someone else (the event run's start script) in our name."""
+        self.local.token = token.encode()
+
+    def take_over(self, token: str) -> bool:
+        """Take the lock from a holder whose heartbeat has stopped; False while it lives."""
+        return self._take_over(token)
 
     def holder(self) -> str | None:
         """The ``host:pid`` of the process holding the lock, if any."""
