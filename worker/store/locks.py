@@ -3,8 +3,9 @@
 An event lock names its holder (``host:pid|nonce``): a run that finds the lock held by a process whose heartbeat
 (``worker.liveness.heartbeat``) has stopped takes it over at once, instead of waiting out the lock's timeout.
 
-redis-py releases a lock with a Lua script. The unit tests' fakeredis has no Lua, so the release here is the same
-compare-and-delete done with WATCH/MULTI instead: atomic on a real server too, and the code tested is the code run.
+These locks release with a compare-and-delete done with WATCH/MULTI rather than redis-py's Lua script: atomic on a
+real server too. An event run takes and releases its lock inside its own start and end writes (``worker.store.runs``,
+one round trip each); ``EventLock`` then only names the holder and takes over a dead holder's lock.
 """
 
 from __future__ import annotations
