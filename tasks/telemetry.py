@@ -84,8 +84,3 @@ def calls(counts: list[CallCount]) -> Also:
             stats.record_call(pipe, count.target, count.method, count.status_class, count.seconds)
 
     return queue
-
-
-def result_of(record: EventRecord, key: str) -> ActionResult | None:
-    """The record's result for action ``key``, if any."""
-    return next((result for result in record.actions if result.key == key), None)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import redis
@@ -174,6 +175,19 @@ def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
         raise CorruptRecord(f"event record {data.get(FIELD_ID, '?')} is corrupt ({exc.__class__.__name__})") from None
 
 
+def queue_lifetime(pipe: redis.client.Pipeline, record: EventRecord, retention_seconds: int) -> None:
+    """What a status means for the record's keys: a dead letter is kept (and listed), a final event leaves its
+    source's pending set, anything else expires after the retention period."""
+    key = event_key(record.id)
+    if record.status == EventStatus.FAILED:
+        pipe.persist(key)
+        pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
+    else:
+        pipe.expire(key, retention_seconds)
+    if record.status in FINAL_STATUSES:
+        pipe.zrem(pending_key(record.source), record.id)
+
+
 def corrupt_placeholder(event_id: str, reason: str) -> EventRecord:
     """What readers show for a record that cannot be parsed: its id, and why, as a failed event."""
     return EventRecord(
@@ -248,24 +262,23 @@ class EventStore:
 
     def save(self, record: EventRecord, *, index: bool = False) -> None:
         """Write the whole record back; dead letters are kept without expiry."""
-        record.updated_at = time.time()
-        self._write(record, event_fields(record), index=index)
+        self._write(record, event_fields, index=index)
 
     def _write(
-        self, record: EventRecord, fields: dict[str, str], *, index: bool = False, also: Also | None = None
+        self,
+        record: EventRecord,
+        fields: Callable[[EventRecord], dict[str, str]],
+        *,
+        index: bool = False,
+        also: Also | None = None,
     ) -> None:
+        record.updated_at = time.time()  # the one place a store write stamps the record
         key = event_key(record.id)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            if record.status == EventStatus.FAILED:
-                pipe.persist(key)
-                pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
-            else:
-                pipe.expire(key, self.retention_seconds)
+            pipe.hset(key, mapping=fields(record))  # type: ignore[arg-type]
+            queue_lifetime(pipe, record, self.retention_seconds)
             if index:
                 pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
-            if record.status in FINAL_STATUSES:
-                pipe.zrem(pending_key(record.source), record.id)
             if also is not None:  # the caller's own writes (metrics, history) in the same transaction
                 also(pipe)
             self._call(pipe.execute)
@@ -273,11 +286,10 @@ class EventStore:
     def save_status(self, record: EventRecord, *, with_actions: bool = False, also: Also | None = None) -> None:
         """Write just the status fields (status, attempts, error, updated_at), and the results ``with_actions``.
 
-        One HSET of those fields, never the payload or headers: a status changes twice per attempt. A failed
-        event becomes a dead letter (kept without expiry), as with ``save``.
+        One HSET of those fields, never the payload or headers. A failed event becomes a dead letter (kept without
+        expiry), as with ``save``.
         """
-        record.updated_at = time.time()
-        self._write(record, status_fields(record, with_actions=with_actions), also=also)
+        self._write(record, partial(status_fields, with_actions=with_actions), also=also)
 
     def recent(self, limit: int = 20, *, status: EventStatus | None = None) -> list[EventRecord]:
         """The newest records first, skipping ids whose record has expired."""
@@ -293,21 +305,6 @@ class EventStore:
                     found.append(record)
             start += batch
         return found[:limit]
-
-    def save_actions(self, record: EventRecord, *, landed: str | None = None) -> None:
-        """Write just the action results: called the moment an action has taken effect.
-
-        ``landed`` is the key of that action: its in-flight mark goes in the same transaction.
-        """
-        record.updated_at = time.time()
-        fields = status_fields(record, with_actions=True)
-        mapping = {FIELD_ACTIONS: fields[FIELD_ACTIONS], FIELD_UPDATED_AT: fields[FIELD_UPDATED_AT]}
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(event_key(record.id), mapping=mapping)  # type: ignore[arg-type]
-            if landed is not None:
-                pipe.hdel(event_key(record.id), IN_FLIGHT + landed)
-            self._call(pipe.execute)
-        record.in_flight.pop(landed or "", None)
 
     def dead_letter_corrupt(self, event_id: str, reason: str) -> None:
         """Move a record that cannot be parsed to the dead letters, with the reason, touching nothing else."""

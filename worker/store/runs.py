@@ -24,9 +24,8 @@ from redis.exceptions import NoScriptError
 
 from worker.errors import StoreError
 from worker.store import history
-from worker.store.events import FINAL_STATUSES, EventRecord, EventStatus, parse_record, status_fields
+from worker.store.events import EventRecord, EventStatus, parse_record, queue_lifetime, status_fields
 from worker.store.keyspace import (
-    DLQ_KEY,
     FIELD_ATTEMPTS,
     FIELD_STATUS,
     FIELD_UPDATED_AT,
@@ -34,7 +33,6 @@ from worker.store.keyspace import (
     event_key,
     event_lock_key,
     history_key,
-    pending_key,
 )
 
 # KEYS: the event lock, the event record, its history.
@@ -173,7 +171,7 @@ class Writes:
             if self.drop:
                 pipe.hdel(key, *self.drop)
             if self.lifetime:
-                self._lifetime(pipe, key)
+                queue_lifetime(pipe, self.record, self.retention_seconds)
             for queue in self.also:
                 queue(pipe)
             try:
@@ -181,16 +179,6 @@ class Writes:
             except redis.RedisError as exc:
                 raise StoreError(f"Redis error: {exc.__class__.__name__}") from None
         self.fields, self.drop, self.also, self.lifetime = {}, [], [], False
-
-    def _lifetime(self, pipe: redis.client.Pipeline, key: str) -> None:
-        # As ``EventStore.save_status``: a failed event becomes a dead letter, kept without expiry.
-        if self.record.status == EventStatus.FAILED:
-            pipe.persist(key)
-            pipe.zadd(DLQ_KEY, {self.record.id: self.record.updated_at})
-        else:
-            pipe.expire(key, self.retention_seconds)
-        if self.record.status in FINAL_STATUSES:
-            pipe.zrem(pending_key(self.record.source), self.record.id)
 
 
 def release(client: redis.Redis, lock_name: str, token: str) -> None:
