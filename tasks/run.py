@@ -69,11 +69,12 @@ class EventRun:
 
     def run(self) -> Outcome:
         """Run the event's matching rules once and record what happened; one run per event at a time."""
-        started = self._start()
-        if started.state == Start.HELD:
-            # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
-            return Outcome(EventStatus.RUNNING)
         try:
+            started = self._start()  # an unreadable record raises here, with the lock ours
+            if started.state == Start.HELD:
+                # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
+                self.token = ""
+                return Outcome(EventStatus.RUNNING)
             with self.runtime.gathering_calls() as self.calls:
                 return self._run(started)
         finally:

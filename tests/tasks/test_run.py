@@ -18,6 +18,7 @@ import redis
 from tasks import pipeline
 from tests.tasks import support
 from tests.tasks.support import RoundTrips
+from worker.errors import CorruptRecord
 from worker.liveness.heartbeat import ensure_heartbeat
 from worker.ops import stats
 from worker.runtime import Runtime
@@ -99,3 +100,14 @@ def test_a_failed_event_is_still_one_write_at_the_end(client: redis.Redis) -> No
     assert trips.commands() == ["EVALSHA", "MULTI"]
     assert client.zscore(keyspace.DLQ_KEY, event_id) is not None
     assert client.ttl(keyspace.event_key(event_id)) == -1  # a dead letter is kept
+
+
+def test_an_unreadable_record_leaves_no_lock_behind(fake_redis: redis.Redis) -> None:
+    runtime = _runtime(fake_redis, [GET])
+    event_id = support.store_event(runtime, "github", "push", {})
+    fake_redis.hset(keyspace.event_key(event_id), "payload", "{not json")
+
+    with pytest.raises(CorruptRecord):
+        pipeline.process(runtime, event_id)
+
+    assert fake_redis.exists(keyspace.event_lock_key(event_id)) == 0  # a replay may run it at once
