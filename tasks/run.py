@@ -90,7 +90,6 @@ class EventRun:
             if not self.lock.take_over(self.token):
                 return started
             started = runs.start(self.runtime.redis, self.event_id, replace(args, have_lock=True))
-        self.lock.adopt(self.token)
         return started
 
     def _run(self, started: Started) -> Outcome:

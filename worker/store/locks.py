@@ -56,10 +56,6 @@ class EventLock(TransactionLock):
         """A token naming this process as the holder (its heartbeat started, so that others see it alive)."""
         return f"{ensure_heartbeat(self.redis)}|{uuid.uuid4().hex}"
 
-    def adopt(self, token: str) -> None:
-        """Hold the lock under ``token``, set by someone else (the event run's start script) in our name."""
-        self.local.token = token.encode()
-
     def take_over(self, token: str) -> bool:
         """Take the lock from a holder whose heartbeat has stopped; False while it lives."""
         return self._take_over(token)
