@@ -14,7 +14,7 @@ import pytest
 import redis
 import yaml
 
-from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from tests.support import GITHUB_SECRET, ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
 from worker.config import Settings, get_settings, load_settings
 from worker.devtools.supervise.embedded import EmbeddedRedis
 
@@ -139,6 +139,34 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def relay_stack(
+    write_config: Callable[[dict[str, Any]], Settings],
+    redis_url: str,
+    sandbox: Sandbox,
+    serve_app: Callable[[Any], Server],
+    start_worker: Callable[..., WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[list[dict[str, Any]]], tuple[Server, Settings]]:
+    """Receiver + one worker + the sandbox on real Redis: a GitHub source (``GITHUB_SECRET``), the sandbox as target
+    ``gw``, and the rules given; returns the receiver and the settings."""
+    from webhooks.app import create_app
+
+    def start(rules: list[dict[str, Any]]) -> tuple[Server, Settings]:
+        monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+        settings = write_config(
+            {
+                "sources": {"github": {"kind": "github", "secret": GITHUB_SECRET}},
+                "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
+                "rules": rules,
+            }
+        )
+        start_worker(redis_url)
+        return serve_app(create_app(settings, redis_url=redis_url)), settings
+
+    return start
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 import redis
 
 from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
-from webhooks.app import create_app
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from worker.config import Settings
 from worker.store.events import EventStatus, EventStore
 
@@ -19,31 +18,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def relay(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[Server, Settings]:
+def relay(relay_stack: Callable[[list[dict[str, Any]]], tuple[Server, Settings]]) -> tuple[Server, Settings]:
     """Receiver + worker + sandbox, configured with one GitHub source and one rule calling the sandbox."""
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [
-                {
-                    "name": "list-groups-on-push",
-                    "on": {"source": "github", "event": "push"},
-                    "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
-                }
-            ],
-        }
+    return relay_stack(
+        [
+            {
+                "name": "list-groups-on-push",
+                "on": {"source": "github", "event": "push"},
+                "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
+            }
+        ]
     )
-    start_worker(redis_url)
-    return serve_app(create_app(settings, redis_url=redis_url)), settings
 
 
 def test_signed_webhook_reaches_the_sandbox_and_ends_done(

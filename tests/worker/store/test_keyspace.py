@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import GITHUB_SECRET, ROOT, Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
+from tests.support import ROOT, Server, github_delivery, wait_for_event
 from worker.config import Settings
 from worker.store import keyspace
 from worker.store.events import EventStatus, EventStore
@@ -87,38 +87,23 @@ def _row_of(key: str) -> str | None:
 
 
 @pytest.fixture
-def relay(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Server:
-    """Receiver + worker + sandbox: one rule that calls the sandbox, one whose call the sandbox refuses."""
-    from webhooks.app import create_app
-
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": GITHUB_SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [
-                {
-                    "name": "list-groups-on-push",
-                    "on": {"source": "github", "event": "push"},
-                    "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
-                },
-                {
-                    "name": "publish-on-release",
-                    "on": {"source": "github", "event": "release"},
-                    "do": [{"call": "gw", "method": "POST", "path": "/api/no_such_resource", "json": {}}],
-                },
-            ],
-        }
+def relay(relay_stack: Callable[[list[dict[str, Any]]], tuple[Server, Settings]]) -> Server:
+    """One rule that calls the sandbox, one whose call the sandbox refuses."""
+    receiver, _ = relay_stack(
+        [
+            {
+                "name": "list-groups-on-push",
+                "on": {"source": "github", "event": "push"},
+                "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
+            },
+            {
+                "name": "publish-on-release",
+                "on": {"source": "github", "event": "release"},
+                "do": [{"call": "gw", "method": "POST", "path": "/api/no_such_resource", "json": {}}],
+            },
+        ]
     )
-    start_worker(redis_url)
-    return serve_app(create_app(settings, redis_url=redis_url))
+    return receiver
 
 
 @pytest.mark.integration
