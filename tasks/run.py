@@ -15,15 +15,17 @@ action that took effect; a killed worker writes nothing, and the in-flight marks
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tasks import telemetry
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
-from worker.config import Action, Rule
+from worker.config import Action, CallAction, Rule
 from worker.errors import (
     EventNotFound,
     PermanentError,
@@ -41,6 +43,7 @@ from worker.store.keyspace import IN_FLIGHT, event_lock_key
 from worker.store.locks import EventLock
 from worker.store.runs import Start, StartArgs, Started, Writes
 from worker.targets.retry import backoff_delay
+from worker.tokens.store import TokenStore
 
 log = logging.getLogger("relay.run")
 
@@ -75,7 +78,7 @@ class EventRun:
                 # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
                 self.token = ""
                 return Outcome(EventStatus.RUNNING)
-            with self.runtime.gathering_calls() as self.calls:
+            with self.runtime.gathering_calls() as self.calls, self._tokens_primed(started):
                 return self._run(started)
         finally:
             self._release()
@@ -84,13 +87,26 @@ class EventRun:
         self.token = self.lock.new_token()
         retention = self.runtime.settings.retention_seconds
         args = StartArgs(self.token, self.lock.timeout or 0, self.limits.max_retries + 1, retention, owner_id(),
-                         retention)  # fmt: skip
+                         retention, tokens=self._token_names())  # fmt: skip
         started = runs.start(self.runtime.redis, self.event_id, args)
         if started.state == Start.HELD:
             if not self.lock.take_over(self.token):
                 return started
             started = runs.start(self.runtime.redis, self.event_id, replace(args, have_lock=True))
         return started
+
+    def _token_names(self) -> tuple[str, ...]:
+        """The stored tokens the rules' calls may use: the start reads their heads with the record."""
+        if not isinstance(self.runtime.tokens, TokenStore):
+            return ()
+        names = self.runtime.settings.token_names
+        return tuple(sorted({names[a.call] for rule in self.runtime.settings.rules for a in rule.do
+                             if isinstance(a, CallAction)}))  # fmt: skip
+
+    def _tokens_primed(self, started: Started) -> AbstractContextManager[None]:
+        if isinstance(self.runtime.tokens, TokenStore) and started.heads:
+            return self.runtime.tokens.primed(started.heads)
+        return contextlib.nullcontext()
 
     def _run(self, started: Started) -> Outcome:
         if started.record is None:

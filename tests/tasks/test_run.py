@@ -7,13 +7,14 @@ most two on the common path (an event whose one call succeeds first time).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import fakeredis
 import httpx
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from tests.tasks import support
@@ -24,6 +25,9 @@ from worker.ops import stats
 from worker.runtime import Runtime
 from worker.store import history, keyspace
 from worker.store.events import EventStatus
+from worker.tokens.keys import parse_keys
+from worker.tokens.records import Origin
+from worker.tokens.store import TokenStore
 
 PLAIN_TASK_ROUND_TRIPS = 0  # a plain task's own: it calls httpx and returns
 
@@ -111,3 +115,50 @@ def test_an_unreadable_record_leaves_no_lock_behind(fake_redis: redis.Redis) -> 
         pipeline.process(runtime, event_id)
 
     assert fake_redis.exists(keyspace.event_lock_key(event_id)) == 0  # a replay may run it at once
+
+
+def _stored_token_runtime(
+    client: redis.Redis, handler: Callable[[httpx.Request], httpx.Response]
+) -> tuple[Runtime, TokenStore]:
+    rule = {"name": "r", "on": {"source": "github", "event": "push"}, "do": [GET]}
+    settings = support.settings_with([rule])
+    store = TokenStore(client, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
+    store.add("gw", "gw", support.TOKEN)
+    runtime = Runtime(settings, client, store, transport=httpx.MockTransport(handler))
+    ensure_heartbeat(client)
+    pipeline.process(runtime, support.store_event(runtime, "github", "push", {}))  # loads the script
+    return runtime, store
+
+
+def test_with_the_token_store_the_token_s_head_comes_with_the_start(client: redis.Redis) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["X-API-KEY"])
+        return httpx.Response(200, json={})
+
+    runtime, store = _stored_token_runtime(client, handler)
+    _, trips = _counted_run(runtime)
+    assert trips.commands() == ["EVALSHA", "MULTI"]  # no HMGET of the token before the call
+
+    store.install("gw", "rotated-secret-value", origin=Origin.CLI)
+    _counted_run(runtime)
+    assert sent[-2:] == [support.TOKEN, "rotated-secret-value"]  # the next run sees a rotation at once
+
+
+def test_a_refused_token_is_read_again_from_redis_not_from_the_start(client: redis.Redis) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["X-API-KEY"])
+        if request.headers["X-API-KEY"] == support.TOKEN and len(sent) > 1:
+            store.install("gw", "rotated-secret-value", origin=Origin.CLI)  # rotated while the call was under way
+            return httpx.Response(401, json={"error_msg": "invalid api key"})
+        return httpx.Response(200, json={})
+
+    runtime, store = _stored_token_runtime(client, handler)
+    _, trips = _counted_run(runtime)
+
+    assert sent[-2:] == [support.TOKEN, "rotated-secret-value"]  # refused, re-read, sent again with the new one
+    commands = trips.commands()  # the rotation's own writes (made from the handler) are counted too
+    assert (commands[0], commands.count("HMGET"), commands[-1]) == ("EVALSHA", 1, "MULTI")  # one re-read

@@ -122,6 +122,10 @@ FIELD_ACTIONS = "actions"
 FIELD_INTERRUPTED = "interrupted"  # runs cut short with nothing recorded (``worker.store.inflight``)
 IN_FLIGHT = "inflight:"  # prefix of the fields naming actions sent whose result is not recorded yet
 
+# A token record's head: what a worker reads of ``relay:token:<name>`` before each call (``worker.tokens.store``).
+TOKEN_HEAD_FIELDS = ("version", "secret", "status")
+TokenHead = tuple[bytes | None, bytes | None, bytes | None]  # those fields as HMGET answers them
+
 # kombu's Redis transport (its defaults, which Relay relies on and does not configure).
 UNACKED_KEY = "unacked"  # hash: delivery tag -> JSON [message, exchange, routing_key]
 UNACKED_INDEX_KEY = "unacked_index"  # zset: delivery tag by delivery time

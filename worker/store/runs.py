@@ -3,7 +3,8 @@
 A run starts with ``START_SCRIPT``: take the event lock, read the record and, for an event due a fresh attempt
 within its budget (``queued`` or ``retrying``), mark it ``running``, count the attempt and append its history entry.
 Anything else (already final, left ``running`` by a dead run, over its budget, unreadable) is read and left as it
-is: the run decides in Python, on the rare path, with round trips of its own.
+is: the run decides in Python, on the rare path, with round trips of its own. A marked run also gets the heads of
+the tokens its calls may use (``worker.tokens.store.TokenStore.primed``), read a moment before its first call.
 
 Its writes (``Writes``) gather everything else a run changes: the record's fields, in-flight marks to drop, history
 entries, counters and the lock's release; ``commit`` sends them as one MULTI/EXEC. The release is a compare-and-
@@ -30,15 +31,19 @@ from worker.store.keyspace import (
     FIELD_STATUS,
     FIELD_UPDATED_AT,
     IN_FLIGHT,
+    TOKEN_HEAD_FIELDS,
+    TokenHead,
     event_key,
     event_lock_key,
     history_key,
+    token_key,
 )
 
-# KEYS: the event lock, the event record, its history.
+# KEYS: the event lock, the event record, its history, then the tokens its calls may use.
 # ARGV: lock token, lock ms, "1" when the lock is already held (taken over), now, attempts allowed, retention
 # seconds, the history entry up to its attempt number, history cap, history seconds.
-# Returns {0} when the lock is held elsewhere, {1} when there is no record, else {2 or 3 (marked), fields}.
+# Returns {0} when the lock is held elsewhere, {1} when there is no record, else {2 or 3 (marked), fields, the
+# tokens' heads} (heads are read only for a marked run: the one about to call).
 START_SCRIPT = Template("""
 if ARGV[3] ~= '1' and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 local status = redis.call('HGET', KEYS[2], '$status')
@@ -54,10 +59,15 @@ if (status == '$queued' or status == '$retrying') and attempts and attempts + 1 
   redis.call('EXPIRE', KEYS[3], ARGV[9])
   marked = 1
 end
-return {2 + marked, redis.call('HGETALL', KEYS[2])}
+local heads = {}
+for i = 4, #KEYS do
+  if marked == 1 then heads[#heads + 1] = redis.call('HMGET', KEYS[i], $head) end
+end
+return {2 + marked, redis.call('HGETALL', KEYS[2]), heads}
 """).substitute(
     status=FIELD_STATUS, attempts=FIELD_ATTEMPTS, updated_at=FIELD_UPDATED_AT, queued=EventStatus.QUEUED,
     retrying=EventStatus.RETRYING, running=EventStatus.RUNNING,
+    head=", ".join(f"'{name}'" for name in TOKEN_HEAD_FIELDS),
 )  # fmt: skip
 
 _START_SHA = hashlib.sha1(START_SCRIPT.encode(), usedforsecurity=False).hexdigest()
@@ -84,6 +94,7 @@ class Started:
 
     state: Start
     record: EventRecord | None = None
+    heads: dict[str, TokenHead] = field(default_factory=dict)  # token name -> its head, read for a marked run
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class StartArgs:
     worker: str
     history_seconds: int
     have_lock: bool = False
+    tokens: tuple[str, ...] = ()  # names of the tokens the run's calls may use
 
 
 def start(client: redis.Redis, event_id: str, args: StartArgs) -> Started:
@@ -105,7 +117,7 @@ def start(client: redis.Redis, event_id: str, args: StartArgs) -> Started:
     # The entry as ``history.entry`` writes it, its attempt number (known only inside the script) left to append.
     head = history.entry("attempt", now=now, worker=args.worker, attempt=0)
     head = head[: head.rindex("0}")]
-    keys = [event_lock_key(event_id), event_key(event_id), history_key(event_id)]
+    keys = [event_lock_key(event_id), event_key(event_id), history_key(event_id), *map(token_key, args.tokens)]
     argv = [
         args.token, str(int(args.lock_seconds * 1000)), "1" if args.have_lock else "0", repr(now),
         str(args.max_attempts), str(args.retention_seconds), head, str(history.MAX_ENTRIES), str(args.history_seconds),
@@ -121,7 +133,8 @@ def start(client: redis.Redis, event_id: str, args: StartArgs) -> Started:
     if state in (Start.HELD, Start.MISSING):
         return Started(state)
     flat = reply[1]
-    return Started(state, parse_record(dict(zip(flat[::2], flat[1::2], strict=True))))
+    heads = {name: (head[0], head[1], head[2]) for name, head in zip(args.tokens, reply[2], strict=False)}
+    return Started(state, parse_record(dict(zip(flat[::2], flat[1::2], strict=True))), heads)
 
 
 Queue = Callable[[redis.client.Pipeline], None]
