@@ -120,9 +120,10 @@ def test_every_key_a_real_run_leaves_is_a_row_of_the_table_with_its_type(
     wait_for_event(store, skipped, EventStatus.SKIPPED)
 
     left = {_text(key): _text(redis_client.type(key)) for key in redis_client.scan_iter()}
-    unnamed = {key: kind for key, kind in left.items() if _row_of(key) != kind}
+    # "none": gone between SCAN and TYPE (a heartbeat or a short-lived lock expiring meanwhile), so not left.
+    unnamed = {key: kind for key, kind in left.items() if kind != "none" and _row_of(key) != kind}
 
-    assert unnamed == {}, "keys the keyspace table does not name (with their type)"
+    assert unnamed == {}, f"keys the keyspace table does not name (with their type): {unnamed}"
     for key in (keyspace.event_key(done), keyspace.history_key(done), keyspace.DLQ_KEY, keyspace.INDEX_KEY):
         assert key in left  # the run wrote what the table says it writes
     assert keyspace.event_lock_key(done) not in left  # released at the run's end
