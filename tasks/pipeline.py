@@ -7,30 +7,30 @@ only turns the outcome into a Celery retry.
 from __future__ import annotations
 
 from tasks import telemetry
-from tasks.run import EventRun, Outcome
+from tasks.run import EventRun, RunOutcome, retries_spent
 from worker.errors import CorruptRecord
 from worker.runtime import Runtime
 from worker.store.events import FINAL_STATUSES, EventRecord, EventStatus
 from worker.targets.retry import backoff_delay
 
-__all__ = ["Outcome", "fail", "interrupted", "process"]
+__all__ = ["RunOutcome", "fail", "interrupted", "process"]
 
 
-def process(runtime: Runtime, event_id: str) -> Outcome:
+def process(runtime: Runtime, event_id: str) -> RunOutcome:
     """Run the event's matching rules once and record what happened; one run per event at a time."""
     return EventRun(runtime, event_id).run()
 
 
-def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
+def interrupted(runtime: Runtime, event_id: str, reason: str) -> RunOutcome:
     """An attempt cut short (a time limit): retry later like a transient failure, or give up past the budget."""
     record = runtime.events.get(event_id)
     limits = runtime.settings.celery
-    if record.attempts > limits.max_retries:
+    if retries_spent(record.attempts, limits):
         return _finish(runtime, record, EventStatus.FAILED, f"{reason}; gave up after {record.attempts} attempts")
     record.status = EventStatus.RETRYING
     record.error = reason
     runtime.events.save_status(record)
-    return Outcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
+    return RunOutcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
 
 
 def fail(runtime: Runtime, event_id: str, error: str) -> None:
@@ -44,8 +44,8 @@ def fail(runtime: Runtime, event_id: str, error: str) -> None:
         _finish(runtime, record, EventStatus.FAILED, error)
 
 
-def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> Outcome:
+def _finish(runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None) -> RunOutcome:
     record.status = status
     record.error = error
     runtime.events.save_status(record, also=telemetry.finished(runtime, record))
-    return Outcome(status)
+    return RunOutcome(status)

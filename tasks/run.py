@@ -25,7 +25,7 @@ from typing import Any
 from tasks import telemetry
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
-from worker.config import Action, CallAction, Rule
+from worker.config import Action, CallAction, CeleryConfig, Rule
 from worker.errors import (
     EventNotFound,
     PermanentError,
@@ -49,11 +49,25 @@ log = logging.getLogger("relay.run")
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     """What happened to the event this time; ``retry_in`` is set when it should run again later."""
 
     status: EventStatus
     retry_in: float | None = None
+
+
+def attempts_allowed(limits: CeleryConfig) -> int:
+    """The retry budget as a count of runs: the first run and ``celery.max_retries`` retries."""
+    return limits.max_retries + 1
+
+
+def retries_spent(attempts: int, limits: CeleryConfig) -> bool:
+    """Whether ``attempts`` runs used the whole budget (``attempts_allowed``).
+
+    The one place the bound is decided: a run does not start past it (the start script marks a run only below
+    ``attempts_allowed``, the same bound), and a failed or interrupted run is not retried once it is reached.
+    """
+    return attempts >= attempts_allowed(limits)
 
 
 class EventRun:
@@ -70,14 +84,14 @@ class EventRun:
         self.calls: list[CallCount] = []
         self.settle_first = False  # a guarded call landed: written before anything else is sent
 
-    def run(self) -> Outcome:
+    def run(self) -> RunOutcome:
         """Run the event's matching rules once and record what happened; one run per event at a time."""
         try:
             started = self._start()  # an unreadable record raises here, with the lock ours
             if started.state == Start.HELD:
                 # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
                 self.token = ""
-                return Outcome(EventStatus.RUNNING)
+                return RunOutcome(EventStatus.RUNNING)
             with self.runtime.gathering_calls() as self.calls, self._tokens_primed(started):
                 return self._run(started)
         finally:
@@ -86,7 +100,7 @@ class EventRun:
     def _start(self) -> Started:
         self.token = self.lock.new_token()
         retention = self.runtime.settings.retention_seconds
-        args = StartArgs(self.token, self.lock.timeout or 0, self.limits.max_retries + 1, retention, owner_id(),
+        args = StartArgs(self.token, self.lock.timeout or 0, attempts_allowed(self.limits), retention, owner_id(),
                          retention, tokens=self._token_names())  # fmt: skip
         started = runs.start(self.runtime.redis, self.event_id, args)
         if started.state == Start.HELD:
@@ -108,7 +122,7 @@ class EventRun:
             return self.runtime.tokens.primed(started.heads)
         return contextlib.nullcontext()
 
-    def _run(self, started: Started) -> Outcome:
+    def _run(self, started: Started) -> RunOutcome:
         if started.record is None:
             raise EventNotFound(f"no event {self.event_id!r} (unknown or expired)")
         self.record = started.record
@@ -121,21 +135,22 @@ class EventRun:
             self._write_gathered()  # a rerun must not repeat what took effect
             raise
 
-    def _begin(self) -> Outcome | None:
+    def _begin(self) -> RunOutcome | None:
         """The start did not mark the run: decide what the record's state means (the rare path)."""
         record = self.record
         if record.status in FINAL_STATUSES:
             # A redelivered message for an event that already finished: nothing left to do.
-            return Outcome(record.status)
+            return RunOutcome(record.status)
         if record.status == EventStatus.RUNNING and self._poison():
             reason = (
                 f"poison: {record.interrupted} runs of this event were cut short with nothing recorded "
                 "(its worker died each time)"
             )
             return self._finish(EventStatus.FAILED, reason)
+        if retries_spent(record.attempts, self.limits):
+            # A redelivered message after the last allowed run (a retry scheduled before a time limit struck, a sweep).
+            return self._finish(EventStatus.FAILED, f"gave up after {record.attempts} attempts")
         record.attempts += 1
-        if record.attempts > self.limits.max_retries + 1:
-            return self._finish(EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
         record.status = EventStatus.RUNNING
         self.writes.status()
         self.writes.also.append(telemetry.attempt(self.runtime, record))
@@ -148,7 +163,7 @@ class EventRun:
         self.record.interrupted = inflight.count_interrupted(self.runtime.redis, self.record.id)
         return self.record.interrupted > self.limits.max_deliveries
 
-    def _match(self) -> Outcome:
+    def _match(self) -> RunOutcome:
         context = event_context(self.record)  # once per event; each rule gets its own copy for what it saves
         try:
             rules = matching_rules(self.runtime.settings.rules, self.record, context)
@@ -159,7 +174,7 @@ class EventRun:
             return self._finish(EventStatus.SKIPPED, reason)
         return self._run_rules(rules, context)
 
-    def _run_rules(self, rules: list[Rule], context: dict[str, Any]) -> Outcome:
+    def _run_rules(self, rules: list[Rule], context: dict[str, Any]) -> RunOutcome:
         """Run the rules' actions in order, skipping those already done; stops at the first failure."""
         done = {action.key: action for action in self.record.actions if action.ok}
         for rule in rules:
@@ -174,7 +189,7 @@ class EventRun:
                     return outcome
         return self._finish(EventStatus.DONE, None)
 
-    def _step(self, action: Action, step: Step, context: dict[str, Any]) -> Outcome | None:
+    def _step(self, action: Action, step: Step, context: dict[str, Any]) -> RunOutcome | None:
         """Run one action: None when it took effect, else what becomes of the event."""
         guarded = action.unknown_policy == "dead_letter"
         if guarded and step.key in self.record.in_flight:
@@ -219,9 +234,9 @@ class EventRun:
         if guarded:  # a rerun may send it again
             self.writes.landed(step.key)
 
-    def _retry_later(self, step: Step, exc: RetryableError) -> Outcome:
+    def _retry_later(self, step: Step, exc: RetryableError) -> RunOutcome:
         """Schedule the next attempt after a transient failure, or give up past the retry budget."""
-        if self.record.attempts > self.limits.max_retries:
+        if retries_spent(self.record.attempts, self.limits):
             return self._finish(EventStatus.FAILED, _where(step, exc))
         self.record.status = EventStatus.RETRYING
         self.record.error = _where(step, exc)
@@ -229,22 +244,22 @@ class EventRun:
         self.writes.status()
         self.writes.also.append(telemetry.retrying(self.runtime, self.record, delay))
         self._commit(last=True)
-        return Outcome(EventStatus.RETRYING, retry_in=delay)
+        return RunOutcome(EventStatus.RETRYING, retry_in=delay)
 
-    def _unknown(self, action: Action, step: Step) -> Outcome:
+    def _unknown(self, action: Action, step: Step) -> RunOutcome:
         """Dead-letter the event for an action whose outcome is unknown, naming what to check."""
         reason = inflight.unknown_reason(action.description)
         self._put(_result(action, step, self.record, ok=False, error=reason, unknown=True))
         self.writes.landed(step.key)
         return self._finish(EventStatus.FAILED, f"rule {step.rule!r} action {step.index}: {reason}")
 
-    def _finish(self, status: EventStatus, error: str | None) -> Outcome:
+    def _finish(self, status: EventStatus, error: str | None) -> RunOutcome:
         self.record.status = status
         self.record.error = error
         self.writes.status()
         self.writes.also.append(telemetry.finished(self.runtime, self.record))
         self._commit(last=True)
-        return Outcome(status)
+        return RunOutcome(status)
 
     def _put(self, result: ActionResult) -> None:
         self.record.actions = [action for action in self.record.actions if action.key != result.key] + [result]

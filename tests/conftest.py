@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +12,9 @@ import pytest
 import redis
 import yaml
 
-from tests.support import GITHUB_SECRET, ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
 from worker.config import Settings, get_settings, load_settings
+from worker.devtools.supervise.children import Child, Supervisor, log_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis
 
 
@@ -115,80 +114,34 @@ def runtime_sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real Celery workers with the current RELAY_CONFIG and the given Redis URL."""
-    workers: list[WorkerProcess] = []
-
-    def start(redis_url: str, *, concurrency: int = 1, pool: str = "prefork", **env: str) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(workers)}.log"
-        environment = {**os.environ, "RELAY_REDIS_URL": redis_url, **env}
-        with log.open("wb") as out:
-            # Its own process group, so a test can kill the worker and its pool children at once.
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
-                 "--concurrency", str(concurrency), "--pool", pool, "-n", f"test{len(workers)}@%h",
-                 "--without-gossip", "--without-mingle"],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        worker = WorkerProcess(process, log)
-        workers.append(worker)
-        wait_for(lambda: "ready." in worker.output() or process.poll() is not None, timeout=60, what="worker ready")
-        assert process.poll() is None, worker.output()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
+def processes(tmp_path: Path) -> Iterator[Supervisor]:
+    """The test's child processes (workers, beat, ...), logging under ``tmp_path/logs``; all stopped at its end."""
+    supervisor = Supervisor(tmp_path / "logs", {}, cwd=ROOT)
+    yield supervisor
+    supervisor.stop()
 
 
 @pytest.fixture
-def relay_stack(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[list[dict[str, Any]]], tuple[Server, Settings]]:
-    """Receiver + one worker + the sandbox on real Redis: a GitHub source (``GITHUB_SECRET``), the sandbox as target
-    ``gw``, and the rules given; returns the receiver and the settings."""
-    from webhooks.app import create_app
+def start_worker(processes: Supervisor) -> Callable[..., Child]:
+    """Start real Celery workers with the current RELAY_CONFIG and the given Redis URL; wait until ready."""
 
-    def start(rules: list[dict[str, Any]]) -> tuple[Server, Settings]:
-        monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-        settings = write_config(
-            {
-                "sources": {"github": {"kind": "github", "secret": GITHUB_SECRET}},
-                "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-                "rules": rules,
-            }
-        )
-        start_worker(redis_url)
-        return serve_app(create_app(settings, redis_url=redis_url)), settings
+    def start(redis_url: str, *, concurrency: int = 1, pool: str = "prefork", **env: str) -> Child:
+        name = f"worker-{sum(name.startswith('worker-') for name in processes.children)}"
+        argv = worker_argv(name, concurrency=concurrency, pool=pool)
+        environment = {**os.environ, "RELAY_REDIS_URL": redis_url, **env}
+        return processes.start(name, argv, env=environment, ready=log_ready("ready."), timeout=60)
 
     return start
 
 
 @pytest.fixture
-def start_beat(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
+def start_beat(processes: Supervisor, tmp_path: Path) -> Callable[[str], Child]:
     """Start a real ``celery -A worker beat`` with the current RELAY_CONFIG and the given Redis URL."""
-    beats: list[WorkerProcess] = []
 
-    def start(redis_url: str) -> WorkerProcess:
-        log = tmp_path / f"beat-{len(beats)}.log"
+    def start(redis_url: str) -> Child:
+        name = f"beat-{sum(name.startswith('beat-') for name in processes.children)}"
+        argv = beat_argv(tmp_path / f"{name}-schedule")
         environment = {**os.environ, "RELAY_REDIS_URL": redis_url}
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
-                 "-s", str(tmp_path / f"beat-{len(beats)}-schedule")],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        beat = WorkerProcess(process, log)
-        beats.append(beat)
-        wait_for(lambda: "beat: Starting" in beat.output() or process.poll() is not None, timeout=60, what="beat")
-        assert process.poll() is None, beat.output()
-        return beat
+        return processes.start(name, argv, env=environment, ready=log_ready("beat: Starting"), timeout=60)
 
-    yield start
-    for beat in beats:
-        beat.stop()
+    return start

@@ -15,7 +15,7 @@ from tasks.actions.base import Runner, Step, indent
 from tasks.templates import Placeholder, render_path, render_text, render_value
 from worker.config import CallAction, Settings
 from worker.errors import AuthError, RelayError, RuleError
-from worker.ops.logs import MASK
+from worker.redaction import MASK
 from worker.runtime import Runtime
 from worker.store.events import ActionResult
 from worker.targets.client import TargetClient

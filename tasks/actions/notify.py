@@ -11,7 +11,7 @@ from tasks.templates import render_text
 from worker.channels import prepare
 from worker.config import NotifyAction, Settings
 from worker.errors import RelayError
-from worker.ops.logs import MASK
+from worker.redaction import MASK
 from worker.runtime import Runtime
 from worker.store.events import ActionResult
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.support import Sandbox, wait_for
+from tests.support import Sandbox
+from worker.devtools.supervise.children import Supervisor, http_ready
 from worker.devtools.supervise.embedded import free_port
 
 pytestmark = pytest.mark.integration
@@ -20,31 +20,22 @@ GG = {"gateway_group_id": "default"}
 SERVICE = {"name": "billing", "upstream": {"nodes": [{"host": "billing.internal", "port": 8080, "weight": 1}]}}
 
 
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/_sandbox/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+@pytest.fixture
+def relay_sandbox(processes: Supervisor) -> Callable[..., str]:
+    """Run `relay sandbox` with ARGS on a free port as a child of the test; return its URL once it answers."""
+
+    def start(*args: str) -> str:
+        url = f"http://127.0.0.1:{(port := free_port())}"
+        argv = [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(port), "--token", TOKEN, *args]
+        processes.start(f"sandbox-{port}", argv, env=dict(os.environ), ready=http_ready(f"{url}/_sandbox/health"))
+        return url
+
+    return start
 
 
-@contextmanager
-def relay_sandbox(*args: str) -> Iterator[str]:
-    """Run `relay sandbox` with ARGS on a free port; yield its URL."""
-    port = free_port()
-    argv = [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(port), "--token", TOKEN, *args]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(url) or process.poll() is not None, timeout=20, what="relay sandbox to listen")
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def test_3_5_serves_runtime_resources_per_gateway_group() -> None:
-    with relay_sandbox("--api7-version", "3.5.0") as url, httpx.Client(base_url=url, headers={"X-API-KEY": TOKEN}) as c:
+def test_3_5_serves_runtime_resources_per_gateway_group(relay_sandbox: Callable[..., str]) -> None:
+    url = relay_sandbox("--api7-version", "3.5.0")
+    with httpx.Client(base_url=url, headers={"X-API-KEY": TOKEN}) as c:
         assert c.get("/api/version").json() == {"value": "3.5.0"}
         assert c.put("/apisix/admin/services/billing", json=SERVICE).status_code == 400
         assert c.put("/apisix/admin/services/billing", params=GG, json=SERVICE).status_code == 200
@@ -56,8 +47,8 @@ def test_3_5_serves_runtime_resources_per_gateway_group() -> None:
         assert c.get("/apisix/admin/routes", params=GG).json()["total"] == 1
 
 
-def test_3_2_is_the_default_and_has_no_version_route() -> None:
-    with relay_sandbox() as url, httpx.Client(base_url=url, headers={"X-API-KEY": TOKEN}) as c:
+def test_3_2_is_the_default_and_has_no_version_route(relay_sandbox: Callable[..., str]) -> None:
+    with httpx.Client(base_url=relay_sandbox(), headers={"X-API-KEY": TOKEN}) as c:
         assert c.get("/api/version").status_code == 404
         created = c.post("/apisix/admin/services", json=SERVICE)
         assert created.status_code == 200

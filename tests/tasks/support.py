@@ -115,3 +115,26 @@ class RoundTrips:
     def commands(self) -> list[str]:
         """The first command of each round trip (``MULTI`` for a transaction), for a failure's message."""
         return [sent.split(b"\r\n")[2].decode() for sent in self.sent]
+
+
+class Scripted:
+    """Answers the API7 call with 200 and the Feishu channel with the next scripted body."""
+
+    def __init__(self, *feishu: dict[str, Any]) -> None:
+        self.answers = list(feishu)
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Record ``request`` and answer it."""
+        self.seen.append(request)
+        if request.url.host == "open.feishu.cn":
+            return httpx.Response(200, json=self.answers.pop(0) if self.answers else {"code": 0, "msg": "success"})
+        return httpx.Response(200, json={"value": {}})
+
+    def hosts(self) -> list[str]:
+        """The hosts called, in order."""
+        return [request.url.host for request in self.seen]
+
+
+# A merged GitLab merge request's context, as a rule's templates see it.
+CONTEXT = {"payload": load_payload("gitlab_merge_request_merged"), "event": {"id": "evt_1"}}

@@ -17,14 +17,15 @@ import redis
 from cryptography.fernet import Fernet
 
 from tasks import pipeline
+from tasks.run import attempts_allowed, retries_spent
 from tests.tasks import support
 from tests.tasks.support import RoundTrips
 from worker.errors import CorruptRecord
 from worker.liveness.heartbeat import ensure_heartbeat
 from worker.ops import stats
 from worker.runtime import Runtime
-from worker.store import history, keyspace
-from worker.store.events import EventStatus
+from worker.store import history, keyspace, runs
+from worker.store.events import EventStatus, event_fields
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import Origin
 from worker.tokens.store import TokenStore
@@ -104,6 +105,24 @@ def test_a_failed_event_is_still_one_write_at_the_end(client: redis.Redis) -> No
     assert trips.commands() == ["EVALSHA", "MULTI"]
     assert client.zscore(keyspace.DLQ_KEY, event_id) is not None
     assert client.ttl(keyspace.event_key(event_id)) == -1  # a dead letter is kept
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+@pytest.mark.parametrize("attempts", [0, 1, 2, 3, 4])
+def test_the_start_script_marks_a_run_exactly_while_the_budget_is_not_spent(
+    fake_redis: redis.Redis, max_retries: int, attempts: int
+) -> None:
+    limits = support.settings_with([], celery={"max_retries": max_retries}).celery
+    record = support.record_for("github", "push", {})
+    record.status, record.attempts = EventStatus.RETRYING, attempts
+    fake_redis.hset(keyspace.event_key(record.id), mapping=event_fields(record))  # type: ignore[arg-type]
+    args = runs.StartArgs("me|1", 60, attempts_allowed(limits), 600, "host:1", 600)
+
+    started = runs.start(fake_redis, record.id, args)
+
+    assert (started.state == runs.Start.MARKED) is not retries_spent(attempts, limits)
+    assert started.record is not None
+    assert started.record.attempts == attempts + (started.state == runs.Start.MARKED)  # a refusal counts nothing
 
 
 def test_an_unreadable_record_leaves_no_lock_behind(fake_redis: redis.Redis) -> None:

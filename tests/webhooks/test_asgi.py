@@ -16,7 +16,7 @@ import yaml
 from tests.support import ROOT, wait_for
 from webhooks.signatures import sign_hmac
 from worker.devtools.supervise.embedded import free_port
-from worker.ops.logs import MASK
+from worker.redaction import MASK
 
 SECRET = "asgi-test-webhook-secret"
 

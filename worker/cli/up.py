@@ -14,15 +14,9 @@ from pathlib import Path
 import click
 
 from worker.config import load_settings
+from worker.devtools.supervise.children import ChildFailed, Supervisor, http_ready
 from worker.devtools.supervise.demo import DEMO_ENV_FILE
-from worker.devtools.supervise.processes import (
-    Supervisor,
-    check_ports_free,
-    hold_data_dir,
-    stop_on_signals,
-    wait_http,
-    wait_worker,
-)
+from worker.devtools.supervise.processes import check_ports_free, hold_data_dir, stop_on_signals, wait_worker
 from worker.devtools.supervise.stack import announce, start_children, start_redis, supervise
 from worker.devtools.supervise.tail import LogFollower
 from worker.ops.logs import wants_text
@@ -42,7 +36,7 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
         check_ports_free(host, [port, *([sandbox_port] if demo else [])])
         stop = stop_on_signals()
         env = {**os.environ, "RELAY_DATA_DIR": str(data_dir)}
-        supervisor = Supervisor(data_dir / "logs", env)
+        supervisor = Supervisor(data_dir / "logs", env, die_with_parent=True)
         # The children log to files; their new lines are echoed here, readable on a terminal (JSON otherwise).
         follower = LogFollower(data_dir / "logs", text=wants_text(sys.stdout))
         redis_server = None
@@ -51,8 +45,11 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             redis_server = start_redis(settings.redis_url, data_dir, env)
             demo_secret = start_children(supervisor, env, data_dir, host, port, sandbox_port, demo)
             receiver = f"http://{host}:{port}"
-            if not wait_http(f"{receiver}/healthz", 30):
-                raise click.ClickException(f"the receiver did not start; see {data_dir / 'logs' / 'webhooks.log'}")
+            try:
+                supervisor["webhooks"].wait_ready(http_ready(f"{receiver}/healthz"), 30)
+            except ChildFailed:
+                log = data_dir / "logs" / "webhooks.log"
+                raise click.ClickException(f"the receiver did not start; see {log}") from None
             wait_worker(settings, env, 30)
             announce(receiver, redis_server, data_dir, sandbox_port if demo else None, demo_secret)
             supervise(supervisor, data_dir, stop, follower)

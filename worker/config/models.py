@@ -40,8 +40,11 @@ class SourceConfig(StrictModel):
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=MiB, gt=0)
     dedup_window_seconds: int = Field(default=3 * DAY, gt=0)
-    # Token bucket per source (per receiver process): sustained deliveries per second and the burst above it.
-    rate_per_second: float = Field(default=50, gt=0)
+    # Token bucket per source (per receiver process), only when a rate is set: sustained deliveries per second and
+    # the burst above it. None by default: a real sender refused with 429 loses the event (GitHub never redelivers
+    # by itself, GitLab disables a hook after 4 failures), and one push can send hundreds of deliveries in seconds;
+    # ``max_waiting`` is what guards Redis.
+    rate_per_second: float | None = Field(default=None, gt=0)
     burst: int = Field(default=200, ge=1)
     # Events of this source not yet finished, at most: past it deliveries get 429, so one compromised sender
     # cannot fill Redis (which, with noeviction, would then refuse every source).
@@ -77,7 +80,7 @@ class SourceConfig(StrictModel):
         return self
 
 
-TargetKind = Literal["api7", "coding", "bearer"]
+TargetKindName = Literal["api7", "coding", "bearer"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ TARGET_AUTH: dict[str, TargetAuth] = {
 class TargetConfig(StrictModel):
     """An admin API that rules call, with the name of the system token it uses."""
 
-    kind: TargetKind
+    kind: TargetKindName
     base_url: AnyHttpUrl
     token: str | None = Field(default=None, description="token name in the token store; default: target name")
     token_secret: SecretStr | None = Field(default=None, description="seeds the token store on first start")
@@ -117,12 +120,6 @@ class TargetConfig(StrictModel):
         """How the token is sent: the configured mode, or the kind's usual one."""
         return self.auth or TARGET_AUTH[self.kind].default
 
-    @property
-    def can_rotate(self) -> bool:
-        """Whether Relay may rotate this target's token through its API."""
-        able = TARGET_AUTH[self.kind].can_rotate
-        return able if self.rotate is None else (self.rotate and able)
-
     @model_validator(mode="after")
     def _check_auth(self) -> TargetConfig:
         if self.auth_mode not in TARGET_AUTH[self.kind].modes:
@@ -134,13 +131,13 @@ class TargetConfig(StrictModel):
         return self
 
 
-ChannelKind = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
+ChannelKindName = Literal["slack", "wecom", "dingtalk", "feishu", "webhook"]
 
 
 class ChannelConfig(StrictModel):
     """Where notifications go. The URL often embeds a credential, so it is held as a secret."""
 
-    kind: ChannelKind
+    kind: ChannelKindName
     url: SecretStr
     secret: SecretStr | None = Field(default=None, description="signing secret (dingtalk, feishu)")
     msgtype: Literal["text", "markdown"] = Field(default="text", description="wecom message type")
@@ -170,12 +167,12 @@ class ReceiverConfig(StrictModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # h11 buffers at most this much of a request head (request line and headers); past it uvicorn answers 400.
+    # The receiver reads at most this much of a request head (request line and headers); past it: 431, closed.
     max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     # Connections and requests served at once per process; past it uvicorn answers 503.
     limit_concurrency: int = Field(default=1000, ge=1)
     timeout_keep_alive: int = Field(default=5, ge=1)
-    # Set: /metrics answers only ``Authorization: Bearer <token>``, so the public port does not show token names.
+    # Set: /metrics and /status need it (Bearer, or Basic's password), so the public port does not show token names.
     metrics_token: SecretStr | None = None
 
 

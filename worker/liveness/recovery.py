@@ -40,7 +40,7 @@ log = logging.getLogger("relay.recovery")
 
 
 @dataclass(frozen=True)
-class Delivery:
+class HeldMessage:
     """One delivered-but-unacknowledged message, as kombu keeps it."""
 
     tag: str
@@ -64,7 +64,7 @@ def record_channel(client: redis.Redis, owner: str, channel: str) -> None:
         _known_channels[owner] = channel
 
 
-def deliveries(client: redis.Redis) -> list[Delivery]:
+def held_messages(client: redis.Redis) -> list[HeldMessage]:
     """Every unacknowledged message with its delivery time and recorded holder."""
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(UNACKED_KEY)
@@ -73,48 +73,48 @@ def deliveries(client: redis.Redis) -> list[Delivery]:
         entries, index, holders = pipe.execute()
     times = {_text(tag): float(score) for tag, score in index}
     owners = {_text(tag): _text(owner) for tag, owner in holders.items()}
-    return [Delivery(_text(tag), raw, times.get(_text(tag)), owners.get(_text(tag))) for tag, raw in entries.items()]
+    return [HeldMessage(_text(tag), raw, times.get(_text(tag)), owners.get(_text(tag))) for tag, raw in entries.items()]
 
 
 def orphaned(
-    found: list[Delivery], alive: Collection[str], *, now: float, channels: Mapping[str, str] | None = None
-) -> list[Delivery]:
-    """The deliveries whose holder is dead or has moved to another broker channel, or unknown past the grace."""
+    found: list[HeldMessage], alive: Collection[str], *, now: float, channels: Mapping[str, str] | None = None
+) -> list[HeldMessage]:
+    """The messages whose holder is dead or has moved to another broker channel, or unknown past the grace."""
     current = channels or {}
     lost = []
-    for delivery in found:
-        if delivery.holder is not None:
-            owner, _, channel = delivery.holder.partition("#")
+    for message in found:
+        if message.holder is not None:
+            owner, _, channel = message.holder.partition("#")
             moved = bool(channel) and current.get(owner, channel) != channel
             if owner not in alive or moved:
-                lost.append(delivery)
-        elif delivery.delivered_at is not None and now - delivery.delivered_at > UNKNOWN_HOLDER_GRACE_SECONDS:
-            lost.append(delivery)
+                lost.append(message)
+        elif message.delivered_at is not None and now - message.delivered_at > UNKNOWN_HOLDER_GRACE_SECONDS:
+            lost.append(message)
     return lost
 
 
-def hand_back(client: redis.Redis, delivery: Delivery, queues: Collection[str]) -> bool:
+def hand_back(client: redis.Redis, message: HeldMessage, queues: Collection[str]) -> bool:
     """Push one message back onto its queue and drop it from ``unacked``; False if it was acked meanwhile."""
     try:
-        payload, _exchange, routing_key = json.loads(delivery.raw)
+        payload, _exchange, routing_key = json.loads(message.raw)
     except (ValueError, TypeError):
-        log.error("unacked message %s cannot be read; removing it", delivery.tag)
+        log.error("unacked message %s cannot be read; removing it", message.tag)
         payload, routing_key = None, None
     if payload is not None and routing_key not in queues:
         return False  # another app's queue: kombu's own visibility timeout restores it through its exchange
     with client.pipeline() as pipe:
         try:
             pipe.watch(UNACKED_KEY)  # type: ignore[no-untyped-call]
-            if not pipe.hexists(UNACKED_KEY, delivery.tag):
+            if not pipe.hexists(UNACKED_KEY, message.tag):
                 return False
             pipe.multi()
             if payload is not None:
                 _mark_redelivered(payload)
                 # RPUSH: the consumer's BRPOP takes from the right, so a handed-back message is served next.
                 pipe.rpush(routing_key, json.dumps(payload))
-            pipe.hdel(UNACKED_KEY, delivery.tag)
-            pipe.zrem(UNACKED_INDEX_KEY, delivery.tag)
-            pipe.hdel(HOLDERS_KEY, delivery.tag)
+            pipe.hdel(UNACKED_KEY, message.tag)
+            pipe.zrem(UNACKED_INDEX_KEY, message.tag)
+            pipe.hdel(HOLDERS_KEY, message.tag)
             pipe.execute()
         except redis.WatchError:
             return False
@@ -124,7 +124,7 @@ def hand_back(client: redis.Redis, delivery: Delivery, queues: Collection[str]) 
 def recover(client: redis.Redis, queues: Collection[str], *, now: float | None = None) -> list[str]:
     """Hand back every message held by a dead worker; forget holders of acknowledged ones. Returns the tags."""
     moment = time.time() if now is None else now
-    found = deliveries(client)
+    found = held_messages(client)
     alive = alive_owners(client, sorted({d.holder.partition("#")[0] for d in found if d.holder is not None}))
     channels = {_text(k): _text(v) for k, v in client.hgetall(CHANNELS_KEY).items()}
     lost = orphaned(found, alive, now=moment, channels=channels)

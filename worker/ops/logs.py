@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -19,21 +18,16 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, SecretStr
 
-MASK = "***"
-_MIN_SECRET_LENGTH = 4  # masking shorter strings would garble ordinary words
-_secrets: set[str] = set()
-_lock = threading.Lock()
+from worker.redaction import Secrets
+
+_secrets = Secrets()  # every secret this process knows, in every form it could take (worker.redaction)
 
 
-def register_secret(value: str | SecretStr | None) -> None:
-    """Mask ``value`` in every log line from now on."""
+def register_secret(value: str | SecretStr | None, *, basic_user: str | None = None) -> None:
+    """Mask ``value`` in every log line from now on (with ``basic_user``: its HTTP Basic form too)."""
     text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if text and len(text) >= _MIN_SECRET_LENGTH:
-        # Also the forms JSON escaping gives it (``"`` and ``\`` escaped, non-ASCII as \uXXXX), in case a value
-        # is serialised before it is masked.
-        forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-        with _lock:
-            _secrets.update(forms)
+    if text:
+        _secrets.add(text, basic_user=basic_user)
 
 
 def register_model_secrets(model: BaseModel) -> None:
@@ -66,10 +60,7 @@ def _walk(value: Any, found: set[str]) -> None:
 
 def redact(text: str) -> str:
     """``text`` with every registered secret replaced by ``***``."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    return _secrets.redact(text)
 
 
 class RedactingFilter(logging.Filter):

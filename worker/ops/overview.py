@@ -216,22 +216,10 @@ def recent_failures(client: redis.Redis, settings: Settings, limit: int = 10) ->
     ]
 
 
-def next_rotation(record: Any, settings: Settings) -> float | None:
-    """When Relay will rotate the token (None when it does not rotate it or cannot know)."""
-    target = settings.targets.get(record.target)
-    if target is None or not target.can_rotate or not record.token_id:
-        return None
-    policy = settings.tokens.rotate
-    candidates = [record.issued_at + policy.max_age_days * DAY]
-    if record.expires_at:
-        candidates.append(record.expires_at - policy.before_fraction * (record.expires_at - record.issued_at))
-    return float(min(candidates))
-
-
 def token_rows(client: redis.Redis, settings: Settings, now: float) -> list[TokenRow]:
     """Every stored token with its status now, days left and next rotation (metadata only: no key needed)."""
     from worker.tokens.keys import load_cipher
-    from worker.tokens.policy import seconds_left, status_now
+    from worker.tokens.policy import next_rotation, seconds_left, status_now
     from worker.tokens.store import TokenStore
 
     rows = []

@@ -14,7 +14,7 @@ from worker.store.events import ActionResult, EventRecord
 
 
 @dataclass(frozen=True)
-class Step:
+class TimelineStep:
     """One line of the timeline."""
 
     at: float | None
@@ -47,27 +47,29 @@ _TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def _from_action(action: ActionResult) -> Step:
+def _from_action(action: ActionResult) -> TimelineStep:
     request = " ".join(str(action.detail.get(key, "")) for key in ("method", "path")).strip()
     entry = {**asdict(action), "request": request}
-    return Step(action.detail.get("at"), "action", _action_text(entry) + f" (attempts {action.attempts})")
+    return TimelineStep(action.detail.get("at"), "action", _action_text(entry) + f" (attempts {action.attempts})")
 
 
-def timeline(record: EventRecord, history: list[dict[str, Any]]) -> list[Step]:
+def timeline(record: EventRecord, history: list[dict[str, Any]]) -> list[TimelineStep]:
     """The event's steps, oldest first."""
     steps = [
-        Step(record.received_at, "received", f"received from {record.source}: {record.type} ({record.delivery_id})"),
-        Step(record.received_at, "queued", "queued"),
+        TimelineStep(
+            record.received_at, "received", f"received from {record.source}: {record.type} ({record.delivery_id})"
+        ),
+        TimelineStep(record.received_at, "queued", "queued"),
     ]
     # An action's entry is written when it ends but dated when it started: order by time.
     for entry in sorted(history, key=lambda entry: float(entry.get("at") or 0.0)):
         render = _TEXTS.get(str(entry.get("kind")))
         text = render(entry) if render else str(entry.get("kind"))
-        steps.append(Step(entry.get("at"), str(entry.get("kind")), text))
+        steps.append(TimelineStep(entry.get("at"), str(entry.get("kind")), text))
     if not history:
         steps += [_from_action(action) for action in record.actions]
         steps.append(
-            Step(
+            TimelineStep(
                 record.updated_at or None,
                 "status",
                 f"now {record.status}" + (f": {record.error}" if record.error else ""),

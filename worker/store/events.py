@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from worker import jsontext
 from worker.errors import CorruptRecord, EventNotFound, StoreError
 from worker.store.keyspace import (
     DLQ_KEY,
@@ -130,8 +131,8 @@ def event_fields(record: EventRecord) -> dict[str, str]:
         FIELD_TYPE: record.type,
         FIELD_DELIVERY_ID: record.delivery_id,
         FIELD_RECEIVED_AT: repr(record.received_at),
-        FIELD_HEADERS: json.dumps(record.headers, separators=(",", ":")),
-        FIELD_PAYLOAD: json.dumps(record.payload, separators=(",", ":")),
+        FIELD_HEADERS: jsontext.dumps(record.headers),
+        FIELD_PAYLOAD: jsontext.dumps(record.payload),
         **status_fields(record, with_actions=True),
     }
 
@@ -145,7 +146,7 @@ def status_fields(record: EventRecord, *, with_actions: bool = False) -> dict[st
         FIELD_UPDATED_AT: repr(record.updated_at or record.received_at),
     }
     if with_actions:
-        fields[FIELD_ACTIONS] = json.dumps([asdict(action) for action in record.actions], separators=(",", ":"))
+        fields[FIELD_ACTIONS] = jsontext.dumps([asdict(action) for action in record.actions])
     return fields
 
 
@@ -240,7 +241,7 @@ def ingest_arguments(
         str(retention_seconds),
         str(int(record.received_at * 1000)),
         message,
-        json.dumps(event_fields(record), separators=(",", ":")),
+        jsontext.dumpb(event_fields(record)),
         str(max_waiting),
     ]
     return keys, argv

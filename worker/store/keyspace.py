@@ -1,8 +1,9 @@
 """Relay's Redis keyspace, named once: every key and event-record field Relay writes, and kombu's keys it reads.
 
 Every other module asks this one for a key (a prefix, or a builder such as ``event_key(event_id)``) or a field
-name; none spells a ``relay:`` literal (``tests/worker/store/test_keyspace.py`` scans for one, and checks that a
-real run leaves no key in Redis that this table does not name, with the type it says).
+name; none spells a ``relay:`` literal (``tests/worker/store/test_keyspace.py`` scans for one, and
+``tests/integration/test_keyspace.py`` checks that a real run leaves no key in Redis that this table does not name,
+with the type it says).
 
     key                               type    lifetime
         written by -> read by
@@ -236,3 +237,8 @@ def rows() -> list[Row]:
     table = next(part for part in (__doc__ or "").split("\n\n") if part.lstrip().startswith("key "))
     # A row is a line indented by four; the line under it, indented further, says who writes and who reads it.
     return [Row(*line.split()[:2]) for line in table.splitlines()[2:] if not line.startswith(" " * 5)]
+
+
+def row_type(key: str) -> str | None:
+    """The Redis type the table gives ``key``; None when no row names it."""
+    return next((row.type for row in rows() if row.matches(key)), None)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import enum
 import json
+import os
+import re
 import uuid
 from typing import Any
 
 import redis
 from celery import Celery
 
+from worker import jsontext
 from worker.store.keyspace import (
     MESSAGE_BODY,
     MESSAGE_DELIVERY_INFO,
@@ -39,8 +43,9 @@ MESSAGE_VERSION = 1
 class TaskMessageEncoder:
     """Encodes ``name(*args)`` as a message for ``queue``, ready to ``LPUSH`` onto the queue's list.
 
-    Celery builds the headers once, at start-up; each message then only gets its own ids and arguments, which
-    keeps Celery's per-call work (and its ``saferepr``) off the receiver's hot path.
+    Celery builds the headers once, at start-up, and the envelope is rendered to JSON then, with a marker where each
+    message's own values go; a message is then its ids, arguments and body spliced into that text. This keeps
+    Celery's per-call work (and its ``saferepr``) and most of the JSON encoding off the receiver's hot path.
     """
 
     def __init__(self, app: Celery, name: str, queue: str) -> None:
@@ -49,36 +54,67 @@ class TaskMessageEncoder:
         headers, properties, body, _ = app.amqp.as_task_v2(
             str(uuid.uuid4()), name, args=[], kwargs={}, ignore_result=None
         )
-        self._headers: dict[str, Any] = headers
-        self._properties: dict[str, Any] = properties
         self._body_tail: list[Any] = list(body[1:])
-
-    def encode(self, *args: Any) -> bytes:
-        """The JSON envelope of one task message."""
-        task_id = str(uuid.uuid4())
-        body = json.dumps([list(args), *self._body_tail]).encode()
         message = {
-            MESSAGE_BODY: base64.b64encode(body).decode(),
+            MESSAGE_BODY: _Slot.BODY,
             "content-encoding": "utf-8",
             "content-type": "application/json",
             MESSAGE_HEADERS: {
-                **self._headers,
-                "id": task_id,
-                "root_id": task_id,
-                "argsrepr": repr(list(args)),
+                **headers,
+                "id": _Slot.TASK_ID,
+                "root_id": _Slot.TASK_ID,
+                "argsrepr": _Slot.ARGSREPR,
                 MESSAGE_VERSION_HEADER: MESSAGE_VERSION,
             },
             MESSAGE_PROPERTIES: {
-                **self._properties,
-                "correlation_id": task_id,
+                **properties,
+                "correlation_id": _Slot.TASK_ID,
                 "delivery_mode": 2,
-                MESSAGE_DELIVERY_INFO: {"exchange": "", "routing_key": self.queue},  # direct to the queue
+                MESSAGE_DELIVERY_INFO: {"exchange": "", "routing_key": queue},  # direct to the queue
                 "priority": 0,
                 "body_encoding": "base64",
-                MESSAGE_DELIVERY_TAG: str(uuid.uuid4()),
+                MESSAGE_DELIVERY_TAG: _Slot.DELIVERY_TAG,
             },
         }
-        return json.dumps(message).encode()
+        self._template = _split(jsontext.dumpb(message))
+
+    def encode(self, *args: Any) -> bytes:
+        """The JSON envelope of one task message."""
+        body = base64.b64encode(jsontext.dumpb([list(args), *self._body_tail]))
+        values = {
+            _Slot.BODY: b'"' + body + b'"',
+            _Slot.TASK_ID: jsontext.dumpb(_uuid4()),
+            _Slot.ARGSREPR: jsontext.dumpb(repr(list(args))),
+            _Slot.DELIVERY_TAG: jsontext.dumpb(_uuid4()),
+        }
+        return b"".join(values[part] if isinstance(part, _Slot) else part for part in self._template)
+
+
+class _Slot(enum.StrEnum):
+    """Markers in the rendered envelope, each replaced by a message's own (JSON-encoded) value."""
+
+    BODY = "<relay:body>"
+    TASK_ID = "<relay:task-id>"
+    ARGSREPR = "<relay:argsrepr>"
+    DELIVERY_TAG = "<relay:delivery-tag>"
+
+
+_SLOT_PATTERN = re.compile(b'"(' + b"|".join(re.escape(slot.value.encode()) for slot in _Slot) + b')"')
+
+
+def _split(rendered: bytes) -> list[bytes | _Slot]:
+    """The rendered envelope as literal pieces and the slots between them (the JSON string of a marker is itself)."""
+    pieces = _SLOT_PATTERN.split(rendered)
+    return [_Slot(piece.decode()) if n % 2 else piece for n, piece in enumerate(pieces)]
+
+
+def _uuid4() -> str:
+    """What ``str(uuid.uuid4())`` gives (random, version 4, RFC 4122 variant), for less than half its cost."""
+    digits = bytearray(os.urandom(16))
+    digits[6] = (digits[6] & 0x0F) | 0x40
+    digits[8] = (digits[8] & 0x3F) | 0x80
+    text = digits.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[str]:

@@ -40,8 +40,9 @@ from worker.store.keyspace import (
 )
 
 # KEYS: the event lock, the event record, its history, then the tokens its calls may use.
-# ARGV: lock token, lock ms, "1" when the lock is already held (taken over), now, attempts allowed, retention
-# seconds, the history entry up to its attempt number, history cap, history seconds.
+# ARGV: lock token, lock ms, "1" when the lock is already held (taken over), now, attempts allowed (a run is marked
+# only while fewer have run: the bound of tasks.run.retries_spent), retention seconds, the history entry up to its
+# attempt number, history cap, history seconds.
 # Returns {0} when the lock is held elsewhere, {1} when there is no record, else {2 or 3 (marked), fields, the
 # tokens' heads} (heads are read only for a marked run: the one about to call).
 START_SCRIPT = Template("""
@@ -50,7 +51,7 @@ local status = redis.call('HGET', KEYS[2], '$status')
 if not status then return {1} end
 local attempts = tonumber(redis.call('HGET', KEYS[2], '$attempts'))
 local marked = 0
-if (status == '$queued' or status == '$retrying') and attempts and attempts + 1 <= tonumber(ARGV[5]) then
+if (status == '$queued' or status == '$retrying') and attempts and attempts < tonumber(ARGV[5]) then
   attempts = attempts + 1
   redis.call('HSET', KEYS[2], '$status', '$running', '$attempts', attempts, '$updated_at', ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[6])

@@ -1,6 +1,6 @@
 """Target kinds: how each kind of admin API authenticates, reports errors and is probed; one class per kind.
 
-A new target kind is one class here, registered in ``KINDS``, and its name and auth modes in ``TargetKind`` and
+A new target kind is one class here, registered in ``KINDS``, and its name and auth modes in ``TargetKindName`` and
 ``TARGET_AUTH`` (``worker.config.models``: what the configuration may say, checked when it is read). The generic
 ``TargetClient`` asks the kind, never names it.
 

@@ -50,6 +50,7 @@ from worker.tokens.records import (
     parse_record,
     record_fields,
 )
+from worker.waiting import poll
 
 INDEX_KEY = TOKENS_KEY
 _primed: ContextVar[dict[str, TokenHead] | None] = ContextVar("relay_primed_token_heads", default=None)
@@ -410,16 +411,19 @@ class TokenStore:
 
     def _wait_for_rotation(self, name: str, version: int, secret: bytes) -> tuple[int, bytes]:
         # A rotation is under way: the secret in hand may die any moment, so wait (bounded) for its successor.
-        deadline = time.monotonic() + self.rotation_wait_seconds
-        while time.monotonic() < deadline and self.rotation_running(name):
-            time.sleep(0.02)
+        latest = (version, secret)
+
+        def settled() -> bool:
+            nonlocal latest
+            # The record first, then the lock: a rotation that ends in between is seen with its new version.
             new_version, new_secret, status = self._head(name)
             if new_version is None or new_secret is None:
-                break
-            version, secret = new_version, new_secret
-            if status != TokenStatus.ROTATING:
-                break
-        return version, secret
+                return True
+            latest = (new_version, new_secret)
+            return status != TokenStatus.ROTATING or not self.rotation_running(name)
+
+        poll(settled, timeout=self.rotation_wait_seconds, interval=0.02)
+        return latest
 
     def _decrypt(self, name: str, version: int, secret: bytes) -> Credential:
         credential = Credential(SecretStr(self.cipher.decrypt(secret, name=name)), version)

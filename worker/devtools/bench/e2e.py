@@ -13,10 +13,10 @@ import redis
 from worker.celery_app import EVENTS_QUEUE
 from worker.devtools.bench import loadgen, sandbox
 from worker.devtools.bench.procs import Bench
-from worker.devtools.bench.waiting import wait_until
 from worker.store.connection import connect
 from worker.store.events import FINAL_STATUSES, EventStatus
 from worker.store.keyspace import FIELD_STATUS, FIELD_UPDATED_AT, UNACKED_KEY, event_key
+from worker.waiting import wait_until
 
 POST_CONNECTIONS = 32
 STEADY_CONNECTIONS = 4
@@ -51,7 +51,7 @@ class Latency:
 
 def post(bench: Bench, secret: str, count: int, *, rate: float | None) -> tuple[list[str], list[float]]:
     """Post ``count`` unique deliveries; return the event ids and the wall-clock time each was sent."""
-    requests = loadgen.deliveries(count, bench.receiver_port, secret)
+    requests = loadgen.signed_requests(count, bench.receiver_port, secret)
     connections = STEADY_CONNECTIONS if rate else POST_CONNECTIONS
     result = loadgen.run_drive(bench.receiver_port, requests, concurrency=connections, rate=rate)
     if result.statuses.get(202, 0) != count:

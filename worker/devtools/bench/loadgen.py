@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class Delivery:
+class SignedRequest:
     """One raw HTTP/1.1 request and its delivery id."""
 
     delivery_id: str
@@ -33,12 +33,12 @@ def signed_headers(secret: str, body: bytes, delivery_id: str) -> dict[str, str]
     return {
         "Content-Type": "application/json",
         "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": delivery_id,
+        "X-GitHub-SignedRequest": delivery_id,
         "X-Hub-Signature-256": f"sha256={signature}",
     }
 
 
-def deliveries(count: int, port: int, secret: str, *, path: str = "/hooks/github") -> list[Delivery]:
+def signed_requests(count: int, port: int, secret: str, *, path: str = "/hooks/github") -> list[SignedRequest]:
     """``count`` distinct raw requests, each with its own delivery id and signature."""
     run = uuid.uuid4().hex[:12]
     out = []
@@ -47,7 +47,7 @@ def deliveries(count: int, port: int, secret: str, *, path: str = "/hooks/github
         delivery_id = f"bench-{run}-{number}"
         lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in signed_headers(secret, body, delivery_id).items()]
-        out.append(Delivery(delivery_id, ("\r\n".join(lines) + "\r\n\r\n").encode() + body))
+        out.append(SignedRequest(delivery_id, ("\r\n".join(lines) + "\r\n\r\n").encode() + body))
     return out
 
 
@@ -79,7 +79,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(status_line.split()[1]), await reader.readexactly(length)
 
 
-async def _connection(port: int, queue: list[Delivery], result: Result, pace: _Pace | None) -> None:
+async def _connection(port: int, queue: list[SignedRequest], result: Result, pace: _Pace | None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while queue:
@@ -111,7 +111,7 @@ class _Pace:
             await asyncio.sleep(delay)
 
 
-async def drive(port: int, requests: list[Delivery], *, concurrency: int, rate: float | None = None) -> Result:
+async def drive(port: int, requests: list[SignedRequest], *, concurrency: int, rate: float | None = None) -> Result:
     """Send every request over ``concurrency`` keep-alive connections, flat out or at ``rate`` per second."""
     queue = list(reversed(requests))
     result = Result()
@@ -122,7 +122,7 @@ async def drive(port: int, requests: list[Delivery], *, concurrency: int, rate: 
     return result
 
 
-def run_drive(port: int, requests: list[Delivery], *, concurrency: int, rate: float | None = None) -> Result:
+def run_drive(port: int, requests: list[SignedRequest], *, concurrency: int, rate: float | None = None) -> Result:
     """``drive`` on a fresh event loop."""
     return asyncio.run(drive(port, requests, concurrency=concurrency, rate=rate))
 

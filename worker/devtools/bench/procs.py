@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.devtools.chaos.cluster import Child, wait_http
+from worker.devtools.bench import peer
+from worker.devtools.supervise.children import Child, Supervisor, http_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis, free_port
 
 PYTHON = [sys.executable, "-m"]
@@ -21,6 +23,15 @@ def vm_hwm_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of ``pid`` and of its children it has waited for (a forked command); 0 when gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        # Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14-17 of stat.
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def child_pids(pid: int) -> list[int]:
@@ -41,12 +52,13 @@ class Bench:
     env: dict[str, str]
     receiver_workers: int = 1
     redis: EmbeddedRedis = field(init=False)
-    children: dict[str, Child] = field(default_factory=dict, init=False)
+    supervisor: Supervisor = field(init=False)
     sandbox_port: int = field(default_factory=free_port, init=False)
     receiver_port: int = field(default_factory=free_port, init=False)
 
     def __post_init__(self) -> None:
         self.redis = EmbeddedRedis(self.work_dir / "redis", port=free_port())
+        self.supervisor = Supervisor(self.work_dir / "logs", self.env)
 
     @property
     def sandbox_url(self) -> str:
@@ -57,18 +69,16 @@ class Bench:
         """Start Redis, the sandbox and the receiver; wait until both answer."""
         self.redis.start()
         self.env["RELAY_REDIS_URL"] = self.redis.url
-        self.spawn("sandbox", [*PYTHON, "worker.cli", "sandbox", "--port", str(self.sandbox_port)])
+        sandbox = self.spawn("sandbox", [*PYTHON, "worker.cli", "sandbox", "--port", str(self.sandbox_port)])
         receiver = ["webhooks", "--port", str(self.receiver_port), "--workers", str(self.receiver_workers)]
-        self.spawn("receiver", [*PYTHON, "worker.cli", *receiver])
-        wait_http(f"http://127.0.0.1:{self.receiver_port}/healthz", 30)
-        wait_http(f"{self.sandbox_url}/_sandbox/health", 30)
+        self.spawn("receiver", [*PYTHON, "worker.cli", *receiver]).wait_ready(
+            http_ready(f"http://127.0.0.1:{self.receiver_port}/healthz"), 30
+        )
+        sandbox.wait_ready(http_ready(f"{self.sandbox_url}/_sandbox/health"), 30)
 
     def spawn(self, name: str, argv: list[str]) -> Child:
-        """Start a child process logging to ``logs/<name>.log``."""
-        logs = self.work_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self.children[name] = Child(name, argv, logs / f"{name}.log", self.env).start()
-        return self.children[name]
+        """Start a child process logging to ``logs/<name>.log`` (with ``env`` as it is now)."""
+        return self.supervisor.start(name, argv, env=self.env)
 
     def start_worker(self, name: str, app: str, *, queues: str | None = None) -> Child:
         """A Celery worker of ``app`` with two pool processes (prefork, as deployed)."""
@@ -78,19 +88,36 @@ class Bench:
 
     def start_hello(self, port: int) -> Child:
         """The bare ASGI baseline on ``port``, as many processes as the receiver."""
-        child = self.spawn("hello", [*PYTHON, "worker.devtools.bench.hello", str(port), str(self.receiver_workers)])
-        wait_http(f"http://127.0.0.1:{port}/healthz", 30)
-        return child
+        argv = [*PYTHON, "worker.devtools.bench.hello", str(port), str(self.receiver_workers)]
+        return self.spawn("hello", argv).wait_ready(http_ready(f"http://127.0.0.1:{port}/healthz"), 30)
+
+    def start_peer(self, port: int, secret: str) -> Child:
+        """adnanh/webhook on ``port``, checking GitHub's signature made with ``secret``."""
+        hooks = peer.write_hooks(self.work_dir / "hooks.json", secret)
+        child = self.spawn("webhook", peer.argv(hooks, port))
+        return child.wait_ready(http_ready(f"http://127.0.0.1:{port}/hooks/{peer.HOOK_ID}"), 30)
 
     def stop_child(self, name: str) -> None:
-        """SIGTERM one child (its process group) and forget it."""
-        child = self.children.pop(name, None)
-        if child is not None:
-            child.stop()
+        """Stop one child gracefully and forget it."""
+        self.supervisor.stop_child(name)
+
+    def cpu(self, name: str) -> float:
+        """CPU seconds used so far by ``name``'s serving processes (a uvicorn supervisor's workers when it has some).
+
+        ``redis`` is the embedded Redis server.
+        """
+        if name == "redis":
+            process = self.redis.child.process if self.redis.child is not None else None
+            return cpu_seconds(process.pid) if process is not None else 0.0
+        child = self.supervisor.children.get(name)
+        if child is None or child.process is None:
+            return 0.0
+        pids = child_pids(child.process.pid) if name != "webhook" and self.receiver_workers > 1 else []
+        return sum(cpu_seconds(pid) for pid in pids or [child.process.pid])
 
     def peak_kib(self, name: str, *, pool: bool) -> int:
         """The largest VmHWM among ``name``'s serving processes (its children when it forks, else itself)."""
-        child = self.children.get(name)
+        child = self.supervisor.children.get(name)
         if child is None or child.process is None:
             return 0
         pids = child_pids(child.process.pid) if pool else []
@@ -98,6 +125,5 @@ class Bench:
 
     def stop(self) -> None:
         """Stop every child, then Redis."""
-        for name in reversed(list(self.children)):
-            self.stop_child(name)
+        self.supervisor.stop()
         self.redis.stop()

@@ -43,6 +43,8 @@ class Goal:
 GOALS = (
     Goal("ingest / hello-world (full speed)", ("ingest", "ratio"), 0.40, True, ""),
     Goal("ingest p99 at steady 500/s (ms)", ("ingest", "receiver_steady", "p99_ms"), 20.0, False, " ms"),
+    Goal("ingest / adnanh/webhook (full speed)", ("ingest", "ratio_webhook"), 1.0, True, ""),
+    Goal("ingest p99 at full speed (ms)", ("ingest", "receiver", "p99_ms"), 20.0, False, " ms"),
     Goal("e2e / plain Celery (events/s)", ("e2e", "ratio"), 0.9, True, ""),
     Goal("webhook-to-admin p50 at 100/s (ms)", ("e2e", "latency", "p50_ms"), 15.0, False, " ms"),
     Goal("webhook-to-admin p99 at 100/s (ms)", ("e2e", "latency", "p99_ms"), 100.0, False, " ms"),
@@ -77,11 +79,7 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     ingest = results.get("ingest")
     if ingest:
-        for name in ("hello", "receiver", "hello_steady", "receiver_steady"):
-            f = ingest[name]
-            generator = ingest["steady_generator"] if name.endswith("_steady") else ingest["generator"]
-            rows.append((f"ingest {name} ({generator})", _ingest_text(f)))
-        rows.append(("ingest stored (unique, queued)", str(ingest["stored"])))
+        rows += _ingest_rows(ingest)
     e2e = results.get("e2e")
     if e2e:
         for name in ("relay", "plain"):
@@ -113,10 +111,31 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _ingest_rows(ingest: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for name in ("hello", "webhook", "receiver", "hello_steady", "receiver_steady"):
+        if name in ingest:
+            generator = ingest["steady_generator"] if name.endswith("_steady") else ingest["generator"]
+            rows.append((f"ingest {name} ({generator})", _ingest_text(ingest[name])))
+    ratios = f"receiver/hello {ingest['ratio']:.3f}"
+    if "ratio_webhook" in ingest:
+        ratios += f", receiver/webhook {ingest['ratio_webhook']:.3f}"
+    rows.append(("ingest ratios (full speed)", ratios))
+    if "cpu_ratio_hello" in ingest:
+        cpu = f"hello/receiver {ingest['cpu_ratio_hello']:.3f}"
+        if "cpu_ratio_webhook" in ingest:
+            cpu += f", webhook/receiver {ingest['cpu_ratio_webhook']:.3f}"
+        rows.append(("ingest CPU per request, ratios", cpu))
+    rows.append(("ingest stored (unique, queued)", str(ingest["stored"])))
+    return rows
+
+
 def _ingest_text(f: dict[str, Any]) -> str:
+    cpu = f", CPU {f['cpu_us']:.0f} us/request" if f.get("cpu_us") else ""
+    cpu += f" (+ Redis {f['redis_cpu_us']:.0f} us)" if f.get("redis_cpu_us") else ""
     return (
         f"{f['rate']:.0f}/s accepted {f['accepted']} failed {f['failed']}  "
-        f"p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} p99.9 {f['p999_ms']:.2f} ms"
+        f"p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} p99.9 {f['p999_ms']:.2f} ms{cpu}"
     )
 
 

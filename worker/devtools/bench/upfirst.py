@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from worker.devtools.bench import sandbox
-from worker.devtools.bench.waiting import wait_until
 from worker.devtools.supervise.embedded import free_port
+from worker.waiting import wait_until
 
 UP_LINE = "Relay is up."
 _DROPPED_ENV = ("RELAY_CONFIG", "RELAY_REDIS_URL", "RELAY_TOKEN_KEY", "RELAY_DATA_DIR")
@@ -32,13 +32,15 @@ def _curl_request(line: str) -> tuple[str, dict[str, str], str]:
 
 def _read_until(stdout: object, predicate: str, deadline: float) -> tuple[str, float]:
     assert hasattr(stdout, "readline")
-    while time.monotonic() < deadline:
+
+    def printed() -> tuple[str, float] | None:
         line: str = stdout.readline()
         if not line:
-            break
-        if predicate in line:
-            return line, time.time()
-    raise TimeoutError(f"relay up did not print {predicate!r}")
+            raise TimeoutError(f"relay up did not print {predicate!r}")
+        return (line, time.time()) if predicate in line else None
+
+    what = f"relay up printing {predicate!r}"
+    return wait_until(printed, timeout=deadline - time.monotonic(), what=what, interval=0.0)
 
 
 def first_event_seconds(work_dir: Path, *, timeout: float = 60) -> dict[str, float]:

@@ -23,6 +23,9 @@ for line in io.lines(%s) do
 end
 local i = 0
 local n = #bodies
+init = function(args)
+  i = tonumber(args[1] or "0") %% n
+end
 request = function()
   i = i + 1
   if i > n then i = 1 end
@@ -74,10 +77,12 @@ def write_script(path: Path, count: int, secret: str, *, run: str) -> Path:
     return path
 
 
-def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> WrkResult:
-    """Run wrk with one thread against ``url`` and return its figures."""
+def run_wrk(url: str, script: Path, *, seconds: float, connections: int, offset: int = 0) -> WrkResult:
+    """Run wrk with one thread against ``url`` (from delivery number ``offset`` of the file) and return its figures."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script)]
-    done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=False)  # noqa: S603
+    done = subprocess.run(  # noqa: S603 (wrk, our arguments)
+        [*argv, url, "--", str(offset)], capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures: {done.stdout[-500:]} {done.stderr[-500:]}")
@@ -90,4 +95,17 @@ def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> WrkR
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         p999_ms=data["p999_us"] / 1000,
+    )
+
+
+def combined(results: list[WrkResult]) -> WrkResult:
+    """Several runs against one server as one: counts and time added, each percentile the worst run's."""
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        non2xx=sum(r.non2xx for r in results),
+        errors=sum(r.errors for r in results),
+        p50_ms=max(r.p50_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        p999_ms=max(r.p999_ms for r in results),
     )

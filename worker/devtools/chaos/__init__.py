@@ -6,6 +6,6 @@ report    what it proves: posted, acknowledged, done, dead letters by reason, mi
 """
 
 from worker.devtools.chaos.report import Report
-from worker.devtools.chaos.run import Plan, run
+from worker.devtools.chaos.run import ChaosPlan, run
 
-__all__ = ["Plan", "Report", "run"]
+__all__ = ["ChaosPlan", "Report", "run"]

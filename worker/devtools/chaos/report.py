@@ -14,6 +14,7 @@ from worker.devtools.chaos.resolve import replay_unknown
 from worker.devtools.chaos.timeline import Timeline
 from worker.errors import StoreError
 from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.waiting import poll
 
 
 @dataclass
@@ -82,8 +83,8 @@ def _wait_final(
 ) -> dict[str, tuple[EventStatus, float, str]]:
     """``id -> (status, updated_at, error)`` of the events final within ``timeout``, updated after ``settled_after``."""
     finals: dict[str, tuple[EventStatus, float, str]] = {}
-    deadline = time.monotonic() + timeout
-    while len(finals) < len(ids) and time.monotonic() < deadline:
+
+    def all_final() -> bool:
         for event_id in ids - set(finals):
             try:
                 record = store.get(event_id)
@@ -91,7 +92,9 @@ def _wait_final(
                 continue
             if record.status in FINAL_STATUSES and record.updated_at > settled_after:
                 finals[event_id] = (record.status, record.updated_at, record.error or "")
-        time.sleep(0.5)
+        return len(finals) == len(ids)
+
+    poll(all_final, timeout=timeout, interval=0.5)
     return finals
 
 

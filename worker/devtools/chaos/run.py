@@ -31,7 +31,7 @@ READ_TIMEOUT = 2.0
 
 
 @dataclass
-class Plan:
+class ChaosPlan:
     """How hard and how long to push."""
 
     duration: float = 60.0
@@ -76,7 +76,7 @@ def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:
     return path
 
 
-def post_steadily(url: str, secret: str, plan: Plan, timeline: Timeline, stop: threading.Event) -> None:
+def post_steadily(url: str, secret: str, plan: ChaosPlan, timeline: Timeline, stop: threading.Event) -> None:
     """Post one signed, unique delivery every 1/rate seconds until the duration is over."""
     interval = 1.0 / plan.rate
     started = time.monotonic()
@@ -101,7 +101,7 @@ def post_steadily(url: str, secret: str, plan: Plan, timeline: Timeline, stop: t
             stop.wait(max(0.0, started + n * interval - time.monotonic()))
 
 
-def inject_faults(cluster: Cluster, plan: Plan, timeline: Timeline, rng: random.Random) -> None:
+def inject_faults(cluster: Cluster, plan: ChaosPlan, timeline: Timeline, rng: random.Random) -> None:
     """Kill a random worker every ``kill_every`` s, restart Redis and the receiver, and make the sandbox fail."""
     started = time.monotonic()
     redis_at = [plan.duration * (k + 1) / (plan.redis_restarts + 1) for k in range(plan.redis_restarts)]
@@ -138,7 +138,7 @@ def sandbox_faults() -> list[dict[str, Any]]:
     ]
 
 
-def run(plan: Plan, work_dir: Path) -> Report:
+def run(plan: ChaosPlan, work_dir: Path) -> Report:
     """Run the whole fault plan on fresh processes in ``work_dir`` and return the report."""
     rng = random.Random(plan.seed)
     secret, token, sandbox_port = secrets.token_hex(16), secrets.token_urlsafe(24), free_port()

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.state import SandboxState
-from worker.devtools.sandbox.tokens import TokenRecord, validate_name
+from worker.devtools.sandbox.tokens import IssuedToken, validate_name
 from worker.devtools.sandbox.web import (
     bad_request,
     list_envelope,
@@ -24,7 +24,7 @@ TOKEN_PREFIXES = ("/api/settings/tokens", "/api/tokens")
 TOKEN_ORDER = ("created_at", "updated_at", "expires_at")
 
 
-def _with_secret(record: TokenRecord, secret: str) -> JSONResponse:
+def _with_secret(record: IssuedToken, secret: str) -> JSONResponse:
     # Only create and regenerate answer the secret: it is shown once.
     return JSONResponse(value_envelope({**record.public(), "token": secret}))
 

@@ -12,15 +12,15 @@ from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.middleware import CODING_PATH, auth_of
 from worker.devtools.sandbox.state import SandboxState
-from worker.devtools.sandbox.tokens import TokenRecord
+from worker.devtools.sandbox.tokens import IssuedToken
 from worker.devtools.sandbox.web import loads_strict
 
-Action = Callable[[TokenRecord, dict[str, Any]], dict[str, Any]]
+CodingHandler = Callable[[IssuedToken, dict[str, Any]], dict[str, Any]]
 
 SANDBOX_TEAM_ID = 1
 
 
-def describe_current_user(token: TokenRecord, params: dict[str, Any]) -> dict[str, Any]:
+def describe_current_user(token: IssuedToken, params: dict[str, Any]) -> dict[str, Any]:
     """Answer `DescribeCodingCurrentUser` for the user owning the token."""
     return {
         "User": {
@@ -43,7 +43,7 @@ def describe_current_user(token: TokenRecord, params: dict[str, Any]) -> dict[st
     }
 
 
-ACTIONS: dict[str, Action] = {"DescribeCodingCurrentUser": describe_current_user}
+ACTIONS: dict[str, CodingHandler] = {"DescribeCodingCurrentUser": describe_current_user}
 
 
 def coding_error(code: str, message: str) -> JSONResponse:

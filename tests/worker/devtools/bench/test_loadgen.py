@@ -8,7 +8,7 @@ import pytest
 
 from webhooks.sources import build_verifier
 from worker.config import SourceConfig
-from worker.devtools.bench.loadgen import deliveries, percentile
+from worker.devtools.bench.loadgen import percentile, signed_requests
 from worker.errors import Rejected
 
 SECRET = "a-benchmark-secret-0123456789"
@@ -22,7 +22,7 @@ def _split(raw: bytes) -> tuple[dict[str, str], bytes]:
 
 def test_every_delivery_verifies_and_has_its_own_id() -> None:
     verify = build_verifier(SourceConfig(kind="github", secret=SECRET))
-    made = deliveries(50, 8000, SECRET)
+    made = signed_requests(50, 8000, SECRET)
 
     ids = set()
     for delivery in made:
@@ -35,7 +35,7 @@ def test_every_delivery_verifies_and_has_its_own_id() -> None:
 
 def test_a_delivery_signed_with_another_secret_is_refused() -> None:
     verify = build_verifier(SourceConfig(kind="github", secret=SECRET))
-    headers, body = _split(deliveries(1, 8000, "another-secret-0123456789")[0].raw)
+    headers, body = _split(signed_requests(1, 8000, "another-secret-0123456789")[0].raw)
 
     with pytest.raises(Rejected):
         verify(headers, body, time.time())

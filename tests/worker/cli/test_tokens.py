@@ -11,10 +11,12 @@ import redis
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 
+from tests.worker.tokens.support import SCOPE_LISTS
 from worker.cli import main
 from worker.cli.tokens import git_host_matches
 from worker.config import Settings
 from worker.tokens.keys import parse_keys
+from worker.tokens.scopes import parse_scope_list
 from worker.tokens.store import TokenStore
 
 SECRET = "a7ee-cli-secret-0123456789abcdef"
@@ -119,6 +121,24 @@ def test_edit_changes_metadata_only(relay: Callable[..., Result], fake_redis: re
     record = stored(fake_redis).get("git")
     assert (record.description, record.scopes, record.version) == ("CI clone token", ["project:depot:ro"], 1)
     assert relay("edit", "git", "--scopes", "has space").exit_code != 0
+
+
+@pytest.mark.parametrize(("text", "scopes"), SCOPE_LISTS)
+def test_the_cli_takes_exactly_the_scopes_the_core_grammar_takes(
+    relay: Callable[..., Result], fake_redis: redis.Redis, text: str, scopes: list[str] | None
+) -> None:
+    relay("add", "git", "--target", "git", input=SECRET)
+
+    result = relay("edit", "git", "--scopes", text)
+
+    if scopes is None:
+        assert result.exit_code == 2
+        assert "is not of the form resource:scope:ro|rw" in result.output
+        with pytest.raises(ValueError, match="is not of the form"):
+            parse_scope_list(text)
+    else:
+        assert result.exit_code == 0, result.output
+        assert stored(fake_redis).get("git").scopes == scopes == parse_scope_list(text)
 
 
 def test_git_credential_answers_get_and_ignores_store(relay: Callable[..., Result]) -> None:
