@@ -7,10 +7,11 @@ status change, its counts and its history entries are one round trip and land to
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis
 
-from worker.config import Action, CallAction
+from worker.config import Action, NotifyAction
 from worker.liveness.heartbeat import owner_id
 from worker.ops import stats
 from worker.runtime import CallCount, Runtime
@@ -67,9 +68,10 @@ def action(runtime: Runtime, record: EventRecord, result: ActionResult, started:
         history.append(
             pipe, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule, index=result.index,
             action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
-            ok=result.ok, error=result.error, seconds=round(seconds, 4),
+            ok=result.ok, error=result.error, seconds=round(seconds, 4), **_writes(result),
         )  # fmt: skip
-        if not isinstance(spec, CallAction):  # admin API calls are counted by the target client, per request
+        # Admin API calls (of calls and syncs) are counted by the target client, per request.
+        if isinstance(spec, NotifyAction):
             stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
 
     return queue
@@ -84,3 +86,9 @@ def calls(counts: list[CallCount]) -> Also:
             stats.record_call(pipe, count.target, count.method, count.status_class, count.seconds)
 
     return queue
+
+
+def _writes(result: ActionResult) -> dict[str, Any]:
+    # A sync's writes, each a line of the event's story.
+    writes = result.detail.get("writes")
+    return {"writes": writes} if isinstance(writes, list) and writes else {}

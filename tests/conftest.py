@@ -13,6 +13,7 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
+from tests.worker.gitops.support import Gateway
 from worker.config import Settings, get_settings, load_settings
 from worker.devtools.supervise.children import Child, Supervisor, log_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis
@@ -145,3 +146,15 @@ def start_beat(processes: Supervisor, tmp_path: Path) -> Callable[[str], Child]:
         return processes.start(name, argv, env=environment, ready=log_ready("beat: Starting"), timeout=60)
 
     return start
+
+
+@pytest.fixture
+def gateway(runtime_sandbox: Sandbox) -> Gateway:
+    """API7 3.5's gateway group ``default`` (the sandbox's), as the GitOps tests read it."""
+    return Gateway(runtime_sandbox)
+
+
+@pytest.fixture
+def gateway_32(sandbox: Sandbox) -> Gateway:
+    """API7 3.2's gateway group ``default`` (the sandbox's, in its default generation)."""
+    return Gateway(sandbox)

@@ -21,6 +21,9 @@
     │                               ``refused``: the token itself was refused (not a mere lack of permission)
     ├── TokenError                  token store problems (unknown token, undecryptable secret)
     └── RuleError                   a rule or template that cannot be evaluated
+        └── GitOpsError             a reconcile that cannot go on with this revision
+            ├── DesiredStateError   the repository's files are invalid (file, line, resource, field)
+            └── PlanRefused         a plan Relay will not apply (it would empty the group)
 
 Messages never contain a secret: callers pass reasons, never header values or tokens.
 """
@@ -152,3 +155,15 @@ class TokenError(RelayError):
 
 class RuleError(RelayError):
     """A rule's condition or template cannot be evaluated (missing field, bad expression)."""
+
+
+class GitOpsError(RuleError):
+    """A reconcile that cannot go on with this revision (bad file, refused plan); retrying it will not help."""
+
+
+class DesiredStateError(GitOpsError):
+    """The repository's files are not a valid desired state; the message names the file, line, resource and field."""
+
+
+class PlanRefused(GitOpsError):
+    """A plan Relay will not apply as it stands (it would empty the gateway group, say)."""

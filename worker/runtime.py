@@ -18,6 +18,7 @@ import redis
 
 from worker.channels import Notifications
 from worker.config import Settings
+from worker.gitops.source import CommitSource
 from worker.ops import stats
 from worker.store.connection import connect, resolve_redis_url
 from worker.store.events import EventStore
@@ -47,6 +48,7 @@ class Runtime:
     redis: redis.Redis
     tokens: TokenSource
     transport: httpx.BaseTransport | None = None  # tests put an httpx.MockTransport here
+    commits: CommitSource | None = None  # reads repositories' commits (worker.repos); sync actions need it
     events: EventStore = field(init=False)
     notifications: Notifications = field(init=False)
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)

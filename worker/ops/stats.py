@@ -70,7 +70,22 @@ NOTIFICATIONS = Family(
 )
 TOKEN_ROTATIONS = Family(PREFIX + "token_rotations", "relay_token_rotations", "Token rotations", ("outcome",))
 TOKEN_WARNINGS = Family(PREFIX + "token_warnings", "relay_token_warnings", "Token expiry warnings", ("outcome",))
-FAMILIES = (EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS)
+GITOPS_RECONCILES = Family(
+    PREFIX + "gitops_reconciles", "relay_gitops_reconciles", "GitOps reconciles, by outcome",
+    ("target", "gateway_group", "outcome"),
+)  # fmt: skip
+GITOPS_CHANGES = Family(
+    PREFIX + "gitops_changes", "relay_gitops_resources_changed", "Resources written by GitOps reconciles, by operation",
+    ("target", "gateway_group", "op"),
+)  # fmt: skip
+GITOPS_DRIFT = Family(
+    PREFIX + "gitops_drift", "relay_gitops_drift_checks", "GitOps drift checks, by result (in_sync, drifted, error)",
+    ("target", "gateway_group", "result"),
+)  # fmt: skip
+FAMILIES = (
+    EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS,
+    GITOPS_RECONCILES, GITOPS_CHANGES, GITOPS_DRIFT,
+)  # fmt: skip
 
 
 def status_class(status_code: int | None) -> str:
@@ -112,6 +127,21 @@ def record_token(target: Target, kind: str, outcome: str) -> None:
     family = {"rotation": TOKEN_ROTATIONS, "warning": TOKEN_WARNINGS}[kind]
     with _batch(target) as pipe:
         pipe.hincrby(family.key, _field(outcome), 1)
+
+
+def record_reconcile(target: Target, name: str, group: str, outcome: str, changed: dict[str, int]) -> None:
+    """Count one reconcile of a gateway group by its outcome, and the resources it created, updated, deleted."""
+    with _batch(target) as pipe:
+        pipe.hincrby(GITOPS_RECONCILES.key, _field(name, group, outcome), 1)
+        for op, count in changed.items():
+            if count:
+                pipe.hincrby(GITOPS_CHANGES.key, _field(name, group, op), count)
+
+
+def record_drift(target: Target, name: str, group: str, result: str) -> None:
+    """Count one drift check of a gateway group (``in_sync``, ``drifted``, ``error``)."""
+    with _batch(target) as pipe:
+        pipe.hincrby(GITOPS_DRIFT.key, _field(name, group, result), 1)
 
 
 def record_depth(target: Target, depth: int, *, now: float | None = None) -> None:

@@ -51,6 +51,22 @@ with the type it says).
         token store -> CLI
     relay:token:<name>:sent:<...>     string  until that warning may be sent again
         token warnings -> token warnings
+    relay:gitops:inventory:<target:group> hash kept; an entry goes when its resource is pruned
+        GitOps apply (per write) -> GitOps plan (prune), status
+    relay:gitops:salt:<target:group>  string  no expiry
+        GitOps plan (the first, SET NX) -> GitOps plan, apply
+    relay:gitops:state:<target:group> hash    no expiry
+        GitOps reconcile -> status, drift, skip
+    relay:gitops:history:<target:group> list  its last 20 entries
+        GitOps reconcile -> status
+    relay:gitops:pending:<target:group> string until the running reconcile takes it
+        an event that found the group's lock held -> the running reconcile, at its end
+    relay:gitops:lock:<target:group>  string  released at the reconcile's end; the task time limit
+        GitOps reconcile -> GitOps reconcile
+    relay:gitops:journal:<step...>    hash    the event's retention
+        GitOps apply (before and after a write) -> a rerun of the same step
+    relay:gitops:groups               set     no expiry
+        GitOps reconcile -> status, drift beat
     relay.events                      list    until consumed
         receiver, replay, sweeper, Celery -> Celery workers (kombu)
     relay.events<sep><step>           list    until consumed
@@ -106,6 +122,17 @@ ALERTS_SEEN_KEY = ALERTS_KEY + ":dead_letters_seen"  # the newest dead letter al
 # The token store (``worker.tokens.store``).
 TOKENS_KEY = RELAY + "tokens"
 TOKEN_KEY = RELAY + "token:"
+
+# GitOps (``worker.gitops``; fields and values are described in ``worker.gitops.keys``), per ``<target>:<group>``.
+GITOPS_KEY = RELAY + "gitops:"
+GITOPS_INVENTORY = GITOPS_KEY + "inventory:"
+GITOPS_SALT = GITOPS_KEY + "salt:"
+GITOPS_STATE = GITOPS_KEY + "state:"
+GITOPS_HISTORY = GITOPS_KEY + "history:"
+GITOPS_PENDING = GITOPS_KEY + "pending:"
+GITOPS_LOCK = GITOPS_KEY + "lock:"
+GITOPS_JOURNAL = GITOPS_KEY + "journal:"  # per step key (``<event id>:<rule>:<index>``)
+GITOPS_GROUPS = GITOPS_KEY + "groups"
 
 # An event record's hash fields.
 FIELD_ID = "id"

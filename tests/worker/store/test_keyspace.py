@@ -48,6 +48,10 @@ def test_every_row_has_a_redis_type_and_a_unique_pattern() -> None:
         *[(key, "list") for key in keyspace.queue_keys("relay.events")],
         (keyspace.UNACKED_KEY, "hash"),
         (keyspace.UNACKED_INDEX_KEY, "zset"),
+        (keyspace.GITOPS_INVENTORY + "gw:default", "hash"),
+        (keyspace.GITOPS_LOCK + "gw:default", "string"),
+        (keyspace.GITOPS_JOURNAL + "evt_1:deploy:0", "hash"),
+        (keyspace.GITOPS_GROUPS, "set"),
     ],
 )
 def test_each_key_builder_gives_a_key_of_one_row_of_its_type(key: str, kind: str) -> None:
