@@ -43,26 +43,7 @@ def start_children(
     """Start the sandbox (demo only), the receiver, a worker and beat; returns the demo source's secret."""
     if not env.get(TOKEN_KEY_ENV) and ensure_dev_key(data_dir):
         click.echo(f"generated {data_dir / KEY_FILE} to encrypt stored tokens (production sets {TOKEN_KEY_ENV})")
-    demo_secret = None
-    if demo:
-        demo_secret = secrets.token_hex(16)
-        env[SECRET_ENV] = demo_secret
-        env[TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
-        git_url = start_git_server(supervisor, env, data_dir)
-        gitops = gitops_demo.gitops_overlay(git_url, SANDBOX_TARGET) if git_url else None
-        env["RELAY_CONFIG"] = str(write_demo_config(data_dir, sandbox_port, gitops))
-        names = (SECRET_ENV, TOKEN_ENV, "RELAY_SANDBOX_TOKEN", *([GIT_TOKEN_ENV] if git_url else []))
-        write_demo_env(data_dir, {name: env[name] for name in names})
-        # The bootstrap secret travels in the environment, never on a command line.
-        version = ["--api7-version", f"{DEMO_API7_VERSION}.0"]
-        supervisor.start(
-            "sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port), *version]
-        )
-        if git_url:
-            work = data_dir / gitops_demo.REPO
-            bare = data_dir / "gitops" / f"{gitops_demo.REPO}.git"
-            sandbox = f"http://127.0.0.1:{sandbox_port}"
-            DemoInfo(f"http://{host}:{port}", sandbox, git_url, str(bare), str(work)).save(data_dir)
+    demo_secret = start_demo(supervisor, env, data_dir, f"http://{host}:{port}", sandbox_port) if demo else None
     python = [sys.executable, "-m"]
     supervisor.start("webhooks", [*python, "worker.cli", "webhooks", "--host", host, "--port", str(port)])
     # Without mingle: a lone worker would wait a second for neighbours' revoked lists (Relay revokes nothing).
@@ -82,6 +63,26 @@ def start_children(
             str(data_dir / "beat-schedule"),
         ],
     )
+    return demo_secret
+
+
+def start_demo(supervisor: Supervisor, env: dict[str, str], data_dir: Path, receiver: str, sandbox_port: int) -> str:
+    """The demo: generated secrets, the GitOps repository and its git server, the sandbox; the source's secret."""
+    demo_secret = secrets.token_hex(16)
+    env[SECRET_ENV] = demo_secret
+    env[TOKEN_ENV] = env["RELAY_SANDBOX_TOKEN"] = secrets.token_urlsafe(24)
+    git_url = start_git_server(supervisor, env, data_dir)
+    gitops = gitops_demo.gitops_overlay(git_url, SANDBOX_TARGET) if git_url else None
+    env["RELAY_CONFIG"] = str(write_demo_config(data_dir, sandbox_port, gitops))
+    names = (SECRET_ENV, TOKEN_ENV, "RELAY_SANDBOX_TOKEN", *([GIT_TOKEN_ENV] if git_url else []))
+    write_demo_env(data_dir, {name: env[name] for name in names})
+    # The bootstrap secret travels in the environment, never on a command line.
+    version = ["--api7-version", f"{DEMO_API7_VERSION}.0"]
+    supervisor.start("sandbox", [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(sandbox_port), *version])
+    if git_url:
+        work, bare = data_dir / gitops_demo.REPO, data_dir / "gitops" / f"{gitops_demo.REPO}.git"
+        sandbox = f"http://127.0.0.1:{sandbox_port}"
+        DemoInfo(receiver, sandbox, git_url, str(bare), str(work)).save(data_dir)
     return demo_secret
 
 
