@@ -91,6 +91,13 @@ def _done(relay: Stack, event_id: str, status: EventStatus = EventStatus.DONE, t
     return wait_for_event(store, event_id, status, timeout=timeout)
 
 
+def _apply_v1(relay: Stack, origin: Origin) -> str:
+    """Commit V1 and push it; its commit once applied."""
+    first = origin.commit({"gateway/billing.yaml": V1})
+    _done(relay, relay.deliver(push(first)))
+    return first
+
+
 def _ids(sandbox: Sandbox, kind: str) -> set[str]:
     return set(sandbox.group_state("default")["resources"].get(kind, {}))
 
@@ -123,8 +130,7 @@ def test_a_rename_and_a_removal_write_exactly_those_and_others_resources_survive
     gitops: Callable[..., Stack], origin: Origin, sandbox: Sandbox
 ) -> None:
     relay = gitops()
-    first = origin.commit({"gateway/billing.yaml": V1})
-    _done(relay, relay.deliver(push(first)))
+    first = _apply_v1(relay, origin)
     service = sha1("billing")
     sandbox.seed("routes", "adc-made", {"name": "adc", "paths": ["/adc"], "service_id": service}, made_by="adc")
     sandbox.seed("routes", "hand-made", {"name": "hand", "paths": ["/hand"], "service_id": service})
@@ -157,8 +163,7 @@ def test_the_plan_relay_rules_test_shows_is_exactly_what_the_live_run_writes(
     gitops: Callable[..., Stack], origin: Origin, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     relay = gitops()
-    first = origin.commit({"gateway/billing.yaml": V1})
-    _done(relay, relay.deliver(push(first)))
+    first = _apply_v1(relay, origin)
     second = origin.commit({"gateway/billing.yaml": V2})
     (tmp_path / "push.json").write_text(json.dumps(push(second, first)))
     before = effects(sandbox)["counts"]
@@ -227,8 +232,7 @@ def test_no_secret_reaches_a_log_redis_or_the_gateways_request_log(
     gitops: Callable[..., Stack], origin: Origin, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     relay = gitops()
-    first = origin.commit({"gateway/billing.yaml": V1})
-    _done(relay, relay.deliver(push(first)))
+    first = _apply_v1(relay, origin)
     second = origin.commit({"gateway/billing.yaml": V2})
     _done(relay, relay.deliver(push(second, first)))
     forms = secret_forms([sandbox.token, GIT_TOKEN, CI_BOT_KEY], users=["relay", "x-access-token", "oauth2"])
