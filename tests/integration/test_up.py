@@ -87,6 +87,10 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
         # Secrets reach the children through the environment: not in their config file, not on a command line.
         assert "${RELAY_UP_SANDBOX_TOKEN}" in (tmp_path / ".relay" / "up.yaml").read_text()
         assert not any(b"--token" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children)
+        generated = dict(line.split("=", 1) for line in (tmp_path / ".relay" / "up.env").read_text().splitlines())
+        git_token = generated["RELAY_UP_GIT_TOKEN"]  # the git server's: in no command line, file or output
+        assert not any(git_token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children)
+        assert git_token not in (tmp_path / ".relay" / "up.yaml").read_text() + text
         _gitops_walkthrough(text, tmp_path, env, sandbox_port)
     finally:
         up.signal(signal.SIGINT)  # Ctrl-C
@@ -131,6 +135,7 @@ def _gitops_walkthrough(text: str, cwd: Path, env: dict[str, str], sandbox_port:
     curl = run("relay demo push --print")
     assert sha in curl
     assert curl.startswith("curl ")
+    assert "token" not in (work / ".git" / "config").read_text().lower()
 
 
 def test_a_second_relay_up_names_what_stands_in_its_way(tmp_path: Path) -> None:
