@@ -208,8 +208,11 @@ def test_pushes_delivered_out_of_order_end_at_the_newest_commit(
     for event_id in events:
         _done(relay, event_id, timeout=90)
     assert _ids(sandbox, "routes") == {route_id("list-invoices"), route_id("r2")}
-    state = Revisions(redis.Redis.from_url(relay.redis_url), "gw", "default").state()
-    assert (state.last_applied, state.outcome) == (shas[2], "applied")
+    revisions = Revisions(redis.Redis.from_url(relay.redis_url), "gw", "default")
+    assert (revisions.state().last_applied, revisions.state().outcome) == (shas[2], "applied")
+    applied = [entry["revision"] for entry in reversed(revisions.history()) if entry["outcome"] == "applied"]
+    assert applied[-1] == shas[2]
+    assert shas[2] not in applied[:-1]  # once the newest applied, nothing older was applied after it
 
 
 def test_a_bad_file_fails_the_event_naming_its_file_and_line_and_writes_nothing(
