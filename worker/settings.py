@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from worker.errors import ConfigError
 from worker.logs import register_model_secrets
+from worker.repos.config import RepoConfig
 
 DEFAULT_CONFIG_PATH = Path("relay.yaml")
 MiB = 1024 * 1024
@@ -412,10 +413,11 @@ class Settings(BaseSettings):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    repos: dict[str, RepoConfig] = Field(default_factory=dict)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
-    @field_validator("sources", "targets", "channels")
+    @field_validator("sources", "targets", "channels", "repos")
     @classmethod
     def _names_are_url_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -458,6 +460,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")
         if self.alerts.channel is not None and self.alerts.channel not in self.channels:
             raise ValueError(f"alerts.channel names unknown channel {self.alerts.channel!r}")
+        problems = repo_problems(self)
+        if problems:
+            raise ValueError(problems[0])
         return self
 
     @property
@@ -481,6 +486,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Order is precedence: explicit arguments, then RELAY_* variables, then the YAML file.
         return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+def repo_problems(settings: Settings) -> list[str]:
+    """Repositories naming a token no target uses (every token in the store belongs to a target)."""
+    known = set(settings.token_names.values())
+    return [
+        f"repos.{name}.token: unknown token {repo.token!r} (no target uses it: set targets.<name>.token: {repo.token})"
+        for name, repo in settings.repos.items()
+        if repo.token not in known
+    ]
 
 
 class _YamlSource(PydanticBaseSettingsSource):

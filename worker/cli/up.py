@@ -32,7 +32,7 @@ import httpx
 import yaml
 
 from worker.logs import LogFollower, wants_text
-from worker.settings import config_path, load_settings, parse_config_file
+from worker.settings import Settings, config_path, load_settings, parse_config_file
 from worker.tokens.keys import KEY_FILE, TOKEN_KEY_ENV, ensure_dev_key
 
 DEMO_SOURCE = "demo"
@@ -172,6 +172,7 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
     settings = load_settings()
     data_dir = (data_dir or settings.data_dir).resolve()
     demo = not settings.targets
+    _check_git(settings)
     with hold_data_dir(data_dir):
         check_ports_free(host, [port, *([sandbox_port] if demo else [])])
         stop = _stop_on_signals()
@@ -196,6 +197,22 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
                 redis_server.stop()
             (data_dir / DEMO_ENV_FILE).unlink(missing_ok=True)
         click.echo("Relay stopped.", err=True)
+
+
+def _check_git(settings: Settings) -> None:
+    """Reading repositories needs git: stop before starting anything when ``repos:`` is set and git is missing."""
+    from worker.errors import GitMissing
+    from worker.repos.git import check_git
+
+    try:
+        found = check_git()
+    except GitMissing as exc:
+        if settings.repos:
+            raise click.ClickException(f"repos: is configured but {exc}") from None
+        click.echo(f"note: {exc}; reading repositories (repos:) will not work", err=True)
+        return
+    if settings.repos:
+        click.echo(f"{found} reads repositories", err=True)
 
 
 def write_demo_env(data_dir: Path, values: dict[str, str]) -> None:
