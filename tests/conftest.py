@@ -15,7 +15,9 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from tests.worker.repos.support import Origin, git_server, make_origin
 from worker.redis import EmbeddedRedis
+from worker.sandbox.gitserver import GitServer
 from worker.settings import Settings, get_settings, load_settings
 
 
@@ -155,3 +157,17 @@ def start_beat(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
     yield start
     for beat in beats:
         beat.stop()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    """An empty repository ``payments`` under ``tmp_path/srv``."""
+    (tmp_path / "srv").mkdir()
+    return make_origin(tmp_path / "srv")
+
+
+@pytest.fixture
+def git_origin_server(origin: Origin) -> Iterator[GitServer]:
+    """The git server serving the origin's root, demanding ``GIT_TOKEN``."""
+    with git_server(origin.bare.parent) as running:
+        yield running

@@ -119,13 +119,14 @@ def _register() -> None:
     from worker.cli.chaos import chaos
     from worker.cli.events import dlq, events
     from worker.cli.health import health
+    from worker.cli.repos import repos
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
     from worker.cli.status import status
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health, bench):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, repos, chaos, health, bench):
         main.add_command(command)
 
 

@@ -39,6 +39,11 @@ class Context:
     store: TokenStore
 
 
+def open_context() -> Context:
+    """The settings and the token store, as every ``relay tokens`` command opens them."""
+    return _open()
+
+
 def _open() -> Context:
     from worker.redis import connect, resolve_redis_url
     from worker.settings import get_settings

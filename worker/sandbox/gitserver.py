@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +51,7 @@ class GitServerState:
     tokens: set[str]
     forbidden: set[str] = field(default_factory=set)
     allow_sha_wants: bool = True
+    latency_seconds: float = 0.0  # a slow server: each answer waits this long (a fault, for timeouts and sampling)
     requests: list[GitRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -110,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
+        if self.server.state.latency_seconds:
+            time.sleep(self.server.state.latency_seconds)
         status, user = self.server.state.check(self.headers.get("Authorization"))
         if status == 200 and ("git-receive-pack" in parts.path or "git-receive-pack" in parts.query):
             status = 403  # read-only

@@ -27,6 +27,12 @@ from worker.repos.reader import RepoReader
 from worker.sandbox.gitserver import GitServer
 
 
+@pytest.fixture
+def server(git_origin_server: GitServer) -> GitServer:
+    """The git server serving ``origin`` (tests/conftest.py)."""
+    return git_origin_server
+
+
 def reader_for(server: GitServer, tmp_path: Path, tokens: StaticTokens | None = None, **config: object) -> RepoReader:
     refused: list[tuple[str, AuthError]] = []
     reader = RepoReader(
