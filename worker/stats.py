@@ -69,7 +69,13 @@ NOTIFICATIONS = Family(
 )
 TOKEN_ROTATIONS = Family(PREFIX + "token_rotations", "relay_token_rotations", "Token rotations", ("outcome",))
 TOKEN_WARNINGS = Family(PREFIX + "token_warnings", "relay_token_warnings", "Token expiry warnings", ("outcome",))
-FAMILIES = (EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS)
+COMMIT_STATUSES = Family(
+    PREFIX + "commit_statuses", "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
+    ("repo", "outcome"),
+)  # fmt: skip
+FAMILIES = (
+    EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS, COMMIT_STATUSES,
+)  # fmt: skip
 
 
 def status_class(status_code: int | None) -> str:
@@ -111,6 +117,12 @@ def record_token(target: Target, kind: str, outcome: str) -> None:
     family = {"rotation": TOKEN_ROTATIONS, "warning": TOKEN_WARNINGS}[kind]
     with _batch(target) as pipe:
         pipe.hincrby(family.key, _field(outcome), 1)
+
+
+def record_commit_status(target: Target, repo: str, outcome: str) -> None:
+    """Count one commit status for ``repo`` (``sent``, ``failed``, ``unsupported``)."""
+    with _batch(target) as pipe:
+        pipe.hincrby(COMMIT_STATUSES.key, _field(repo, outcome), 1)
 
 
 def record_depth(target: Target, depth: int, *, now: float | None = None) -> None:

@@ -1,4 +1,6 @@
-"""A local stand-in for API7 Enterprise's admin API and CODING's open API (see `create_app`).
+"""A local stand-in for API7 Enterprise's admin API and CODING's open API (see `create_app`), and for the parts of
+GitLab, GitHub and Gitea Relay calls (token self-rotation, App installation tokens, commit statuses: see
+`forge_gitlab`, `forge_github` and `forge_control`). `gitserver` is a smart-HTTP git server that demands a token.
 
 Faithful where it matters to Relay: `Idempotency-Key` is recorded but not honoured (API7 documents no such header,
 so a repeated write applies twice, as on a real gateway).

@@ -16,6 +16,9 @@ from worker.sandbox.admin_services import service_routes
 from worker.sandbox.admin_tokens import TOKEN_PREFIXES, token_routes
 from worker.sandbox.coding import coding_routes
 from worker.sandbox.control import control_routes
+from worker.sandbox.forge_control import forge_control_routes
+from worker.sandbox.forge_github import github_routes
+from worker.sandbox.forge_gitlab import gitlab_routes
 from worker.sandbox.middleware import SandboxMiddleware
 from worker.sandbox.state import SandboxState, new_state
 from worker.sandbox.web import ApiError, error_response
@@ -39,6 +42,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def build_app(state: SandboxState) -> Starlette:
     """Build the ASGI app around an existing state (tests use it to inspect the state)."""
     routes: list[BaseRoute] = [*control_routes(state), *coding_routes(state), *service_routes(state)]
+    routes += [*forge_control_routes(state.forges, state.clock), *gitlab_routes(state.forges, state.clock)]
+    routes += github_routes(state.forges, state.clock)
     for prefix in TOKEN_PREFIXES:
         routes.extend(token_routes(state, prefix))
     app = Starlette(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from worker.sandbox.catalog import Catalog
 from worker.sandbox.effects import EffectLog
 from worker.sandbox.faults import FaultQueue
+from worker.sandbox.forge_state import ForgeState
 from worker.sandbox.recorder import Recorder
 from worker.sandbox.tokens import TokenStore
 
@@ -27,6 +28,7 @@ class SandboxState:
     faults: FaultQueue = field(default_factory=FaultQueue)
     recorder: Recorder = field(default_factory=Recorder)
     effects: EffectLog = field(default_factory=EffectLog)
+    forges: ForgeState = field(default_factory=ForgeState)
 
 
 def new_state(bootstrap_token: str, clock: Callable[[], float], *, seed: int | None = None) -> SandboxState:
