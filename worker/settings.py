@@ -117,7 +117,7 @@ class SourceConfig(_Model):
         return self
 
 
-TargetKind = Literal["api7", "coding", "bearer"]
+TargetKind = Literal["api7", "coding", "bearer", "gitlab", "github", "gitea"]
 
 
 class TargetConfig(_Model):
@@ -132,7 +132,7 @@ class TargetConfig(_Model):
     token_path_prefix: str = "/api/settings/tokens"  # noqa: S105 (a URL path)
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
-    rotate: bool | None = Field(default=None, description="rotate the token automatically (api7 only)")
+    rotate: bool | None = Field(default=None, description="rotate the token automatically (api7, gitlab)")
     verify_tls: bool = True
 
     @property

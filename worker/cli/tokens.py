@@ -217,7 +217,7 @@ def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
 @click.argument("name")
 @click.option("--show-secret", is_flag=True, help="Print the new secret once (Relay has already stored it).")
 def rotate(name: str, show_secret: bool) -> None:
-    """Rotate the token now through the admin API (API7's regenerate)."""
+    """Rotate the token now through its target kind's API (API7's regenerate, GitLab's self/rotate)."""
     from worker.tokens.checker import TokenChecker
     from worker.tokens.rotation import Outcome
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from tests.worker.targets.helpers import TOKEN, Recorder, coding_failure, make_client
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.settings import TargetConfig
-from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind
+from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind, GiteaKind, GitHubKind, GitLabKind
 from worker.targets.tokens import Credential
 
 BASIC = base64.b64encode(f"bot:{TOKEN}".encode()).decode()
@@ -27,6 +27,9 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
         "api7": Api7Kind,
         "coding": CodingKind,
         "bearer": BearerKind,
+        "gitlab": GitLabKind,
+        "github": GitHubKind,
+        "gitea": GiteaKind,
     }
 
 
@@ -39,6 +42,10 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
         ("coding", {}, {"Authorization": f"Bearer {TOKEN}"}),
         ("coding", {"auth": "basic", "basic_user": "bot"}, {"Authorization": f"Basic {BASIC}"}),
         ("bearer", {}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("gitlab", {}, {"PRIVATE-TOKEN": TOKEN}),
+        ("gitlab", {"auth": "bearer"}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("github", {}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("gitea", {}, {"Authorization": f"Bearer {TOKEN}"}),
     ],
 )
 def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expected: dict[str, str]) -> None:
@@ -47,8 +54,11 @@ def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expect
     assert target.auth_mode in KINDS[kind].auth_modes
 
 
-@pytest.mark.parametrize(("kind", "rotates"), [("api7", True), ("coding", False), ("bearer", False)])
-def test_only_api7_can_rotate(kind: str, rotates: bool) -> None:
+@pytest.mark.parametrize(
+    ("kind", "rotates"),
+    [("api7", True), ("gitlab", True), ("coding", False), ("bearer", False), ("github", False), ("gitea", False)],
+)
+def test_only_api7_and_gitlab_can_rotate(kind: str, rotates: bool) -> None:
     assert KINDS[kind].can_rotate is rotates
     assert config(kind).can_rotate is rotates
 
