@@ -134,6 +134,10 @@ class TargetConfig(_Model):
     read_timeout: float = Field(default=10.0, gt=0)
     rotate: bool | None = Field(default=None, description="rotate the token automatically (api7, gitlab)")
     verify_tls: bool = True
+    # kind github as a GitHub App: the token store keeps the App's private key (PEM) under ``token``, and Relay
+    # mints the installation's one-hour tokens with it.
+    app_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    installation_id: int | None = Field(default=None, gt=0)
 
     @property
     def auth_mode(self) -> str:
@@ -160,6 +164,10 @@ class TargetConfig(_Model):
             raise ValueError("auth 'basic' needs 'basic_user' (the account the token belongs to)")
         if self.rotate and not KINDS[self.kind].can_rotate:
             raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
+        if (self.app_id is None) != (self.installation_id is None):
+            raise ValueError("a GitHub App needs both app_id and installation_id")
+        if self.app_id is not None and self.kind != "github":
+            raise ValueError("app_id and installation_id are for kind 'github' (a GitHub App)")
         return self
 
 

@@ -49,10 +49,12 @@ def read(name: str, revision: str, patterns: tuple[str, ...], cat: str | None, a
     """Read the files matching PATTERNS (globs from the root) at REVISION (a commit id or a branch)."""
     from worker.cli.tokens import open_context
     from worker.repos.runtime import open_reader
+    from worker.tokens.github_app import with_app_tokens
 
     ctx = open_context()
     try:
-        result = open_reader(ctx.settings, ctx.store).read_files(name, revision, list(patterns))
+        tokens = with_app_tokens(ctx.store, ctx.settings)
+        result = open_reader(ctx.settings, tokens).read_files(name, revision, list(patterns))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if cat is not None:

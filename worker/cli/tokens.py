@@ -91,6 +91,8 @@ def read_secret(prompt: str) -> str:
     secret = secret.strip()
     if not secret:
         raise click.UsageError("no secret given (pipe it on standard input, or type it at the prompt)")
+    if secret.startswith("-----BEGIN ") and secret.endswith("PRIVATE KEY-----"):
+        return secret + "\n"  # a GitHub App's private key (PEM): its lines are part of it
     if any(char.isspace() for char in secret):
         raise click.UsageError("the secret holds whitespace: give exactly one secret")
     return secret
