@@ -9,10 +9,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import FakeClock
+from tests.support import FakeClock, rsa_key_pair
 from tests.worker.sandbox.support import START, recorded
 
 pytestmark = pytest.mark.anyio
@@ -87,25 +85,12 @@ async def test_gitlab_secrets_are_never_recorded(anon: httpx.AsyncClient) -> Non
     assert token["token"] not in str(await recorded(anon))
 
 
-def app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 def app_jwt(private: str, *, app_id: str = "4242", iat: float = START - 60, lifetime: float = 600) -> str:
     return jwt.encode({"iss": app_id, "iat": int(iat), "exp": int(iat + lifetime)}, private, algorithm="RS256")
 
 
 async def test_an_installation_token_is_minted_for_a_valid_app_jwt(anon: httpx.AsyncClient) -> None:
-    private, public = app_key()
+    private, public = rsa_key_pair()
     await anon.post("/_sandbox/forges/github/apps", json={"app_id": 4242, "public_key": public, "installations": [7]})
 
     minted = await anon.post(
@@ -128,8 +113,8 @@ async def test_an_installation_token_is_minted_for_a_valid_app_jwt(anon: httpx.A
     "problem", ["other key", "unknown app", "too long", "expired", "unknown installation", "no jwt"]
 )
 async def test_bad_app_jwts_are_refused(anon: httpx.AsyncClient, problem: str) -> None:
-    private, public = app_key()
-    other, _ = app_key()
+    private, public = rsa_key_pair()
+    other, _ = rsa_key_pair()
     await anon.post("/_sandbox/forges/github/apps", json={"app_id": 4242, "public_key": public, "installations": [7]})
     token = {
         "other key": app_jwt(other),
@@ -149,7 +134,7 @@ async def test_bad_app_jwts_are_refused(anon: httpx.AsyncClient, problem: str) -
 
 
 async def test_an_installation_token_expires_after_an_hour(anon: httpx.AsyncClient, clock: FakeClock) -> None:
-    private, public = app_key()
+    private, public = rsa_key_pair()
     await anon.post("/_sandbox/forges/github/apps", json={"app_id": 4242, "public_key": public, "installations": [7]})
     minted = await anon.post(
         "/app/installations/7/access_tokens", headers={"Authorization": f"Bearer {app_jwt(private)}"}

@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import FakeClock, Server
+from tests.support import FakeClock, Server, rsa_key_pair
 from tests.worker.tokens.support import Sent, new_cipher
 from worker.errors import AuthError
 from worker.logs import RedactingFilter
@@ -27,19 +25,6 @@ from worker.tokens.records import TokenStatus
 from worker.tokens.store import TokenStore
 
 MINT = "/app/installations/7/access_tokens"
-
-
-def rsa_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 @pytest.fixture
@@ -57,7 +42,7 @@ def github(serve_app: Callable[[Any], Server], clock: FakeClock) -> str:
 
 @pytest.fixture
 def key(github: str) -> str:
-    private, public = rsa_key()
+    private, public = rsa_key_pair()
     httpx.post(
         f"{github}/_sandbox/forges/github/apps",
         json={"app_id": 4242, "public_key": public, "installations": [7]},
@@ -138,7 +123,7 @@ def test_a_new_key_mints_a_new_token_at_once(
 def test_a_key_github_refuses_is_an_auth_error(
     store: TokenStore, settings: Settings, key: str, clock: FakeClock
 ) -> None:
-    other, _ = rsa_key()
+    other, _ = rsa_key_pair()
     store.add("gh-app", "hub", other)
     with pytest.raises(AuthError) as caught:
         AppTokens(store, settings, clock=clock).current("gh-app")
@@ -181,7 +166,7 @@ def test_the_check_confirms_the_key_by_minting(
 def test_the_check_marks_a_refused_key_invalid(
     store: TokenStore, settings: Settings, key: str, clock: FakeClock
 ) -> None:
-    other, _ = rsa_key()
+    other, _ = rsa_key_pair()
     store.add("gh-app", "hub", other)
     report = TokenChecker(store, settings, send=Sent(), clock=clock).check("gh-app")
     assert report.status == TokenStatus.INVALID
