@@ -31,6 +31,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from worker.repos import keys as repos_keys
+
 log = logging.getLogger("relay.stats")
 
 PREFIX = "relay:stats:"
@@ -70,7 +72,7 @@ NOTIFICATIONS = Family(
 TOKEN_ROTATIONS = Family(PREFIX + "token_rotations", "relay_token_rotations", "Token rotations", ("outcome",))
 TOKEN_WARNINGS = Family(PREFIX + "token_warnings", "relay_token_warnings", "Token expiry warnings", ("outcome",))
 COMMIT_STATUSES = Family(
-    PREFIX + "commit_statuses", "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
+    repos_keys.COMMIT_STATUSES, "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
     ("repo", "outcome"),
 )  # fmt: skip
 FAMILIES = (

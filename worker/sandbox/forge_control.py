@@ -3,7 +3,8 @@
 - ``POST /_sandbox/forges/gitlab/tokens`` ``{"name", "scopes": [...], "expires_at": "YYYY-MM-DD"}`` -> 201
   ``{"id", "token"}``: a GitLab personal access token (as created in GitLab's user settings).
 - ``GET /_sandbox/forges/gitlab/tokens`` -> every GitLab token's record (``revoked``, ``active``; never a secret).
-- ``POST /_sandbox/forges/tokens`` ``{"forge": "github"|"gitea"}`` -> 201 ``{"token"}``: a token of that forge.
+- ``POST /_sandbox/forges/tokens`` ``{"forge": "github"|"gitea", "expires_at": unix seconds}`` -> 201
+  ``{"token"}``: a token of that forge (a GitHub token with an expiry answers it in a header).
 - ``POST /_sandbox/forges/github/apps`` ``{"app_id", "public_key": PEM, "installations": [id, ...]}`` -> 201.
 - ``GET /_sandbox/forges/statuses`` -> every commit status set, oldest first; ``DELETE`` forgets them.
 """
@@ -43,9 +44,10 @@ def forge_control_routes(forges: ForgeState, clock: Callable[[], float]) -> list
 
     async def add_token(request: Request) -> JSONResponse:
         body = await json_object(request) or {}
-        if body.get("forge") not in ("github", "gitea"):
-            return message(400, "forge must be github or gitea")
-        return JSONResponse({"token": forges.add_plain(str(body["forge"]))}, status_code=201)
+        expires = body.get("expires_at")
+        if body.get("forge") not in ("github", "gitea") or not (expires is None or isinstance(expires, int)):
+            return message(400, "forge must be github or gitea, expires_at Unix seconds")
+        return JSONResponse({"token": forges.add_plain(str(body["forge"]), expires)}, status_code=201)
 
     async def add_app(request: Request) -> JSONResponse:
         body = await json_object(request) or {}

@@ -4,6 +4,8 @@ GitHub:
 - ``POST /repos/{owner}/{repo}/statuses/{sha}`` (``state``: error, failure, pending, success; ``target_url``,
   ``description`` (at most 140 characters), ``context`` (default ``default``)): 201 with the status. Token:
   ``Authorization: Bearer|token <token>``; a wrong one is 401 ``{"message": "Bad credentials"}``.
+- ``GET /rate_limit``: the token's rate limits (not counted against them); a token with an expiry answers it in
+  ``GitHub-Authentication-Token-Expiration: 2026-01-31 12:00:00 UTC``.
 - ``POST /app/installations/{installation_id}/access_tokens``: authenticated as the App by an RS256 JWT (``iss``:
   the App's id, ``iat``, ``exp`` at most 10 minutes after ``iat``), verified with the App's public key; 201 with
   ``token`` (``ghs_...``) and ``expires_at`` an hour away. An unknown installation is 404.
@@ -14,6 +16,7 @@ warning; token in ``Authorization: token|Bearer <token>``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -59,11 +62,25 @@ def github_routes(forges: ForgeState, clock: Callable[[], float]) -> list[BaseRo
                   "repository_selection": "all"}  # fmt: skip
         return JSONResponse(answer, status_code=201)
 
+    async def rate_limit(request: Request) -> JSONResponse:
+        secret = bearer(request, "bearer", "token")
+        if forges.plain_forge(secret, clock()) != "github" or secret is None:
+            return message(401, "Bad credentials", documentation_url=DOCS, status="401")
+        core = {"limit": 5000, "used": 0, "remaining": 5000, "reset": int(clock()) + 3600}
+        expiry = forges.expiry(secret)
+        headers = {"GitHub-Authentication-Token-Expiration": _utc(expiry)} if expiry is not None else None
+        return JSONResponse({"resources": {"core": core}, "rate": core}, headers=headers)
+
     return [
+        Route("/rate_limit", rate_limit, methods=["GET"]),
         Route("/repos/{owner}/{repo}/statuses/{sha}", github_status, methods=["POST"]),
         Route("/app/installations/{installation_id}/access_tokens", access_tokens, methods=["POST"]),
         Route("/api/v1/repos/{owner}/{repo}/statuses/{sha}", gitea_status, methods=["POST"]),
     ]
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _app_claims(forges: ForgeState, token: str | None, now: float) -> dict[str, Any] | str:

@@ -75,6 +75,7 @@ class ForgeState:
 
     gitlab: dict[int, GitLabToken] = field(default_factory=dict)
     plain: dict[str, str] = field(default_factory=dict)  # secret hash -> forge, for GitHub and Gitea tokens
+    plain_expiry: dict[str, float] = field(default_factory=dict)  # secret hash -> expiry (tokens that have one)
     apps: dict[str, GitHubApp] = field(default_factory=dict)
     installation_tokens: dict[str, tuple[int, float]] = field(default_factory=dict)  # hash -> (installation, exp)
     statuses: list[dict[str, Any]] = field(default_factory=list)
@@ -106,11 +107,17 @@ class ForgeState:
                 if token.family == family:
                     token.revoked = True
 
-    def add_plain(self, forge: str) -> str:
-        """A GitHub or Gitea token (no lifecycle API); its secret."""
+    def add_plain(self, forge: str, expires_at: float | None = None) -> str:
+        """A GitHub or Gitea token (no lifecycle API), optionally expiring; its secret."""
         secret = ("ghp_" if forge == "github" else "") + secrets.token_hex(20)
         self.plain[hash_secret(secret)] = forge
+        if expires_at is not None:
+            self.plain_expiry[hash_secret(secret)] = expires_at
         return secret
+
+    def expiry(self, secret: str) -> float | None:
+        """When a plain token expires, if it does."""
+        return self.plain_expiry.get(hash_secret(secret))
 
     def plain_forge(self, secret: str | None, now: float) -> str | None:
         """The forge a token belongs to (installation tokens are GitHub's until they expire)."""
@@ -120,7 +127,8 @@ class ForgeState:
         installation = self.installation_tokens.get(hashed)
         if installation is not None:
             return "github" if installation[1] > now else None
-        return self.plain.get(hashed)
+        expiry = self.plain_expiry.get(hashed)
+        return None if expiry is not None and expiry <= now else self.plain.get(hashed)
 
     def mint_installation_token(self, installation: int, now: float) -> tuple[str, float]:
         """A new installation token, valid for an hour."""

@@ -21,7 +21,7 @@ from worker.sandbox.tokens import AuthResult
 CONTROL_PREFIX = "/_sandbox"
 CODING_PATH = "/open-api"
 # The forge stand-ins (GitLab, GitHub, Gitea) check their own tokens, as the forges do.
-FORGE_PREFIXES = ("/api/v4/", "/api/v1/", "/repos/", "/app/")
+FORGE_PREFIXES = ("/api/v4/", "/api/v1/", "/repos/", "/app/", "/rate_limit")
 AUTH_SCOPE_KEY = "relay.sandbox.auth"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 

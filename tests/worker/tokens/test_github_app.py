@@ -184,3 +184,22 @@ def test_an_app_needs_both_ids_and_the_github_kind(extra: dict[str, Any], proble
 
     with pytest.raises(ValidationError, match=problem):
         Settings(targets={"hub": {"kind": "github", "base_url": "https://api.github.com", **extra}})
+
+
+def test_a_github_tokens_expiry_comes_from_the_answer_header(store: TokenStore, github: str, clock: FakeClock) -> None:
+    expires = int(clock() + 20 * 86400)
+    secret = httpx.post(
+        f"{github}/_sandbox/forges/tokens", json={"forge": "github", "expires_at": expires}, timeout=5
+    ).json()["token"]
+    settings = Settings(
+        targets={"hub": {"kind": "github", "base_url": github, "token": "gh-pat"}},
+        channels={"ops": {"kind": "webhook", "url": "http://hooks.test/ops"}},
+    )
+    store.add("gh-pat", "hub", secret)  # expiry unknown to Relay
+    sent = Sent()
+
+    report = TokenChecker(store, settings, send=sent, clock=clock).check("gh-pat")
+
+    assert store.get("gh-pat").expires_at == expires
+    assert report.status == TokenStatus.WARN  # 20 days left: the 30-day warning, and no rotation to offer
+    assert "relay tokens set gh-pat" in sent.texts()[0]
