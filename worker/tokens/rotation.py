@@ -221,7 +221,7 @@ class Rotator:
             while True:
                 result, _ = admin.probe(client, record.token_id)
                 if result == admin.Probe.REFUSED:
-                    return self._invalid(record, "a regenerate whose answer was lost replaced the secret")
+                    return self._invalid(record, "a rotation whose answer was lost replaced the secret")
                 if time.monotonic() >= deadline:
                     break
                 self.sleep(min(delay, max(0.0, deadline - time.monotonic())))
