@@ -17,7 +17,7 @@ import redis
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
+from tests.support import Sandbox, Server, WorkerProcess, github_delivery, rsa_key_pair, wait_for, wait_for_event
 from webhooks.app import create_app
 from worker.cli import main
 from worker.events import EventStatus, EventStore
@@ -176,3 +176,51 @@ def test_a_lost_rotate_answer_ends_in_an_alert_and_exactly_one_rotate_call(
     alerts = wait_for(lambda: [text for text in inbox[1:] if "no longer valid" in text], what="the alert")
     assert "GitLab (User settings > Access tokens)" in alerts[0]
     assert "relay tokens set gl-bot" in alerts[0]
+
+
+def test_a_worker_calls_github_with_an_installation_token_it_minted(
+    write_config: Callable[[dict[str, Any]], Settings],
+    sandbox: Sandbox,
+    store: TokenStore,
+    redis_url: str,
+    redis_client: redis.Redis,
+    serve_app: Callable[[Any], Server],
+    start_worker: Callable[..., WorkerProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
+    monkeypatch.setenv("RELAY_TOKEN_KEY", KEY)
+    monkeypatch.setenv("RELAY_LOG_LEVEL", "DEBUG")
+    private, public = rsa_key_pair()
+    httpx.post(
+        f"{sandbox.url}/_sandbox/forges/github/apps",
+        json={"app_id": 4242, "public_key": public, "installations": [7]},
+        timeout=5,
+    ).raise_for_status()
+    settings = write_config(
+        {
+            "sources": {"github": {"kind": "github", "secret": WEBHOOK_SECRET}},
+            "targets": {
+                "hub": {"kind": "github", "base_url": sandbox.url, "token": "gh-app", "app_id": "4242",
+                        "installation_id": 7},
+            },
+            "rules": [{"name": "limits", "on": {"source": "github"}, "do": [{"call": "hub", "method": "GET",
+                                                                              "path": "/rate_limit"}]}],
+        }
+    )  # fmt: skip
+    store.add("gh-app", "hub", private)
+    worker = start_worker(redis_url)
+    receiver = serve_app(create_app(settings, redis_url=redis_url))
+    events = EventStore(redis_client, retention_seconds=600)
+
+    for event_id in post_pushes(receiver, 3):
+        wait_for_event(events, event_id, EventStatus.DONE, timeout=30)
+
+    requests = sandbox.requests()
+    mints = [r for r in requests if r["path"] == "/app/installations/7/access_tokens"]
+    calls = [r for r in requests if r["path"] == "/rate_limit"]
+    assert [r["status"] for r in mints] == [201]  # minted once, then cached
+    assert [r["status"] for r in calls] == [200, 200, 200]
+    assert "ghs_" not in worker.output()  # installation tokens never reach a log line
+    assert "PRIVATE KEY" not in worker.output()
