@@ -157,6 +157,12 @@ class RepoReader:
                     f"repository {repo}: {entry.path} is {entry.size} bytes, past max_file_bytes"
                     f" ({config.limits.max_file_bytes})"
                 )
+        total = sum(entry.size for entry in chosen)
+        if total > config.limits.max_read_bytes:
+            raise RepoLimitExceeded(
+                f"repository {repo}: the files matched are {total} bytes, past max_read_bytes"
+                f" ({config.limits.max_read_bytes})"
+            )
         return chosen
 
 

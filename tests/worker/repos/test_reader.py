@@ -7,6 +7,7 @@ import fcntl
 import os
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,56 @@ def test_an_unknown_repository_name_is_permanent(tmp_path: Path) -> None:
     reader = RepoReader({}, StaticTokens({}), tmp_path)
     with pytest.raises(RepoNotFound, match="no repository 'nope'"):
         reader.read_files("nope", "main", ["a"])
+
+
+def test_files_past_max_read_bytes_together_are_refused(origin: Origin, server: GitServer, tmp_path: Path) -> None:
+    sha = origin.commit({f"f{n}.yaml": "x" * 600 for n in range(3)})
+    reader = reader_for(server, tmp_path, limits={"max_read_bytes": 1000})
+    with pytest.raises(RepoLimitExceeded, match="1800 bytes, past max_read_bytes"):
+        reader.read_files("payments", sha, ["*.yaml"])
+    assert len(reader.read_files("payments", sha, ["f0.yaml"]).files) == 1
+
+
+def test_a_redirect_elsewhere_is_not_followed_and_never_gets_the_token(origin: Origin, tmp_path: Path) -> None:
+    sha = origin.commit({"adc.yaml": "v: 1\n"})
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://127.0.0.1:{elsewhere.server_address[1]}"
+
+    class Redirector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    for httpd in (elsewhere, redirector):
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        reader = RepoReader(
+            {"payments": repo_config_at(f"http://127.0.0.1:{redirector.server_address[1]}/payments.git")},
+            StaticTokens({"git-bot": GIT_TOKEN}),
+            tmp_path / "cache",
+        )
+        with pytest.raises(RepoUnavailable):
+            reader.read_files("payments", sha, ["adc.yaml"])
+    finally:
+        for httpd in (elsewhere, redirector):
+            httpd.shutdown()
+            httpd.server_close()
+    assert seen == []  # git stopped at the redirect: the other host saw nothing, let alone the token
