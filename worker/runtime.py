@@ -1,5 +1,6 @@
-"""What a worker process holds: settings, a Redis client, the event store, the token source, one client per target
-and the notification channels; ``close`` releases them all.
+"""What a worker process holds: settings, a Redis client, the event store, the token source, one client per target,
+the notification channels, and (on first use) the repository reader and commit status reporter; ``close``
+releases them all.
 
 Created lazily in the process that uses it, so a Celery pool child opens its own connections after fork.
 """
@@ -17,6 +18,9 @@ from worker import stats
 from worker.channels import Notifications
 from worker.events import EventStore
 from worker.redis import connect, resolve_redis_url
+from worker.repos.reader import RepoReader
+from worker.repos.runtime import open_reader, open_status_reporter
+from worker.repos.statuses import StatusReporter
 from worker.settings import Settings
 from worker.targets import TargetClient, TokenSource
 from worker.tokens.source import token_source
@@ -33,6 +37,8 @@ class Runtime:
     events: EventStore = field(init=False)
     notifications: Notifications = field(init=False)
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)
+    _repos: RepoReader | None = field(default=None, init=False, repr=False)
+    _statuses: StatusReporter | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.redis, retention_seconds=self.settings.retention_seconds)
@@ -51,6 +57,20 @@ class Runtime:
             )
         return self._clients[target]
 
+    @property
+    def repos(self) -> RepoReader:
+        """The reader of ``repos:`` (caches under the data directory; a refused token reported to its lifecycle)."""
+        if self._repos is None:
+            self._repos = open_reader(self.settings, self.tokens)
+        return self._repos
+
+    @property
+    def statuses(self) -> StatusReporter:
+        """The commit status reporter (outcomes counted on /metrics)."""
+        if self._statuses is None:
+            self._statuses = open_status_reporter(self.settings, self.tokens, self.redis, transport=self.transport)
+        return self._statuses
+
     def _observe_call(self, target: str, method: str, status_code: int | None, seconds: float) -> None:
         # relay_admin_calls_total and its duration, counted per request sent (retries and re-reads included).
         stats.record_call(self.redis, target, method, stats.status_class(status_code), seconds)
@@ -60,6 +80,8 @@ class Runtime:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._statuses is not None:
+            self._statuses.close()
         self.notifications.close()
         # A token source holding resources of its own (a pool, a cache) says so with a ``close`` method.
         close_tokens = getattr(self.tokens, "close", None)
