@@ -88,8 +88,12 @@ def event_lock(client: redis.Redis, event_id: str, seconds: float) -> Lock:
 
 
 def job_lock(client: redis.Redis, job: str, seconds: float) -> Lock:
-    """The lock that lets one beat job of a kind run at a time, whichever beat scheduled it."""
-    return TransactionLock(client, JOB_LOCK + job, timeout=seconds, blocking=False, thread_local=False)
+    """The lock that lets one beat job of a kind run at a time, whichever beat scheduled it.
+
+    It names its holder, so a job whose worker was killed is taken over once that worker's heartbeat stops (about
+    10 s), rather than blocking its kind until the timeout (the token check's is an hour): found by ``relay chaos``.
+    """
+    return EventLock(client, JOB_LOCK + job, timeout=seconds, blocking=False, thread_local=False)
 
 
 def release_quietly(lock: Lock) -> bool:

@@ -6,7 +6,7 @@ import fakeredis
 import pytest
 
 from worker.heartbeat import ALIVE_KEY, owner_id
-from worker.locks import EVENT_LOCK, EventLock, event_lock
+from worker.locks import EVENT_LOCK, JOB_LOCK, EventLock, event_lock, job_lock
 
 
 @pytest.fixture
@@ -38,3 +38,12 @@ def test_two_runs_in_one_live_process_do_not_share(client: fakeredis.FakeRedis) 
     assert first.acquire() is True  # starts this process's heartbeat
     assert client.exists(ALIVE_KEY + owner_id())
     assert event_lock(client, "evt_1", 300).acquire() is False
+
+
+def test_a_job_whose_worker_died_is_taken_over_not_blocked_for_its_timeout(client: fakeredis.FakeRedis) -> None:
+    client.set(JOB_LOCK + "check_tokens", "vanished-host:9|nonce", ex=3600)  # killed mid-check, an hour left
+    client.set(ALIVE_KEY + "busy-host:3", "1")
+    client.set(JOB_LOCK + "sweep_events", "busy-host:3|nonce", ex=300)  # alive: still running
+
+    assert job_lock(client, "check_tokens", 3600).acquire() is True
+    assert job_lock(client, "sweep_events", 300).acquire() is False

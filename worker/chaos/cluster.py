@@ -73,10 +73,15 @@ class Cluster:
         """The receiver's base URL."""
         return f"http://127.0.0.1:{self.receiver_port}"
 
+    @property
+    def child_env(self) -> dict[str, str]:
+        """The environment of every Relay process of the run (and of the ``relay`` commands it runs)."""
+        return {**self.env, "RELAY_CONFIG": str(self.config), "RELAY_REDIS_URL": self.redis.url}
+
     def start(self, sandbox_port: int) -> None:
         """Start Redis (append-only file on), the sandbox, the receiver, the workers and beat."""
         self.redis.start()
-        env = {**self.env, "RELAY_CONFIG": str(self.config), "RELAY_REDIS_URL": self.redis.url}
+        env = self.child_env
         python = [sys.executable, "-m"]
         logs = self.work_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
