@@ -9,9 +9,11 @@ by a dead process; from 0.62 on, checks are sent until that rotation is settled 
 over, the old secret found working) and the token rotated again. After the run every stored secret must still
 work at the sandbox: no token lost.
 
-Token calls are kept out of the run's random faults (a 1 ms delay matches them first): a rotate whose answer is
-lost after the server acted loses the new secret by design (Relay then alerts with the recovery steps, tested in
-tests/worker/tokens); the run is about crashes and restarts around rotations, not about that.
+Token calls are kept out of the run's random faults (a 1 ms delay matches them first), and the random worker kills
+wait while a rotation holds its lock: a rotate call answered after the server acted but never stored (a lost
+answer, or its process killed in that instant) loses the new secret whatever the design, since it exists nowhere
+else yet (Relay then alerts with the recovery steps, tested in tests/worker/tokens). The run is about crashes and
+restarts around rotations: the one kill during a rotation is the one above, while the old secret is probed.
 """
 
 from __future__ import annotations
@@ -192,6 +194,17 @@ def outcomes(tokens: Tokens, redis_url: str) -> dict[str, list[str]]:
             name: [entry.kind for entry in reversed(store.history(name, 100)) if entry.kind in ROTATION_KINDS]
             for name in (API7_TOKEN, GITLAB_TOKEN)
         }
+    finally:
+        client.close()
+
+
+def rotating(redis_url: str) -> bool:
+    """Whether a rotation of one of the run's tokens holds its lock now (False when Redis cannot tell)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.exists(*(ROTATION_LOCK + name for name in (API7_TOKEN, GITLAB_TOKEN))))
+    except redis.RedisError:
+        return False
     finally:
         client.close()
 

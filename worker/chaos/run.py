@@ -135,7 +135,7 @@ def inject_faults(cluster: Cluster, plan: Plan, timeline: Timeline, rng: random.
             cluster.restart("receiver")
             timeline.faults.append((time.time(), "receiver killed and restarted"))
             receiver_at = None  # type: ignore[assignment]
-        if elapsed >= next_kill:
+        if elapsed >= next_kill and not rotations.rotating(cluster.redis.url):
             victim = rng.choice([name for name in cluster.children if name.startswith("worker")])
             cluster.restart(victim)
             timeline.faults.append((time.time(), f"{victim} killed and restarted"))

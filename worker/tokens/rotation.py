@@ -176,7 +176,9 @@ class Rotator:
             # Refused before sending (an invalid token id): nothing happened at the API.
             return self._restore(record, f"rotation not attempted: {exc}")
         assert issued.token is not None  # each kind's rotate raises when the answer holds no secret
-        new = self._install(name, issued.token, issued.expires_at, issued.id)
+        # Until a second before the lock runs out: past it another rotation could start on the old secret.
+        deadline = started + self.settings.tokens.lock_seconds - 1
+        new = self._install(name, issued.token, issued.expires_at, issued.id, deadline=deadline)
         message = (
             f"rotated to version {new.version} (fingerprint {new.fingerprint}), "
             f"expires {when(new.expires_at) if new.expires_at else 'never'}"
@@ -186,20 +188,21 @@ class Rotator:
         log.info("token %s: %s", name, message)
         return Rotation(name, Outcome.ROTATED, message, new.version, issued.token)
 
-    def _install(self, name: str, secret: SecretStr, expires_at: int, token_id: str) -> TokenRecord:
-        # The secret exists nowhere else: a short Redis hiccup must not lose it, so try a few times. The id goes
-        # with it (GitLab's rotation issues a new one).
-        for attempt in range(5):
+    def _install(self, name: str, secret: SecretStr, expires_at: int, token_id: str, *, deadline: float) -> TokenRecord:
+        # The secret exists nowhere else: Redis restarting (seconds, not a hiccup) must not lose it, so keep trying
+        # while the lock is ours (at least five times). The id goes with it (GitLab's rotation issues a new one).
+        attempt = 0
+        while True:
             try:
                 return self.store.install(
                     name, secret.get_secret_value(), origin=Origin.ROTATION, rotated=True, expires_at=expires_at,
                     token_id=token_id or KEEP,
                 )  # fmt: skip
             except StoreError:
-                if attempt == 4:
+                attempt += 1
+                if attempt >= 5 and time.monotonic() >= deadline:
                     raise
-                self.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+                self.sleep(min(0.2 * attempt, 1.0))
 
     def _failed(self, record: TokenRecord, credential: Credential, exc: TargetError, *, settle: float) -> Rotation:
         if admin.answer_lost(exc):
