@@ -9,6 +9,7 @@ compare-and-delete done with WATCH/MULTI instead: atomic on a real server too, a
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from redis.lock import Lock
 from worker.heartbeat import ensure_heartbeat, is_alive
 
 ROTATION_LOCK = "relay:lock:token:"
+RELEASE_WAIT_SECONDS = 5.0
 JOB_LOCK = "relay:lock:job:"
 EVENT_LOCK = "relay:lock:event:"
 
@@ -96,10 +98,22 @@ def job_lock(client: redis.Redis, job: str, seconds: float) -> Lock:
     return EventLock(client, JOB_LOCK + job, timeout=seconds, blocking=False, thread_local=False)
 
 
-def release_quietly(lock: Lock) -> bool:
-    """Release ``lock``; False when it had already expired (its holder ran past the timeout)."""
-    try:
-        lock.release()
-    except LockError:
-        return False
-    return True
+def release_quietly(lock: Lock, *, redis_wait: float = RELEASE_WAIT_SECONDS) -> bool:
+    """Release ``lock``; False when it had already expired (its holder ran past the timeout) or Redis stayed away.
+
+    Redis restarting is waited for a few seconds: the release runs in ``finally`` blocks, and an error raised
+    there would replace the one being handled (a retryable store error turned into an "internal error"; found by
+    ``relay chaos``). Past the wait the lock is left to expire.
+    """
+    deadline = time.monotonic() + redis_wait
+    while True:
+        try:
+            lock.release()
+        except LockError:
+            return False
+        except redis.RedisError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+            continue
+        return True
