@@ -4,8 +4,10 @@
     <data_dir>/repos/<name>-<url hash>.lock    ``fcntl.flock``: one git command sequence at a time per machine
 
 The URL's hash is in the name so that pointing a repository at another URL starts a fresh cache instead of mixing
-two histories. The lock is per machine (each machine keeps its own cache); it dies with its process, so a worker
-killed mid-fetch leaves no stale lock, and git's own lock files and temporary packs are cleared on the next use.
+two histories. Every commit fetched stays (under ``refs/relay/``) until the cache passes ``max_cache_bytes``; then
+it is dropped whole after the read, and the next read fetches what it needs again. The lock is per machine (each
+machine keeps its own cache); it dies with its process, so a worker killed mid-fetch leaves no stale lock, and
+git's own lock files and temporary packs are cleared on the next use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +67,10 @@ class RepoCache:
     def packs(self) -> set[Path]:
         """The pack files (``.pack``, ``.idx`` and friends) present now."""
         return set((self.path / "objects" / "pack").glob("pack-*"))
+
+    def drop(self) -> None:
+        """Remove the whole cache (the caller holds its lock); the next read starts a fresh one."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def clear_leftovers(self) -> None:
         """Remove what a killed git leaves: temporary packs and stale lock files (we hold the cache's lock)."""

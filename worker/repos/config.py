@@ -8,7 +8,7 @@
         api_url: https://gitlab.example.com/api/v4           # optional: where commit statuses go
         project: acme/payments                               # optional: owner/repo or GitLab project path or id
         limits: {max_fetch_bytes: 268435456, timeout_seconds: 120, max_file_bytes: 1048576, max_files: 10000,
-                 max_read_bytes: 67108864}
+                 max_read_bytes: 67108864, max_cache_bytes: 1073741824}
 
 This module imports nothing of Relay's, so the settings can use it.
 """
@@ -50,6 +50,7 @@ class RepoLimits(_Strict):
     max_file_bytes: int = Field(default=MiB, gt=0, description="one file read from a commit")
     max_files: int = Field(default=10_000, gt=0, description="files one read may return")
     max_read_bytes: int = Field(default=64 * MiB, gt=0, description="all the files one read returns, together")
+    max_cache_bytes: int = Field(default=1024 * MiB, gt=0, description="past it, the cache is dropped after a read")
 
 
 class RepoConfig(_Strict):

@@ -69,6 +69,7 @@ class RepoReader:
             sha = self._resolve(fetcher, revision)
             entries = self._select(repo, list_tree(fetcher, sha), checked, fetcher.config)
             contents = read_blobs(fetcher, entries)
+            self._bound(fetcher)
         return CommitFiles(repo, sha, {entry.path: contents[entry.oid] for entry in entries})
 
     def is_ancestor(self, repo: str, older: str, newer: str) -> bool:
@@ -86,10 +87,17 @@ class RepoReader:
                 if fetcher.run(["merge-base", "--is-ancestor", older, newer], check=False).returncode == 0:
                     return True
                 self._deepen(fetcher, newer, depth)
-            return fetcher.run(["merge-base", "--is-ancestor", older, newer], check=False).returncode == 0
+            found = fetcher.run(["merge-base", "--is-ancestor", older, newer], check=False).returncode == 0
+            self._bound(fetcher)
+            return found
 
     def _deepen(self, fetcher: Fetcher, sha: str, depth: int) -> None:
         self._with_token(fetcher, lambda access: fetcher.fetch_commit(sha, access, depth=depth))
+
+    @staticmethod
+    def _bound(fetcher: Fetcher) -> None:
+        if fetcher.cache.objects_bytes() > fetcher.config.limits.max_cache_bytes:
+            fetcher.cache.drop()
 
     def _fetcher(self, repo: str) -> Fetcher:
         config = self.repos.get(repo)

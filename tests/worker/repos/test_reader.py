@@ -379,3 +379,17 @@ def test_a_redirect_elsewhere_is_not_followed_and_never_gets_the_token(origin: O
             httpd.shutdown()
             httpd.server_close()
     assert seen == []  # git stopped at the redirect: the other host saw nothing, let alone the token
+
+
+def test_a_cache_past_max_cache_bytes_is_dropped_and_refetched(
+    origin: Origin, server: GitServer, tmp_path: Path
+) -> None:
+    sha = origin.commit({"noise.bin": os.urandom(50_000), "adc.yaml": "v: 1\n"})
+    reader = reader_for(server, tmp_path, limits={"max_cache_bytes": 20_000})
+    cache = RepoCache(tmp_path / "cache", "payments", repo_config(server).url)
+
+    assert reader.read_files("payments", sha, ["adc.yaml"]).files == {"adc.yaml": b"v: 1\n"}
+    assert not cache.exists()  # dropped once read
+    assert reader.read_files("payments", sha, ["adc.yaml"]).files == {"adc.yaml": b"v: 1\n"}
+    fetches = [r for r in server.state.requests if r.path.endswith("git-upload-pack") and r.method == "POST"]
+    assert len(fetches) >= 2  # fetched again
