@@ -19,13 +19,13 @@ from typing import Any
 import redis
 from celery.signals import before_task_publish
 
-from worker import health, stats
 from worker.celery_app import EVENTS_QUEUE, app
-from worker.events import DLQ_KEY, EVENT_KEY
-from worker.locks import job_lock, release_quietly
-from worker.overview import oldest_waiting, reason_of
+from worker.config import AlertsConfig
+from worker.ops import health, stats
+from worker.ops.overview import oldest_waiting, reason_of
 from worker.runtime import Runtime, get_runtime
-from worker.settings import AlertsConfig
+from worker.store.events import DLQ_KEY, EVENT_KEY
+from worker.store.locks import job_lock, release_quietly
 
 log = logging.getLogger("relay.alerts")
 
@@ -135,8 +135,8 @@ _clients: dict[int, redis.Redis] = {}
 def _client() -> redis.Redis:
     client = _clients.get(os.getpid())
     if client is None:
-        from worker.redis import connect, resolve_redis_url
-        from worker.settings import get_settings
+        from worker.config import get_settings
+        from worker.store.connection import connect, resolve_redis_url
 
         settings = get_settings()
         client = _clients[os.getpid()] = connect(resolve_redis_url(settings), settings)

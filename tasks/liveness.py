@@ -1,4 +1,4 @@
-"""Worker signal hooks that let Relay see who holds which message (``worker.heartbeat``, ``worker.recovery``)."""
+"""Worker signal hooks that let Relay see who holds which message (``worker.liveness``: heartbeat, recovery)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import redis
 from celery.signals import task_received, worker_process_shutdown, worker_ready, worker_shutdown
 
-from worker.heartbeat import ensure_heartbeat, stop_heartbeat
-from worker.recovery import record_channel, record_holder
+from worker.liveness.heartbeat import ensure_heartbeat, stop_heartbeat
+from worker.liveness.recovery import record_channel, record_holder
 from worker.runtime import get_runtime
 
 log = logging.getLogger("relay.liveness")

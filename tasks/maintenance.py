@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from worker import deadletters, health, recovery
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT, RECOVER_INTERVAL_SECONDS, app, event_messages
-from worker.locks import job_lock, release_quietly
-from worker.queue import live_task_arguments
+from worker.liveness import recovery
+from worker.liveness.canary import CANARY_INTERVAL_SECONDS
+from worker.ops import health
 from worker.runtime import Runtime, get_runtime
+from worker.store import deadletters
+from worker.store.locks import job_lock, release_quietly
+from worker.store.messages import live_task_arguments
 
 log = logging.getLogger("relay.maintenance")
 
@@ -67,7 +70,7 @@ def recover_workers() -> int:
         release_quietly(lock)
 
 
-@app.task(name="relay.canary", ignore_result=True, expires=health.CANARY_INTERVAL_SECONDS)
+@app.task(name="relay.canary", ignore_result=True, expires=CANARY_INTERVAL_SECONDS)
 def canary() -> None:
-    """Prove end to end that a worker consumes the events queue (see ``worker.health``)."""
+    """Prove end to end that a worker consumes the events queue (see ``worker.ops.health``)."""
     health.beat(get_runtime().redis)

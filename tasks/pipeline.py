@@ -13,47 +13,57 @@ from typing import Any
 from tasks import telemetry
 from tasks.actions import Step, idempotency_key, run_action, runner_for
 from tasks.rules import event_context, matching_rules
-from worker import inflight
+from worker.config import Action, CeleryConfig, Rule
 from worker.errors import CorruptRecord, PermanentError, RetryableError, RuleError, TargetError, TokenError
-from worker.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
-from worker.locks import event_lock, release_quietly
 from worker.runtime import Runtime
-from worker.settings import Action, Rule
+from worker.store import inflight
+from worker.store.events import FINAL_STATUSES, ActionResult, EventRecord, EventStatus
+from worker.store.locks import event_lock, release_quietly
 from worker.targets.retry import backoff_delay
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     """What happened to the event this time; ``retry_in`` is set when it should run again later."""
 
     status: EventStatus
     retry_in: float | None = None
 
 
-def process(runtime: Runtime, event_id: str) -> Outcome:
+def retries_spent(attempts: int, limits: CeleryConfig) -> bool:
+    """Whether ``attempts`` runs used the whole budget: the first run and ``celery.max_retries`` retries.
+
+    The one place the bound is written: a run does not start past it, and a failed or interrupted run is not
+    retried once it is reached.
+    """
+    return attempts >= limits.max_retries + 1
+
+
+def process(runtime: Runtime, event_id: str) -> RunOutcome:
     """Run the event's matching rules once and record what happened; one run per event at a time."""
     lock = event_lock(runtime.redis, event_id, runtime.settings.celery.task_time_limit + 10)
     if not lock.acquire():
         # A duplicate message (a replay, a sweep) while another worker runs the event: that run finishes it.
-        return Outcome(EventStatus.RUNNING)
+        return RunOutcome(EventStatus.RUNNING)
     try:
         return _process(runtime, event_id)
     finally:
         release_quietly(lock)
 
 
-def _process(runtime: Runtime, event_id: str) -> Outcome:
+def _process(runtime: Runtime, event_id: str) -> RunOutcome:
     record = runtime.events.get(event_id)
     if record.status in FINAL_STATUSES:
         # A redelivered message for an event that already finished: nothing left to do.
-        return Outcome(record.status)
+        return RunOutcome(record.status)
     if record.status == EventStatus.RUNNING and _poison(runtime, record):
         runs = record.interrupted
         reason = f"poison: {runs} runs of this event were cut short with nothing recorded (its worker died each time)"
         return _finish(runtime, record, EventStatus.FAILED, reason)
+    if retries_spent(record.attempts, runtime.settings.celery):
+        # A redelivered message after the last allowed run (a retry scheduled before a time limit struck, a sweep).
+        return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts} attempts")
     record.attempts += 1
-    if record.attempts > runtime.settings.celery.max_retries + 1:
-        return _finish(runtime, record, EventStatus.FAILED, f"gave up after {record.attempts - 1} attempts")
     record.status = EventStatus.RUNNING
     runtime.events.save_status(record, also=telemetry.attempt(runtime, record))
 
@@ -71,7 +81,7 @@ def _process(runtime: Runtime, event_id: str) -> Outcome:
     return _run_rules(runtime, record, rules)
 
 
-def _run_rules(runtime: Runtime, record: EventRecord, rules: list[Rule]) -> Outcome:
+def _run_rules(runtime: Runtime, record: EventRecord, rules: list[Rule]) -> RunOutcome:
     """Run the rules' actions in order, skipping those already done; stops at the first failure."""
     done = {action.key: action for action in record.actions if action.ok}
     for rule in rules:
@@ -96,7 +106,7 @@ def _poison(runtime: Runtime, record: EventRecord) -> bool:
 
 def _run_step(
     runtime: Runtime, record: EventRecord, action: Action, step: Step, context: dict[str, Any]
-) -> Outcome | None:
+) -> RunOutcome | None:
     """Run one action and record its result: None when it took effect, else what becomes of the event."""
     guarded = action.unknown_policy == "dead_letter"
     if guarded and step.key in record.in_flight:
@@ -128,20 +138,20 @@ def _run_step(
     return outcome
 
 
-def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: Step, exc: RetryableError) -> Outcome:
+def _retry_later(runtime: Runtime, record: EventRecord, action: Action, step: Step, exc: RetryableError) -> RunOutcome:
     """Record a transient failure and schedule the next attempt, or give up past the retry budget."""
     _record_failure(record, step, action, exc)
     limits = runtime.settings.celery
-    if record.attempts > limits.max_retries:
+    if retries_spent(record.attempts, limits):
         return _finish(runtime, record, EventStatus.FAILED, _where(step, exc), with_actions=True)
     record.status = EventStatus.RETRYING
     record.error = _where(step, exc)
     delay = backoff_delay(record.attempts, retry_after=exc.retry_after, cap=limits.retry_backoff_max)
     runtime.events.save_status(record, with_actions=True, also=telemetry.retrying(runtime, record, delay))
-    return Outcome(EventStatus.RETRYING, retry_in=delay)
+    return RunOutcome(EventStatus.RETRYING, retry_in=delay)
 
 
-def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) -> Outcome:
+def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) -> RunOutcome:
     """Dead-letter the event for an action whose outcome is unknown, naming what to check."""
     reason = inflight.unknown_reason(action.description)
     _put_result(
@@ -159,16 +169,16 @@ def _unknown(runtime: Runtime, record: EventRecord, action: Action, step: Step) 
     return outcome
 
 
-def interrupted(runtime: Runtime, event_id: str, reason: str) -> Outcome:
+def interrupted(runtime: Runtime, event_id: str, reason: str) -> RunOutcome:
     """An attempt cut short (a time limit): retry later like a transient failure, or give up past the budget."""
     record = runtime.events.get(event_id)
     limits = runtime.settings.celery
-    if record.attempts > limits.max_retries:
+    if retries_spent(record.attempts, limits):
         return _finish(runtime, record, EventStatus.FAILED, f"{reason}; gave up after {record.attempts} attempts")
     record.status = EventStatus.RETRYING
     record.error = reason
     runtime.events.save_status(record)
-    return Outcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
+    return RunOutcome(EventStatus.RETRYING, retry_in=backoff_delay(record.attempts, cap=limits.retry_backoff_max))
 
 
 def fail(runtime: Runtime, event_id: str, error: str) -> None:
@@ -184,11 +194,11 @@ def fail(runtime: Runtime, event_id: str, error: str) -> None:
 
 def _finish(
     runtime: Runtime, record: EventRecord, status: EventStatus, error: str | None, *, with_actions: bool = False
-) -> Outcome:
+) -> RunOutcome:
     record.status = status
     record.error = error
     runtime.events.save_status(record, with_actions=with_actions, also=telemetry.finished(runtime, record))
-    return Outcome(status)
+    return RunOutcome(status)
 
 
 def _where(step: Step, exc: Exception) -> str:

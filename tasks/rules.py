@@ -15,9 +15,9 @@ from tasks.templates import (
     template_names,
     walk_strings,
 )
+from worker.config import Action, Rule, rule_references
 from worker.errors import RuleError
-from worker.events import EventRecord
-from worker.settings import Action, Rule, rule_references
+from worker.store.events import EventRecord
 
 # What a template may read, besides the helpers (``now()``, ``range``...).
 CONTEXT_NAMES = frozenset({"payload", "headers", "event", "saved"})

@@ -1,4 +1,4 @@
-"""What the pipeline records besides the event: metrics (``worker.stats``) and the event's story (``worker.history``).
+"""What the pipeline records besides the event: metrics (``worker.ops.stats``) and its story (``worker.store.history``).
 
 Each function returns the commands to queue on the store's own transaction (``EventStore.save_status(also=...)``),
 so a status change, its count and its history entry are one round trip and land together; an action's entry,
@@ -12,11 +12,12 @@ import time
 
 import redis
 
-from worker import history, stats
-from worker.events import ActionResult, Also, EventRecord, EventStatus
-from worker.heartbeat import owner_id
+from worker.config import Action, CallAction
+from worker.liveness.heartbeat import owner_id
+from worker.ops import stats
 from worker.runtime import Runtime
-from worker.settings import Action, CallAction
+from worker.store import history
+from worker.store.events import ActionResult, Also, EventRecord, EventStatus
 
 log = logging.getLogger("relay.telemetry")
 

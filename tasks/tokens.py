@@ -12,8 +12,8 @@ from typing import Any
 
 from worker.celery_app import app
 from worker.errors import TokenError
-from worker.locks import job_lock, release_quietly
 from worker.runtime import Runtime, get_runtime
+from worker.store.locks import job_lock, release_quietly
 from worker.tokens.checker import CheckReport, TokenChecker
 from worker.tokens.source import open_store
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +12,12 @@ import pytest
 import redis
 import yaml
 
-from tests.support import ROOT, Sandbox, Server, WorkerProcess, serve, wait_for
+from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
 from tests.worker.repos.support import Origin, git_server, make_origin
-from worker.redis import EmbeddedRedis
-from worker.sandbox.gitserver import GitServer
-from worker.settings import Settings, get_settings, load_settings
+from worker.config import Settings, get_settings, load_settings
+from worker.devtools.sandbox.gitserver import GitServer
+from worker.devtools.supervise.children import Child, Supervisor, log_ready
+from worker.devtools.supervise.embedded import EmbeddedRedis
 
 
 @pytest.fixture(autouse=True)
@@ -101,62 +100,53 @@ def serve_app() -> Iterator[Callable[[Any], Server]]:
 @pytest.fixture
 def sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
     """A sandbox on a free port."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
 
     token = "sandbox-bootstrap-secret-0123456789"
     return Sandbox(serve_app(create_app(token)).url, token)
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real Celery workers with the current RELAY_CONFIG and the given Redis URL."""
-    workers: list[WorkerProcess] = []
+def runtime_sandbox(serve_app: Callable[[Any], Server]) -> Sandbox:
+    """A sandbox standing in for API7 3.5 (runtime resources per gateway group) on a free port."""
+    from worker.devtools.sandbox import create_app
 
-    def start(redis_url: str, *, concurrency: int = 1, pool: str = "prefork", **env: str) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(workers)}.log"
-        environment = {**os.environ, "RELAY_REDIS_URL": redis_url, **env}
-        with log.open("wb") as out:
-            # Its own process group, so a test can kill the worker and its pool children at once.
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
-                 "--concurrency", str(concurrency), "--pool", pool, "-n", f"test{len(workers)}@%h",
-                 "--without-gossip", "--without-mingle"],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        worker = WorkerProcess(process, log)
-        workers.append(worker)
-        wait_for(lambda: "ready." in worker.output() or process.poll() is not None, timeout=60, what="worker ready")
-        assert process.poll() is None, worker.output()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
+    token = "sandbox-bootstrap-secret-0123456789"
+    return Sandbox(serve_app(create_app(token, api7_version="3.5.0")).url, token)
 
 
 @pytest.fixture
-def start_beat(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
+def processes(tmp_path: Path) -> Iterator[Supervisor]:
+    """The test's child processes (workers, beat, ...), logging under ``tmp_path/logs``; all stopped at its end."""
+    supervisor = Supervisor(tmp_path / "logs", {}, cwd=ROOT)
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture
+def start_worker(processes: Supervisor) -> Callable[..., Child]:
+    """Start real Celery workers with the current RELAY_CONFIG and the given Redis URL; wait until ready."""
+
+    def start(redis_url: str, *, concurrency: int = 1, pool: str = "prefork", **env: str) -> Child:
+        name = f"worker-{sum(name.startswith('worker-') for name in processes.children)}"
+        argv = worker_argv(name, concurrency=concurrency, pool=pool)
+        environment = {**os.environ, "RELAY_REDIS_URL": redis_url, **env}
+        return processes.start(name, argv, env=environment, ready=log_ready("ready."), timeout=60)
+
+    return start
+
+
+@pytest.fixture
+def start_beat(processes: Supervisor, tmp_path: Path) -> Callable[[str], Child]:
     """Start a real ``celery -A worker beat`` with the current RELAY_CONFIG and the given Redis URL."""
-    beats: list[WorkerProcess] = []
 
-    def start(redis_url: str) -> WorkerProcess:
-        log = tmp_path / f"beat-{len(beats)}.log"
+    def start(redis_url: str) -> Child:
+        name = f"beat-{sum(name.startswith('beat-') for name in processes.children)}"
+        argv = beat_argv(tmp_path / f"{name}-schedule")
         environment = {**os.environ, "RELAY_REDIS_URL": redis_url}
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
-                 "-s", str(tmp_path / f"beat-{len(beats)}-schedule")],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        beat = WorkerProcess(process, log)
-        beats.append(beat)
-        wait_for(lambda: "beat: Starting" in beat.output() or process.poll() is not None, timeout=60, what="beat")
-        assert process.poll() is None, beat.output()
-        return beat
+        return processes.start(name, argv, env=environment, ready=log_ready("beat: Starting"), timeout=60)
 
-    yield start
-    for beat in beats:
-        beat.stop()
+    return start
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers the tests share: waiting on a condition, signed deliveries, servers on threads, worker processes.
+"""Helpers the tests share: waiting on a condition, signed deliveries, servers on threads, worker commands.
 
 Fixtures live in ``conftest.py``; what a test imports by name lives here.
 """
@@ -8,9 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import signal
-import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,27 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio.from_thread
 import httpx
 import pytest
 import uvicorn
 
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.redis import free_port
+from worker.devtools.supervise.embedded import free_port
+from worker.store.events import EventRecord, EventStatus, EventStore
+from worker.waiting import poll
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(condition: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(interval)
+    """Poll ``condition`` (``worker.waiting.poll``) until it returns something truthy; fail the test at ``timeout``."""
+    value = poll(condition, timeout=timeout, interval=interval)
+    if not value:
+        pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+    return value
 
 
 GITHUB_SECRET = "github-webhook-secret-for-tests"
@@ -112,32 +108,80 @@ class Sandbox:
         """Inject a fault."""
         httpx.post(f"{self.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
 
+    def group_state(self, group: str = "default") -> dict[str, Any]:
+        """A gateway group's whole state (write-only values as sha256 digests)."""
+        response = httpx.get(f"{self.url}/_sandbox/gateway_groups/{group}", timeout=5)
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+        return state
 
-@dataclass
-class WorkerProcess:
-    """A real ``celery -A worker worker`` subprocess."""
+    def add_group(self, group_id: str, name: str) -> None:
+        """Add a gateway group."""
+        body = {"id": group_id, "name": name}
+        httpx.post(f"{self.url}/_sandbox/gateway_groups", json=body, timeout=5).raise_for_status()
 
-    process: subprocess.Popen[bytes]
-    log: Path
+    def seed(self, kind: str, ident: str, value: dict[str, Any], *, group: str = "default", **extra: str) -> None:
+        """Store a resource made outside Relay (`made_by="adc"` labels it as ADC does; `consumer=` for a credential)."""
+        body = {"kind": kind, "id": ident, "value": value, **extra}
+        url = f"{self.url}/_sandbox/gateway_groups/{group}/resources"
+        httpx.post(url, json=body, timeout=5).raise_for_status()
 
-    def output(self) -> str:
-        """Everything the worker has logged so far."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children, as a crash or an OOM kill would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+def worker_argv(name: str, *, concurrency: int = 1, pool: str = "prefork") -> list[str]:
+    """A real ``celery -A worker worker`` named ``name`` (its node name), as deployed but without gossip or mingle."""
+    return [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency",
+        str(concurrency), "--pool", pool, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
+def beat_argv(schedule: Path) -> list[str]:
+    """A real ``celery -A worker beat`` keeping its schedule in ``schedule``."""
+    return [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO", "-s", str(schedule)]
+
+
+class SandboxTransport(httpx.BaseTransport):
+    """The sandbox mounted as a synchronous httpx transport: the one API7 stand-in for tests that need no server.
+
+    ``httpx.ASGITransport`` is asynchronous; Relay's clients are synchronous, so each request is run on an event
+    loop in a background thread (anyio's blocking portal). ``state`` is the sandbox's own, for a test to inspect.
+    """
+
+    def __init__(self, token: str, *, clock: Callable[[], float] = time.time, api7_version: str | None = None) -> None:
+        from worker.devtools.sandbox.app import build_app
+        from worker.devtools.sandbox.state import new_state
+        from worker.devtools.sandbox.versions import DEFAULT_VERSION
+
+        self.state = new_state(token, clock, api7_version=api7_version or DEFAULT_VERSION)
+        self.token = token
+        self._asgi = httpx.ASGITransport(app=build_app(self.state))
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_context.__enter__()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` through the sandbox app."""
+        request.read()
+
+        async def answer() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
+
+        return self._portal.call(answer)
+
+    def admin(self) -> httpx.Client:
+        """A client of the sandbox with the bootstrap token (for setting up what a test needs)."""
+        return httpx.Client(transport=self, base_url=SANDBOX_URL, headers={"X-API-KEY": self.token})
+
+    def close(self) -> None:
+        """Nothing: the sandbox outlives the clients that close it (``stop`` ends it)."""
 
     def stop(self) -> None:
-        """Warm shutdown, then kill if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop the background event loop."""
+        self._portal_context.__exit__(None, None, None)
+
+
+SANDBOX_URL = "http://sandbox.test"
 
 
 class FakeClock:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
@@ -20,15 +20,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
 from webhooks import metrics, statuspage
-from webhooks.ingest import Ingestor, count_rejection
+from webhooks.acceptlog import AcceptedLog
+from webhooks.ingest import Accepted, Ingestor, count_rejection
 from webhooks.network import check_allowed
+from webhooks.operator_auth import authorized, refusal
 from webhooks.ratelimit import RateLimited, TokenBucket
 from webhooks.sources import Verifier
-from worker import health, stats
+from worker.config import Settings
 from worker.errors import PayloadTooLarge, Rejected, RelayError, StoreError
-from worker.queue import TaskMessageEncoder
-from worker.redis import async_client, connect, resolve_redis_url
-from worker.settings import Settings
+from worker.ops import health, stats
+from worker.store.connection import async_client, connect, resolve_redis_url
+from worker.store.messages import TaskMessageEncoder
 from worker.tokens.keys import load_cipher
 from worker.tokens.metrics import refresh_expiry_gauge
 from worker.tokens.store import TokenStore
@@ -55,10 +57,15 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
     # Sources are checked now (a bad key fails create_app, not the first delivery); Redis is connected at startup.
     verifiers = Ingestor.check_sources(settings)
     wiring = _Wiring()
-    buckets = {name: TokenBucket(config.rate_per_second, config.burst) for name, config in settings.sources.items()}
-    hook = _hook_endpoint(wiring, buckets)
+    # A bucket only where a rate is configured: by default no sender is refused for its rate (README: Limits).
+    buckets = {
+        name: TokenBucket(config.rate_per_second, config.burst)
+        for name, config in settings.sources.items()
+        if config.rate_per_second is not None
+    }
+    hook = _hook(wiring, buckets)
     routes = [
-        Route("/hooks/{source}", hook, methods=["POST"]),
+        Route("/hooks/{source}", _route_endpoint(hook), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz_endpoint(wiring), methods=["GET"]),
         Route("/metrics", _metrics_endpoint(wiring, settings), methods=["GET"]),
@@ -75,15 +82,28 @@ def create_app(settings: Settings, *, redis_url: str | None = None) -> Starlette
 HOOK_PREFIX = "/hooks/"
 
 
+@dataclass(frozen=True, slots=True)
+class HookReply:
+    """A JSON answer to a delivery: status, body and any extra headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+Hook = Callable[[Any, Any, str], Awaitable[HookReply]]
+_INTERNAL_ERROR = HookReply(500, b'{"error":"internal error"}')
+
+
 class _Receiver(Starlette):
     """Starlette, with ``POST /hooks/{source}`` served directly instead of through its middleware and router.
 
-    The hot path: the route table, the exception middleware and the per-request wrappers cost about as much as
-    ingesting the delivery. The same endpoint runs, with the same ``Request``; everything else (other paths and
-    methods, a source name with a slash, lifespan) goes through Starlette as before.
+    The hot path: the route table, the exception middleware, the per-request ``Request`` and ``Response`` objects
+    cost about as much as ingesting the delivery. Everything else (other paths and methods, a source name with a
+    slash, lifespan) goes through Starlette as before; the route of ``POST /hooks/{source}`` serves the same hook.
     """
 
-    def __init__(self, hook: Callable[[Request], Awaitable[Response]], **kwargs: Any) -> None:
+    def __init__(self, hook: Hook, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._hook = hook
 
@@ -94,15 +114,27 @@ class _Receiver(Starlette):
         if not source or "/" in source:
             await super().__call__(scope, receive, send)
             return
-        scope["app"] = self
-        scope["path_params"] = {"source": source}
         try:
-            response = await self._hook(Request(scope, receive))
+            answer = await self._hook(scope, receive, source)
         except Exception:
             # What Starlette's ServerErrorMiddleware would do: log it and answer 500 (the body says no more).
             log.exception("unexpected error in POST %s", path)
-            response = JSONResponse({"error": "internal error"}, status_code=500)
-        await response(scope, receive, send)
+            answer = _INTERNAL_ERROR
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer.body))]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers + list(answer.headers)})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+def _route_endpoint(hook: Hook) -> Callable[[Request], Awaitable[Response]]:
+    """The hook as a Starlette endpoint, for the router's ``POST /hooks/{source}`` (the same answers)."""
+
+    async def endpoint(request: Request) -> Response:
+        answer = await hook(request.scope, request.receive, request.path_params["source"])
+        response = Response(answer.body, answer.status, media_type="application/json")
+        response.raw_headers += list(answer.headers)
+        return response
+
+    return endpoint
 
 
 def _lifespan(
@@ -139,47 +171,49 @@ def _lifespan(
     return lifespan
 
 
-def _hook_endpoint(wiring: _Wiring, buckets: dict[str, TokenBucket]) -> Callable[[Request], Awaitable[Response]]:
-    async def receive_hook(request: Request) -> Response:
+def _hook(wiring: _Wiring, buckets: dict[str, TokenBucket]) -> Hook:
+    accepted_log = AcceptedLog(log)
+
+    async def receive_hook(scope: Any, receive: Any, name: str) -> HookReply:
         assert wiring.ingestor is not None  # set by the lifespan before any request is served
         ingestor = wiring.ingestor
-        name = request.path_params["source"]
         label = name if name in ingestor.sources else metrics.UNKNOWN_SOURCE
-        metrics.RECEIVED.labels(label).inc()
+        counters = metrics.counters(label)
+        counters.received.inc()
         try:
-            return await _receive(ingestor, buckets, request, name)
+            accepted = await _receive(ingestor, buckets, scope, receive, name)
         except Rejected as exc:
             count_rejection(label, exc)
             log.info("delivery refused", extra={"source": label, "status": exc.status_code, "reason": exc.reason})
-            extra = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-            return JSONResponse({"error": exc.reason}, status_code=exc.status_code, headers=extra)
+            extra = ((b"retry-after", str(exc.retry_after).encode()),) if isinstance(exc, RateLimited) else ()
+            return HookReply(exc.status_code, orjson.dumps({"error": exc.reason}), extra)
         except StoreError as exc:
             metrics.REJECTED.labels(label, "unavailable").inc()
             log.error("source %s: %s", name, exc)
-            return JSONResponse({"error": "event could not be stored, retry later"}, status_code=503)
+            return HookReply(503, b'{"error":"event could not be stored, retry later"}')
         except ClientDisconnect:
-            return JSONResponse({"error": "client disconnected before the body was read"}, status_code=400)
+            return HookReply(400, b'{"error":"client disconnected before the body was read"}')
+        accepted_log.note(label, accepted.event_id, duplicate=accepted.duplicate)
+        (counters.duplicates if accepted.duplicate else counters.accepted).inc()
+        body = orjson.dumps({"event_id": accepted.event_id, "duplicate": accepted.duplicate})
+        return HookReply(200 if accepted.duplicate else 202, body)
 
     return receive_hook
 
 
-async def _receive(ingestor: Ingestor, buckets: dict[str, TokenBucket], request: Request, name: str) -> Response:
+async def _receive(
+    ingestor: Ingestor, buckets: dict[str, TokenBucket], scope: Any, receive: Any, name: str
+) -> Accepted:
     source = ingestor.source(name)
-    headers = _headers(request.scope["headers"])
-    peer = request.client.host if request.client else None
+    headers = _headers(scope["headers"])
+    client = scope.get("client")
     # The allowlist and the rate limit come before the body is read: a refused sender costs no buffering.
-    check_allowed(source.config, peer, headers.get("x-forwarded-for"))
-    buckets[name].take(name)
-    body = await _read_body(request, source.config.max_body_bytes)
-    accepted = await ingestor.ingest(source, headers, body)
-    label = source.name
-    log.info("delivery accepted", extra={"source": label, "event_id": accepted.event_id,
-                                         "duplicate": accepted.duplicate})  # fmt: skip
-    if accepted.duplicate:
-        metrics.DUPLICATES.labels(label).inc()
-        return JSONResponse({"event_id": accepted.event_id, "duplicate": True}, status_code=200)
-    metrics.ACCEPTED.labels(label).inc()
-    return JSONResponse({"event_id": accepted.event_id, "duplicate": False}, status_code=202)
+    check_allowed(source.config, client[0] if client else None, headers.get("x-forwarded-for"))
+    bucket = buckets.get(name)
+    if bucket is not None:
+        bucket.take(name)
+    body = await _read_body(receive, headers.get("content-length"), source.config.max_body_bytes)
+    return await ingestor.ingest(source, headers, body)
 
 
 async def _healthz(request: Request) -> Response:
@@ -211,14 +245,14 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
             health.observe(health.snapshot(wiring.admin_client, EVENTS_QUEUE))
             store = TokenStore(wiring.admin_client, lambda: load_cipher(settings.data_dir))
             refresh_expiry_gauge(store, time.time())
-        # What workers count is kept in Redis (worker.stats): read at scrape time, whatever runs where.
+        # What workers count is kept in Redis (worker.ops.stats): read at scrape time, whatever runs where.
         workers = CollectorRegistry()
         workers.register(stats.RedisStatsCollector(wiring.admin_client))
         return generate_latest() + generate_latest(workers)
 
     async def prometheus(request: Request) -> Response:
-        if token is not None and not _bearer_matches(request, token.get_secret_value()):
-            return JSONResponse({"error": "metrics need Authorization: Bearer <receiver.metrics_token>"}, 401)
+        if not authorized(request, token):
+            return refusal("/metrics")
         return Response(await run_in_threadpool(metrics_page), media_type=CONTENT_TYPE_LATEST)
 
     return prometheus
@@ -227,11 +261,6 @@ def _metrics_endpoint(wiring: _Wiring, settings: Settings) -> Callable[[Request]
 def _admin_client(wiring: _Wiring) -> redis.Redis:
     assert wiring.admin_client is not None  # built in the lifespan, before any request
     return wiring.admin_client
-
-
-def _bearer_matches(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -253,16 +282,20 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(receive: Any, declared: str | None, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes ``limit`` (before the rest is read)."""
-    declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -5,8 +5,8 @@ of ``relay webhooks --workers N`` are fresh interpreters that inherit none of th
 """
 
 from webhooks.app import create_app
-from worker.logs import configure_logging
-from worker.settings import get_settings
+from worker.config import get_settings
+from worker.ops.logs import configure_logging
 
 settings = get_settings()  # also registers the configuration's secrets for masking
 configure_logging(settings.log_level)

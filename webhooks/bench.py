@@ -1,7 +1,7 @@
 """The receiver benchmark under its old name: ``python -m webhooks.bench [OPTIONS]`` is ``relay bench --only ingest``.
 
-``relay bench`` (``worker.bench``) measures the receiver against a hello-world on the same server stack, and the
-rest of Relay too; see the README's "Performance".
+``relay bench`` (``worker.devtools.bench``) measures the receiver against uvicorn's fastest hello-world and
+adnanh/webhook, and the rest of Relay too; see the README's "Performance".
 """
 
 from __future__ import annotations

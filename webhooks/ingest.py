@@ -14,10 +14,10 @@ from webhooks import metrics
 from webhooks.batch import ScriptBatcher
 from webhooks.ratelimit import RateLimited
 from webhooks.sources import Verifier, build_verifier
+from worker.config import Settings, SourceConfig
 from worker.errors import ConfigError, Rejected, StoreError, UnknownSource
-from worker.events import INGEST_SCRIPT, WAITING_FULL, EventRecord, ingest_arguments, new_event_id
-from worker.queue import TaskMessageEncoder
-from worker.settings import Settings, SourceConfig
+from worker.store.events import INGEST_SCRIPT, WAITING_FULL, EventRecord, ingest_arguments, new_event_id
+from worker.store.messages import TaskMessageEncoder
 
 WAITING_RETRY_AFTER = 30  # seconds: the workers need a while to bring a full source below its cap
 

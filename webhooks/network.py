@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from worker.config import Network, SourceConfig
 from worker.errors import Forbidden
-from worker.settings import Network, SourceConfig
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -1,20 +1,18 @@
 """The status page: ``GET /status`` (one self-contained HTML page), ``/status.json`` and each event's story.
 
     GET /status                        HTML, no external assets: charts are inline SVG drawn by inline JS
-    GET /status.json                   ``worker.health.system_health``: parts, queue, minutes, tokens, failures
+    GET /status.json                   ``worker.ops.health.system_health``: parts, queue, minutes, tokens, failures
     GET /status/events/{id}            HTML: the same page showing one event's story
     GET /status/events/{id}.json       the event (without payload or headers) and its timeline
 
 The page embeds its first data, so it renders without a round trip, then refreshes from ``/status.json``. It is
-protected like ``/metrics``: with ``receiver.metrics_token`` set it answers a bearer token, or Basic auth with the
-token as password (so a browser can ask for it). Every value is inserted as text, never as HTML.
+protected like ``/metrics``, by ``webhooks.operator_auth``: with ``receiver.metrics_token`` set it answers a bearer
+token, or Basic auth with the token as password (so a browser can ask for it). Every value is inserted as text,
+never as HTML.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,32 +23,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from webhooks.operator_auth import authorized, refusal
 from webhooks.statuspage_template import TEMPLATE
-from worker import history
+from worker.config import Settings
 from worker.errors import EventNotFound, RelayError
-from worker.events import EventStore
-from worker.health import system_health
-from worker.settings import Settings
-from worker.story import timeline
+from worker.ops.health import system_health
+from worker.ops.story import timeline
+from worker.store import history
+from worker.store.events import EventStore
 
 REFRESH_SECONDS = 5
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def authorized(request: Request, token: str | None) -> bool:
-    """No token configured, or the request carries it (``Bearer <token>`` or Basic with it as password)."""
-    if token is None:
-        return True
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            given = base64.b64decode(given.strip(), validate=True).decode().partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-    elif scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def status_data(client: redis.Redis, settings: Settings) -> dict[str, Any]:
@@ -75,13 +59,12 @@ def render(data: dict[str, Any], *, event: dict[str, Any] | None = None) -> str:
 
 def routes(client: Callable[[], redis.Redis], settings: Settings) -> list[Route]:
     """The status page's routes; ``client`` gives the receiver's synchronous Redis client once it exists."""
-    token = settings.receiver.metrics_token.get_secret_value() if settings.receiver.metrics_token else None
+    token = settings.receiver.metrics_token
 
     def guard(handler: Callable[[Request], Response]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             if not authorized(request, token):
-                return JSONResponse({"error": "the status page needs receiver.metrics_token"}, 401,
-                                    headers={"WWW-Authenticate": 'Basic realm="relay status"'})  # fmt: skip
+                return refusal("the status page")
             try:
                 return await run_in_threadpool(handler, request)
             except EventNotFound as exc:

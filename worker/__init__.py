@@ -1,4 +1,4 @@
-"""Relay's core: settings, Redis, the Celery app, stores, admin API clients and the CLI.
+"""Relay's core: config/, store/, liveness/, ops/, targets/, channels/, tokens/ and the Celery app; cli/ and devtools/.
 
 ``celery -A worker`` finds the Celery app as ``worker.app``; it is imported on first use so that the CLI and
 the receiver do not pay for Celery's import unless they need it.

@@ -8,11 +8,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+from worker.config import Settings, get_settings
 from worker.errors import ConfigError
-from worker.health import CANARY_INTERVAL_SECONDS
-from worker.logs import configure_logging
-from worker.queue import TaskMessageEncoder
-from worker.settings import Settings, get_settings
+from worker.liveness.canary import CANARY_INTERVAL_SECONDS
+from worker.ops.logs import configure_logging
+from worker.store.messages import TaskMessageEncoder
 
 EVENTS_QUEUE = "relay.events"
 PROCESS_EVENT = "relay.process_event"
@@ -21,7 +21,7 @@ RECOVER_INTERVAL_SECONDS = 10.0
 
 def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[str, Any]:
     """Celery settings that keep the design's guarantees (late acks, no loss on worker death, JSON only)."""
-    from worker.redis import is_sentinel, resolve_redis_url
+    from worker.store.connection import is_sentinel, resolve_redis_url
 
     url = redis_url or resolve_redis_url(settings)
     limits = settings.celery
@@ -70,7 +70,7 @@ def celery_config(settings: Settings, *, redis_url: str | None = None) -> dict[s
 
 def _sentinel_broker(settings: Settings, url: str, transport: dict[str, Any]) -> str:
     """kombu's sentinel transport: the Sentinels in the URL, the master's name and the Sentinels' options aside."""
-    from worker.redis import SentinelURL
+    from worker.store.connection import SentinelURL
 
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     transport["master_name"] = settings.redis_sentinel_master

@@ -14,14 +14,14 @@ from functools import partial
 import httpx
 import redis
 
-from worker import stats
 from worker.channels import Notifications
-from worker.events import EventStore
-from worker.redis import connect, resolve_redis_url
+from worker.config import Settings
+from worker.ops import stats
 from worker.repos.reader import RepoReader
 from worker.repos.runtime import open_reader, open_status_reporter
 from worker.repos.statuses import StatusReporter
-from worker.settings import Settings
+from worker.store.connection import connect, resolve_redis_url
+from worker.store.events import EventStore
 from worker.targets import TargetClient, TokenSource
 from worker.tokens.source import token_source
 
@@ -97,7 +97,7 @@ def get_runtime() -> Runtime:
     """This process's runtime; a forked child builds its own instead of sharing its parent's sockets."""
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        from worker.settings import get_settings
+        from worker.config import get_settings
 
         settings = get_settings()
         client = connect(resolve_redis_url(settings))

@@ -1,6 +1,6 @@
 """Running one action of a rule: one runner per action kind, chosen from ``RUNNERS`` by the action's ``kind``.
 
-A new action kind is its model in ``worker/settings.py``, its runner module here (listed in ``RUNNERS``), and its
+A new action kind is its model in ``worker/config/rules.py``, its runner module here (listed in ``RUNNERS``), and its
 tests. Rendering is separate from sending so that ``relay rules test`` shows exactly what a real run would send.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 from tasks.actions.base import PlannedAction, Runner, Step, idempotency_key
 from tasks.actions.call import CallRunner
 from tasks.actions.notify import NotifyRunner
+from worker.config import Action, Rule
 from worker.errors import RuleError
-from worker.events import ActionResult
 from worker.runtime import Runtime
-from worker.settings import Action, Rule
+from worker.store.events import ActionResult
 
 RUNNERS: dict[str, Runner[Any, Any]] = {runner.kind: runner for runner in (CallRunner(), NotifyRunner())}
 

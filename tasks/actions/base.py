@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from worker.events import ActionResult
+from worker.config import Action, Settings
 from worker.runtime import Runtime
-from worker.settings import Action, Settings
+from worker.store.events import ActionResult
 
 A = TypeVar("A", bound=Action)
 R = TypeVar("R")

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from tasks.actions.base import Runner, Step, indent
 from tasks.templates import Placeholder, render_path, render_text, render_value
+from worker.config import CallAction, Settings
 from worker.errors import AuthError, RelayError, RuleError
-from worker.events import ActionResult
-from worker.logs import MASK
+from worker.redaction import MASK
 from worker.runtime import Runtime
-from worker.settings import CallAction, Settings
+from worker.store.events import ActionResult
 from worker.targets.client import TargetClient
 from worker.targets.tokens import Credential
 from worker.tokens import scopes

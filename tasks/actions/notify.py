@@ -9,11 +9,11 @@ from typing import Any
 from tasks.actions.base import Runner, Step, indent
 from tasks.templates import render_text
 from worker.channels import prepare
+from worker.config import NotifyAction, Settings
 from worker.errors import RelayError
-from worker.events import ActionResult
-from worker.logs import MASK
+from worker.redaction import MASK
 from worker.runtime import Runtime
-from worker.settings import NotifyAction, Settings
+from worker.store.events import ActionResult
 
 
 @dataclass(frozen=True)

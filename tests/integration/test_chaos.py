@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from worker.chaos import Plan, run
+from worker.devtools.chaos import ChaosPlan, run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(300)
 def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: Path) -> None:
-    report = run(Plan(duration=20, rate=5, kill_every=3, settle_timeout=90, seed=7), tmp_path)
+    report = run(ChaosPlan(duration=20, rate=5, kill_every=3, settle_timeout=90, seed=7), tmp_path)
 
     assert report.acknowledged > 0.5 * report.posted, report.to_json()  # the receiver was up most of the time
     assert report.missing == [], report.to_json()

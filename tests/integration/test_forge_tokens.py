@@ -17,11 +17,11 @@ import redis
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, rsa_key_pair, wait_for, wait_for_event
-from webhooks.app import create_app
+from tests.integration.support import Stack
+from tests.support import Sandbox, Server, rsa_key_pair, wait_for, wait_for_event
 from worker.cli import main
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import EventStatus, EventStore
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus
 from worker.tokens.store import TokenStore
@@ -109,32 +109,22 @@ def rotate_calls(sandbox: Sandbox) -> int:
     return len([r for r in sandbox.requests() if r["path"] == ROTATE and r["method"] == "POST"])
 
 
-def post_pushes(receiver: Server, count: int) -> list[str]:
-    ids = []
-    for n in range(count):
-        response = httpx.post(
-            f"{receiver.url}/hooks/github", **github_delivery({"n": n}, secret=WEBHOOK_SECRET), timeout=10
-        )
-        assert response.status_code == 202, response.text
-        ids.append(response.json()["event_id"])
-    return ids
+def post_pushes(running: Stack, count: int) -> list[str]:
+    return [running.deliver({"n": n}) for n in range(count)]
 
 
 def test_a_gitlab_token_rotates_while_a_worker_calls_gitlab_and_no_call_fails(
     settings: Settings,
+    stack: Callable[..., Stack],
     sandbox: Sandbox,
     store: TokenStore,
     old: str,
-    redis_url: str,
     redis_client: redis.Redis,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
     inbox: list[str],
 ) -> None:
-    start_worker(redis_url)
-    receiver = serve_app(create_app(settings, redis_url=redis_url))
+    running = stack(settings)
     events = EventStore(redis_client, retention_seconds=600)
-    before = post_pushes(receiver, 5)
+    before = post_pushes(running, 5)
     for event_id in before:
         wait_for_event(events, event_id, EventStatus.DONE, timeout=30)
 
@@ -145,7 +135,7 @@ def test_a_gitlab_token_rotates_while_a_worker_calls_gitlab_and_no_call_fails(
     new = store.current("gl-bot").secret.get_secret_value()
     assert new not in result.output
     assert gitlab_status(sandbox, old) == 401
-    after = post_pushes(receiver, 5)
+    after = post_pushes(running, 5)
     for event_id in after:
         wait_for_event(events, event_id, EventStatus.DONE, timeout=30)
     calls = [r for r in sandbox.requests() if r["path"] == SELF and r["method"] == "GET"]
@@ -181,15 +171,11 @@ def test_a_lost_rotate_answer_ends_in_an_alert_and_exactly_one_rotate_call(
 def test_a_worker_calls_github_with_an_installation_token_it_minted(
     write_config: Callable[[dict[str, Any]], Settings],
     sandbox: Sandbox,
+    stack: Callable[..., Stack],
     store: TokenStore,
-    redis_url: str,
     redis_client: redis.Redis,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Any,
 ) -> None:
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
     monkeypatch.setenv("RELAY_TOKEN_KEY", KEY)
     monkeypatch.setenv("RELAY_LOG_LEVEL", "DEBUG")
     private, public = rsa_key_pair()
@@ -210,11 +196,11 @@ def test_a_worker_calls_github_with_an_installation_token_it_minted(
         }
     )  # fmt: skip
     store.add("gh-app", "hub", private)
-    worker = start_worker(redis_url)
-    receiver = serve_app(create_app(settings, redis_url=redis_url))
+    running = stack(settings)
+    worker = running.workers[0]
     events = EventStore(redis_client, retention_seconds=600)
 
-    for event_id in post_pushes(receiver, 3):
+    for event_id in post_pushes(running, 3):
         wait_for_event(events, event_id, EventStatus.DONE, timeout=30)
 
     requests = sandbox.requests()

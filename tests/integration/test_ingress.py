@@ -6,12 +6,16 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,14 +25,16 @@ import uvicorn
 from cryptography.fernet import Fernet
 
 from tasks.maintenance import requeue_stranded
-from tests.support import Server, WorkerProcess, wait_for, wait_for_event
+from tests.support import Server, wait_for, wait_for_event
 from webhooks.app import REDIS_CONNECTIONS, create_app
 from worker.celery_app import EVENTS_QUEUE
 from worker.cli.serve import receiver_server_options
-from worker.events import EventStatus, EventStore
-from worker.redis import free_port
+from worker.config import Settings
+from worker.devtools.bench import loadgen
+from worker.devtools.supervise.children import Child
+from worker.devtools.supervise.embedded import free_port
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EventStatus, EventStore
 from worker.targets import ConfigTokens
 from worker.tokens.keys import load_cipher
 from worker.tokens.store import TokenStore
@@ -155,7 +161,7 @@ def test_an_event_stored_but_not_queued_is_healed_by_the_sweeper(
     settings: Settings,
     redis_url: str,
     redis_client: redis.Redis,
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
 ) -> None:
     # Make the script's last step (the LPUSH) fail after the record was written: the crash between the two.
     redis_client.set(EVENTS_QUEUE, "not a list")
@@ -263,7 +269,7 @@ def test_a_request_head_past_max_header_bytes_is_refused_unbuffered(relay_served
         conn.sendall(b"POST /hooks/ci HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024))
         answer = conn.recv(4096)
 
-    assert answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith(b"HTTP/1.1 431")
 
 
 def test_a_trailing_slash_with_a_foreign_host_is_not_redirected(relay_served: str) -> None:
@@ -272,3 +278,46 @@ def test_a_trailing_slash_with_a_foreign_host_is_not_redirected(relay_served: st
     assert answer.status_code == 404
     assert "location" not in answer.headers
     assert set(answer.json()) == {"error"}
+
+
+# ---- defaults that never refuse a real sender (issue 20): `relay webhooks` as a process --------------------------
+
+BURST = 400  # one push to a repository with a large CI matrix: hundreds of deliveries within seconds
+
+
+@pytest.fixture
+def relay_webhooks(write_config: Callable[[dict[str, Any]], Settings], redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """``relay webhooks`` in its own process, with a GitHub source left at every default."""
+    write_config({"data_dir": str(tmp_path), "sources": {"github": {"kind": "github", "secret": SECRET}}})
+    port = free_port()
+    env = {**os.environ, "RELAY_REDIS_URL": redis_url}
+    argv = [sys.executable, "-m", "worker.cli", "webhooks", "--port", str(port)]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"), timeout=30, what="relay webhooks to answer")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_burst_of_hundreds_of_deliveries_to_a_default_source_is_all_accepted(
+    relay_webhooks: str, redis_client: redis.Redis
+) -> None:
+    # Signed beforehand and sent back to back over keep-alive connections, as fast as a sender's workers post them.
+    port = int(relay_webhooks.rsplit(":", 1)[1])
+    deliveries = loadgen.signed_requests(BURST, port, SECRET)
+
+    result = loadgen.run_drive(port, deliveries, concurrency=32)
+
+    assert result.statuses == {202: BURST}
+    assert redis_client.llen(EVENTS_QUEUE) == BURST
+    assert redis_client.zcard("relay:events") == BURST

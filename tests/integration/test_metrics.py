@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
-from webhooks.app import create_app
-from worker.settings import Settings
+from tests.integration.support import Stack, rule, stack_config
+from tests.support import Sandbox, Server, github_delivery, wait_for
 
 pytestmark = pytest.mark.integration
 PUSHES, RELEASES = 24, 6
@@ -31,26 +28,8 @@ def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_totals_from_two_worker_processes_add_up_exactly(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [{"name": "groups", "on": {"source": "github", "event": "push"},
-                       "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}]}],
-        }
-    )  # fmt: skip
-    start_worker(redis_url, concurrency=2)
-    start_worker(redis_url, concurrency=2)
-    receiver = serve_app(create_app(settings, redis_url=redis_url))
+def test_totals_from_two_worker_processes_add_up_exactly(stack: Callable[..., Stack], sandbox: Sandbox) -> None:
+    receiver = stack(stack_config(sandbox, rule("groups", event="push")), workers=2, concurrency=2).receiver
     # The receiver's own counters live in this test process's registry, which earlier tests' receivers share:
     # count from here. The workers' counts live in this test's own Redis.
     accepted_before = _value(_samples(receiver), "relay_webhooks_accepted_total", source="github")

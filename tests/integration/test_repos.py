@@ -20,8 +20,8 @@ from cryptography.fernet import Fernet
 
 from tests.support import ROOT
 from tests.worker.repos.support import GIT_TOKEN, Origin
-from worker.sandbox.gitserver import GitServer
-from worker.settings import Settings
+from worker.config import Settings
+from worker.devtools.sandbox.gitserver import GitServer
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus
 from worker.tokens.store import TokenStore

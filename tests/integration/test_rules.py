@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import ROOT, Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
-from webhooks.app import create_app
+from tests.integration.support import Stack
+from tests.support import ROOT, Sandbox, Server, github_delivery, wait_for_event
 from worker.cli import main
-from worker.events import EventStatus, EventStore
-from worker.settings import load_settings
+from worker.config import load_settings
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +53,7 @@ def example_relay(
     redis_url: str,
     sandbox: Sandbox,
     channel_sink: tuple[Server, list[tuple[str, Any]]],
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    stack: Callable[..., Stack],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Server:
     """The repository's relay.example.yaml, its admin APIs pointed at the sandbox and its channels at the sink."""
@@ -85,8 +84,7 @@ def example_relay(
         }
         httpx.put(f"{sandbox.url}/apisix/admin/services/{service}", json=body, headers=admin).raise_for_status()
     httpx.delete(f"{sandbox.url}/_sandbox/requests").raise_for_status()
-    start_worker(redis_url)
-    return serve_app(create_app(load_settings(), redis_url=redis_url))
+    return stack(load_settings()).receiver
 
 
 def dry_run(source: str, event: str, payload: str) -> dict[str, Any]:

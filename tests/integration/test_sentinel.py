@@ -6,23 +6,23 @@ Deliveries are posted while the primary is SIGKILLed and the Sentinels promote t
 
 from __future__ import annotations
 
-import subprocess
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
-from webhooks.app import create_app
-from worker.events import EventStatus, EventStore
-from worker.redis import connect, embedded_redis_binary, free_port, ping
-from worker.settings import Settings
+from tests.integration.support import Stack, rule, stack_config
+from tests.support import Sandbox, github_delivery, wait_for
+from worker.devtools.supervise.children import Child, Supervisor
+from worker.devtools.supervise.embedded import embedded_redis_binary, free_port
+from worker.store.connection import connect, ping
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -40,18 +40,16 @@ class Node:
     """One redis-server process (a data node or a Sentinel)."""
 
     port: int
-    process: subprocess.Popen[bytes]
+    child: Child
 
     def kill(self) -> None:
         """SIGKILL, as a machine loss would: no shutdown save."""
-        self.process.kill()
-        self.process.wait()
+        self.child.kill()
 
 
 @pytest.fixture
-def start_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
-    """Start ``redis-server`` with arguments (or a config file); every node is killed at the end."""
-    nodes: list[Node] = []
+def start_node(tmp_path: Path, processes: Supervisor) -> Callable[..., Node]:
+    """Start ``redis-server`` with arguments (or a config file); every node is stopped at the end."""
 
     def start(name: str, *args: str, config: str | None = None) -> Node:
         port = free_port()
@@ -64,17 +62,10 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
         else:
             command += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
             command += ["--appendonly", "yes", "--appendfsync", "everysec", *args]
-        log = (directory / "log").open("wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        nodes.append(Node(port, process))
-        wait_for(lambda: ping(f"redis://127.0.0.1:{port}"), timeout=10, what=f"{name} to answer")
-        return nodes[-1]
+        ready = lambda _: ping(f"redis://127.0.0.1:{port}")  # noqa: E731
+        return Node(port, processes.start(name, command, env=dict(os.environ), ready=ready, timeout=10))
 
-    yield start
-    for node in nodes:
-        if node.process.poll() is None:
-            node.kill()
+    return start
 
 
 @dataclass
@@ -93,7 +84,7 @@ class Cluster:
     def primary_port(self) -> int | None:
         """The primary's port, as the first Sentinel that answers sees it."""
         for sentinel in self.sentinels:
-            if sentinel.process.poll() is None:
+            if sentinel.child.running():
                 client = redis.Redis(port=sentinel.port, socket_timeout=1)
                 try:
                     address = client.sentinel_get_master_addr_by_name(MASTER)
@@ -174,27 +165,13 @@ class Poster:
 
 
 def test_a_failover_loses_nothing_acknowledged_and_the_receiver_refuses_only_while_there_is_no_primary(
-    cluster: Cluster,
-    write_config: Callable[[dict[str, Any]], Settings],
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    start_beat: Callable[[str], WorkerProcess],
+    cluster: Cluster, stack: Callable[..., Stack], sandbox: Sandbox
 ) -> None:
-    settings = write_config(
-        {
-            "redis_url": cluster.url,
-            "redis_sentinel_master": MASTER,
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [{"name": "read", "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}]}],
-        }
-    )
-    receiver = serve_app(create_app(settings))
-    start_worker(cluster.url)
+    config = stack_config(sandbox, rule("read"), secret=SECRET, redis_url=cluster.url, redis_sentinel_master=MASTER)
     # Beat runs the sweeper: a message the worker had popped from the old primary just before it died (its unacked
     # bookkeeping not yet replicated) is re-queued from its stored record.
-    start_beat(cluster.url)
+    relay = stack(config, beat=True, redis=cluster.url)
+    receiver, settings = relay.receiver, relay.settings
     with Poster(f"{receiver.url}/hooks/github") as poster:
         wait_for(lambda: poster.accepted_since(0) >= 20, timeout=20, what="deliveries before the failover")
         killed_at = time.monotonic()

@@ -5,50 +5,27 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 import redis
 from redis.lock import Lock
 
-from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for
-from webhooks.app import create_app
+from tests.integration.support import Stack, call, rule, stack_config
+from tests.support import Sandbox, Server, github_delivery, wait_for
 from worker.celery_app import EVENTS_QUEUE, event_messages
-from worker.events import FINAL_STATUSES, EventStatus, EventStore
-from worker.locks import job_lock, rotation_lock
-from worker.settings import Settings
+from worker.store.events import FINAL_STATUSES, EventStatus, EventStore
+from worker.store.locks import job_lock, rotation_lock
 
 pytestmark = pytest.mark.integration
 EVENTS = 30
 
 
 @pytest.fixture
-def cluster(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> list[Server]:
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [
-                {
-                    "name": "create",
-                    "do": [{"call": "gw", "method": "POST", "path": "/apisix/admin/services", "json": {"name": "x"}}],
-                }
-            ],
-        }
-    )
-    start_worker(redis_url, concurrency=2)
-    start_worker(redis_url, concurrency=2)
-    return [serve_app(create_app(settings, redis_url=redis_url)) for _ in range(2)]
+def cluster(stack: Callable[..., Stack], sandbox: Sandbox) -> list[Server]:
+    """Two receivers and two workers (two processes each) on one Redis; every event creates a service."""
+    create = call("/apisix/admin/services", "POST", json={"name": "x"})
+    return stack(stack_config(sandbox, rule("create", create)), workers=2, concurrency=2, receivers=2).receivers
 
 
 def test_two_receivers_and_two_workers_act_once_per_event(

@@ -3,53 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from tests.integration.support import Stack, rule, stack_config
 from tests.support import GITHUB_SECRET as SECRET
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
-from webhooks.app import create_app
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings
+from tests.support import Sandbox, github_delivery, wait_for, wait_for_event
+from worker.store.events import EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def relay(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> tuple[Server, Settings]:
-    """Receiver + worker + sandbox, configured with one GitHub source and one rule calling the sandbox."""
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            "rules": [
-                {
-                    "name": "list-groups-on-push",
-                    "on": {"source": "github", "event": "push"},
-                    "do": [{"call": "gw", "method": "GET", "path": "/api/gateway_groups"}],
-                }
-            ],
-        }
-    )
-    start_worker(redis_url)
-    return serve_app(create_app(settings, redis_url=redis_url)), settings
+def relay(stack: Callable[..., Stack], sandbox: Sandbox) -> Stack:
+    """Receiver + worker + sandbox, configured with one GitHub source and one rule calling the sandbox on push."""
+    return stack(stack_config(sandbox, rule("list-groups-on-push", event="push")))
 
 
 def test_signed_webhook_reaches_the_sandbox_and_ends_done(
-    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+    relay: Stack, sandbox: Sandbox, redis_client: redis.Redis
 ) -> None:
-    receiver, _ = relay
+    receiver = relay.receiver
     response = httpx.post(f"{receiver.url}/hooks/github", **github_delivery({"ref": "refs/heads/main"}))
 
     assert response.status_code == 202, response.text
@@ -68,9 +44,9 @@ def test_signed_webhook_reaches_the_sandbox_and_ends_done(
 
 
 def test_duplicate_delivery_is_acknowledged_once_and_called_once(
-    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+    relay: Stack, sandbox: Sandbox, redis_client: redis.Redis
 ) -> None:
-    receiver, _ = relay
+    receiver = relay.receiver
     delivery = github_delivery({"ref": "refs/heads/main"}, delivery="same-delivery-id")
     first = httpx.post(f"{receiver.url}/hooks/github", **delivery)
     second = httpx.post(f"{receiver.url}/hooks/github", **delivery)
@@ -85,9 +61,9 @@ def test_duplicate_delivery_is_acknowledged_once_and_called_once(
 
 
 def test_event_without_a_matching_rule_is_skipped_with_the_reason(
-    relay: tuple[Server, Settings], sandbox: Sandbox, redis_client: redis.Redis
+    relay: Stack, sandbox: Sandbox, redis_client: redis.Redis
 ) -> None:
-    receiver, _ = relay
+    receiver = relay.receiver
     response = httpx.post(f"{receiver.url}/hooks/github", **github_delivery({"zen": "hi"}, event="ping"))
 
     assert response.status_code == 202
@@ -97,10 +73,8 @@ def test_event_without_a_matching_rule_is_skipped_with_the_reason(
     assert sandbox.requests() == []
 
 
-def test_wrong_signature_is_refused_and_nothing_is_stored(
-    relay: tuple[Server, Settings], redis_client: redis.Redis
-) -> None:
-    receiver, _ = relay
+def test_wrong_signature_is_refused_and_nothing_is_stored(relay: Stack, redis_client: redis.Redis) -> None:
+    receiver = relay.receiver
     delivery = github_delivery({"ref": "refs/heads/main"})
     delivery["headers"]["X-Hub-Signature-256"] = "sha256=" + "0" * 64
     response = httpx.post(f"{receiver.url}/hooks/github", **delivery)

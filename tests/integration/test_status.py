@@ -10,13 +10,14 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from tests.support import WorkerProcess, wait_for
-from worker import health
+from tests.support import wait_for
 from worker.celery_app import EVENTS_QUEUE, app
 from worker.cli import main
-from worker.events import DLQ_KEY
-from worker.health import snapshot
-from worker.settings import Settings
+from worker.config import Settings
+from worker.devtools.supervise.children import Child
+from worker.ops import health
+from worker.ops.health import snapshot
+from worker.store.events import DLQ_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def test_status_reports_live_workers_and_flags_dead_letters(
     write_config: Callable[[dict[str, Any]], Settings],
     redis_url: str,
     redis_client: redis.Redis,
-    start_worker: Callable[..., WorkerProcess],
+    start_worker: Callable[..., Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
@@ -71,8 +72,8 @@ def test_a_real_beat_is_seen_alive_and_workers_start_then_consume(
     write_config: Callable[[dict[str, Any]], Settings],
     redis_url: str,
     redis_client: redis.Redis,
-    start_worker: Callable[..., WorkerProcess],
-    start_beat: Callable[[str], WorkerProcess],
+    start_worker: Callable[..., Child],
+    start_beat: Callable[[str], Child],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_REDIS_URL", redis_url)

@@ -23,9 +23,10 @@ from starlette.applications import Starlette
 
 from tests.support import ROOT, Server
 from webhooks import statuspage
-from worker import health, history, stats
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.ops import health, stats
+from worker.store import history
+from worker.store.events import EventRecord, EventStatus, EventStore
 
 pytestmark = pytest.mark.integration
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

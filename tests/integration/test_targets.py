@@ -12,12 +12,12 @@ import redis
 from pydantic import SecretStr
 
 from tests.contract.openapi import ContractTransport
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for_event
+from tests.integration.support import Stack, call, rule, stack_config
+from tests.support import Sandbox, Server, github_delivery, wait_for_event
 from tests.worker.targets.api7_client import Api7Client
-from webhooks.app import create_app
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import Settings, TargetConfig
+from worker.store.events import EventRecord, EventStatus, EventStore
 from worker.targets import CodingClient, Credential, TargetClient
 
 pytestmark = pytest.mark.integration
@@ -37,38 +37,11 @@ def deliver(receiver: Server, event: str) -> str:
 
 
 @pytest.fixture
-def relay(
-    write_config: Callable[[dict[str, Any]], Settings],
-    redis_url: str,
-    sandbox: Sandbox,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Server:
+def relay(stack: Callable[..., Stack], sandbox: Sandbox) -> Server:
     """Receiver + worker + sandbox; push lists gateway groups, release reads a service that does not exist."""
-    monkeypatch.setenv("RELAY_REDIS_URL", redis_url)
-    settings = write_config(
-        {
-            "sources": {"github": {"kind": "github", "secret": SECRET}},
-            "targets": {"gw": {"kind": "api7", "base_url": sandbox.url, "token_secret": sandbox.token}},
-            # Retry delays come from backoff_delay capped here: small, so the test is quick (1 is the minimum).
-            "celery": {"retry_backoff_max": 1},
-            "rules": [
-                {
-                    "name": "list-groups",
-                    "on": {"source": "github", "event": "push"},
-                    "do": [{"call": "gw", "method": "GET", "path": GROUPS}],
-                },
-                {
-                    "name": "read-missing",
-                    "on": {"source": "github", "event": "release"},
-                    "do": [{"call": "gw", "method": "GET", "path": MISSING}],
-                },
-            ],
-        }
-    )
-    start_worker(redis_url)
-    return serve_app(create_app(settings, redis_url=redis_url))
+    rules = [rule("list-groups", call(GROUPS), event="push"), rule("read-missing", call(MISSING), event="release")]
+    # Retry delays come from backoff_delay capped here: small, so the test is quick (1 is the minimum).
+    return stack(stack_config(sandbox, *rules, secret=SECRET, celery={"retry_backoff_max": 1})).receiver
 
 
 def calls_to(sandbox: Sandbox, path: str) -> list[dict[str, Any]]:

@@ -20,15 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import Sandbox, Server, WorkerProcess, github_delivery, wait_for, wait_for_event
-from webhooks.app import create_app
+from tests.integration.support import Stack
+from tests.support import Sandbox, Server, github_delivery, wait_for, wait_for_event
 from worker.cli import main
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import EventStatus, EventStore
 from worker.tokens.checker import TokenChecker
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome
+from worker.tokens.rotation import RotationOutcome
 from worker.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
@@ -183,16 +183,14 @@ def test_rotating_under_load_drops_no_call(
     configure: Callable[..., Settings],
     sandbox: Sandbox,
     store: TokenStore,
-    redis_url: str,
     redis_client: redis.Redis,
-    serve_app: Callable[[Any], Server],
-    start_worker: Callable[..., WorkerProcess],
+    stack: Callable[..., Stack],
 ) -> None:
     settings = configure()
     token = create_api_token(sandbox)
     store.add("gw-token", "gw", token.secret, token_id=token.id, expires_at=token.expires_at)
-    worker = start_worker(redis_url, concurrency=2)
-    receiver = serve_app(create_app(settings, redis_url=redis_url))
+    relay = stack(settings, concurrency=2)
+    [worker], receiver = relay.workers, relay.receiver
     # Slow calls keep requests in flight across each regenerate.
     sandbox.fault(latency_ms=40, count=100_000, path="/api/gateway_groups")
 
@@ -225,7 +223,7 @@ def test_rotating_under_load_drops_no_call(
         for round_ in range(3):
             wait_for(more_done(10), timeout=30, what="events flowing")
             rotation = rotator.rotate("gw-token", reason=f"load test {round_}")
-            assert rotation.outcome == Outcome.ROTATED, rotation.message
+            assert rotation.outcome == RotationOutcome.ROTATED, rotation.message
         wait_for(more_done(10), timeout=30, what="events flowing after the last rotation")
     finally:
         stop.set()

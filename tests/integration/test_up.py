@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from tests.support import ROOT, wait_for
-from worker.redis import free_port
+from worker.devtools.supervise.children import Child
+from worker.devtools.supervise.embedded import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +54,8 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
     port, sandbox_port = free_port(), free_port()
     out = tmp_path / "up.out"
     env = {key: value for key, value in os.environ.items() if not key.startswith("RELAY_")}
-    with out.open("wb") as stdout:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)],
-            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=stdout, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    argv = [sys.executable, "-m", "worker.cli", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)]
+    up = Child("up", argv, out, {**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path).start()
     try:
         wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="relay up to start")
         text = out.read_text()
@@ -89,9 +87,9 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
         assert "${RELAY_UP_SANDBOX_TOKEN}" in (tmp_path / ".relay" / "up.yaml").read_text()
         assert not any(b"--token" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children)
     finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(60)
-    assert up.returncode == 0, out.read_text()
+        up.signal(signal.SIGINT)  # Ctrl-C
+        returncode = up.wait(60)
+    assert returncode == 0, out.read_text()
     assert out.read_text().rstrip().endswith("Relay stopped.")
     wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what="every child to exit")
 
@@ -105,11 +103,8 @@ def test_a_second_relay_up_names_what_stands_in_its_way(tmp_path: Path) -> None:
         argv = [sys.executable, "-m", "worker.cli", "up", "--port", str(ports[0]), "--sandbox-port", str(ports[1])]
         return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
 
-    with out.open("wb") as stdout:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)],
-            cwd=tmp_path, env=env, stdout=stdout, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    argv = [sys.executable, "-m", "worker.cli", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)]
+    first = Child("up", argv, out, env, cwd=tmp_path).start()
     try:
         wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="relay up to start")
         redis_url = (tmp_path / ".relay" / "redis.url").read_text()
@@ -125,7 +120,7 @@ def test_a_second_relay_up_names_what_stands_in_its_way(tmp_path: Path) -> None:
         assert f"port {port} is in use" in same_port.stderr
         # The first instance is untouched: its Redis address is still there for every CLI command.
         assert (tmp_path / ".relay" / "redis.url").read_text() == redis_url
-        assert first.poll() is None
+        assert first.running()
     finally:
-        first.send_signal(signal.SIGINT)
+        first.signal(signal.SIGINT)  # Ctrl-C
         first.wait(60)

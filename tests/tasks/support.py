@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import redis
 
-from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
+from worker.config import Settings
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 from worker.targets import ConfigTokens
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
@@ -77,3 +77,26 @@ def record_for(source: str, event_type: str, payload: Any, headers: dict[str, st
         headers=headers or {},
         payload=payload,
     )
+
+
+class Scripted:
+    """Answers the API7 call with 200 and the Feishu channel with the next scripted body."""
+
+    def __init__(self, *feishu: dict[str, Any]) -> None:
+        self.answers = list(feishu)
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Record ``request`` and answer it."""
+        self.seen.append(request)
+        if request.url.host == "open.feishu.cn":
+            return httpx.Response(200, json=self.answers.pop(0) if self.answers else {"code": 0, "msg": "success"})
+        return httpx.Response(200, json={"value": {}})
+
+    def hosts(self) -> list[str]:
+        """The hosts called, in order."""
+        return [request.url.host for request in self.seen]
+
+
+# A merged GitLab merge request's context, as a rule's templates see it.
+CONTEXT = {"payload": load_payload("gitlab_merge_request_merged"), "event": {"id": "evt_1"}}

@@ -1,4 +1,6 @@
-"""Actions: rendering calls, required scopes, save_as, notifications, at-most-once effect and outcomes."""
+"""Actions as a whole (tasks/actions/__init__.py): planning, save_as, at-most-once effect, outcomes, the dry run.
+
+Each runner has its own tests in tests/tasks/actions/."""
 
 from __future__ import annotations
 
@@ -7,20 +9,20 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 import redis
 from click.testing import CliRunner
-from cryptography.fernet import Fernet
 
 from tasks import pipeline
-from tasks.actions import RUNNERS, idempotency_key, plan_rule
-from tasks.actions.call import CallRequest, check_scopes, render_call
+from tasks.actions import RUNNERS, plan_rule
+from tasks.actions.call import CallRequest
 from tasks.actions.notify import Notification
 from tasks.templates import Placeholder
 from tests.tasks.support import (
+    CONTEXT,
     FEISHU_URL,
     PAYLOADS,
     TOKEN,
+    Scripted,
     config_with,
     load_payload,
     make_runtime,
@@ -28,119 +30,8 @@ from tests.tasks.support import (
     store_event,
 )
 from worker.cli import main
-from worker.errors import PermanentError, RuleError
-from worker.events import EventStatus
-from worker.runtime import Runtime
-from worker.settings import ACTION_KINDS, CallAction, Rule, Settings
-from worker.tokens import scopes
-from worker.tokens.keys import parse_keys
-from worker.tokens.store import TokenStore
-
-
-def _runtime(client: redis.Redis, rules: list[dict[str, Any]], seen: list[httpx.Request]) -> Runtime:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"Response": {"RequestId": "r-1"}})
-
-    return make_runtime(client, settings_with(rules), handler)
-
-
-def test_an_unknown_grant_never_blocks(fake_redis: redis.Redis) -> None:
-    runtime = _runtime(fake_redis, [], [])
-    assert scopes.granted_scopes(runtime.tokens, "coding") is None
-    check_scopes(runtime, CallAction.model_validate({"call": "coding", "path": "/x", "requires": ["a:b:rw"]}))
-
-
-@pytest.fixture
-def grants(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
-    """Pretend the token store knows these scopes per target."""
-    known: dict[str, set[str]] = {}
-    monkeypatch.setattr(scopes, "granted_scopes", lambda tokens, token_name: known.get(token_name))
-    return known
-
-
-def test_a_known_lack_of_scope_fails_at_once_naming_it(fake_redis: redis.Redis, grants: dict[str, set[str]]) -> None:
-    seen: list[httpx.Request] = []
-    call = {"call": "coding", "path": "/open-api", "requires": ["project:depot:ro", "project:ci:rw"],
-            "json": {"Action": "TriggerCodingCIBuild"}}  # fmt: skip
-    runtime = _runtime(fake_redis, [{"name": "build", "on": {"source": "coding"}, "do": [call]}], seen)
-    grants["coding"] = {"project:depot:rw", "project:ci:ro"}
-    event_id = store_event(runtime, "coding", "push", load_payload("coding_push"))
-
-    assert pipeline.process(runtime, event_id).status == EventStatus.FAILED
-    assert seen == []
-    error = runtime.events.get(event_id).error or ""
-    assert "rule 'build' action 0" in error
-    assert "does not grant the required scope(s) project:ci:rw" in error
-    assert "project:depot:ro" not in error
-
-    grants["coding"] = {"project:ci:ro"}
-    with pytest.raises(PermanentError, match=r"token 'coding' does not grant .* project:depot:ro, project:ci:rw"):
-        check_scopes(runtime, CallAction.model_validate(call))
-
-
-def test_granted_scopes_let_the_call_through(fake_redis: redis.Redis, grants: dict[str, set[str]]) -> None:
-    seen: list[httpx.Request] = []
-    rule = {"name": "build", "do": [{"call": "coding", "path": "/open-api", "requires": ["project:ci:ro"]}]}
-    runtime = _runtime(fake_redis, [rule], seen)
-    grants["coding"] = {"project:ci:rw"}
-
-    assert pipeline.process(runtime, store_event(runtime, "coding", "push", {})).status == EventStatus.DONE
-    assert len(seen) == 1
-
-
-CONTEXT = {"payload": load_payload("gitlab_merge_request_merged"), "event": {"id": "evt_1"}}
-
-
-def test_render_call_renders_every_part() -> None:
-    action = CallAction.model_validate(
-        {
-            "call": "gw",
-            "method": "PATCH",
-            "path": "/apisix/admin/services/{{ payload.project.name }}?dry-run=all",
-            "query": {"page": "{{ payload.object_attributes.iid }}"},
-            "headers": {"X-Merge-Request": "{{ payload.object_attributes.iid }}"},
-            "json": {"labels": {"mr": "mr-{{ payload.object_attributes.iid }}"}},
-        }
-    )
-    assert render_call(action, CONTEXT) == CallRequest(
-        target="gw",
-        method="PATCH",
-        path="/apisix/admin/services/checkout",
-        query={"dry-run": "all", "page": 42},
-        headers={"X-Merge-Request": "42"},
-        body={"labels": {"mr": "mr-42"}},
-    )
-
-
-def test_a_header_value_with_a_line_break_is_refused() -> None:
-    action = CallAction.model_validate({"call": "gw", "path": "/x", "headers": {"X-Title": "{{ payload.t }}"}})
-    with pytest.raises(RuleError, match="'X-Title': the rendered value holds a line break"):
-        render_call(action, {"payload": {"t": "a\r\nX-Injected: 1"}})
-
-
-@pytest.mark.parametrize("value", ["café", "a\x00b", "\ud800", "tab\x7f"])
-def test_a_header_value_no_http_header_can_carry_is_a_rule_error(value: str) -> None:
-    action = CallAction.model_validate({"call": "gw", "path": "/x", "headers": {"X-Title": "{{ payload.t }}"}})
-    with pytest.raises(RuleError, match="'X-Title': the rendered value holds characters an HTTP header cannot carry"):
-        render_call(action, {"payload": {"t": value}})
-
-
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        ("", "a path segment rendered empty"),
-        (None, "a path segment rendered null"),
-        (["a", "b"], "a path segment must be one value, not a list"),
-        ({"a": 1}, "a path segment must be one value, not a dict"),
-    ],
-)
-def test_a_path_segment_that_would_retarget_the_call_is_a_rule_error(value: object, reason: str) -> None:
-    action = CallAction.model_validate(
-        {"call": "gw", "method": "DELETE", "path": "/apisix/admin/services/{{ payload.id }}"}
-    )
-    with pytest.raises(RuleError, match=f"template '/apisix/admin/services/{{{{ payload.id }}}}': .*{reason}"):
-        render_call(action, {"payload": {"id": value}})
+from worker.config import ACTION_KINDS, Rule, Settings
+from worker.store.events import EventStatus
 
 
 def test_plan_rule_renders_without_sending_and_stands_in_for_saved_responses() -> None:
@@ -211,23 +102,6 @@ TWO_STEPS = [
 ]  # fmt: skip
 
 
-class Scripted:
-    """Answers the API7 call with 200 and the Feishu channel with the next scripted body."""
-
-    def __init__(self, *feishu: dict[str, Any]) -> None:
-        self.answers = list(feishu)
-        self.seen: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        if request.url.host == "open.feishu.cn":
-            return httpx.Response(200, json=self.answers.pop(0) if self.answers else {"code": 0, "msg": "success"})
-        return httpx.Response(200, json={"value": {}})
-
-    def hosts(self) -> list[str]:
-        return [request.url.host for request in self.seen]
-
-
 def test_first_action_done_second_fails_rerun_runs_only_the_second(fake_redis: redis.Redis) -> None:
     script = Scripted({"code": 11232, "msg": "frequency limited"})
     runtime = make_runtime(fake_redis, settings_with(TWO_STEPS), script)
@@ -284,20 +158,6 @@ def test_an_action_that_fails_for_good_fails_the_event_with_the_rule_action_and_
     assert script.hosts() == ["gw.test", "open.feishu.cn"]
 
 
-def test_a_notification_action_records_its_channel(fake_redis: redis.Redis) -> None:
-    script = Scripted()
-    seen = script.seen
-    rules = [{"name": "n", "do": [{"notify": "ops", "text": "{{ event.source }}/{{ event.type }}"}]}]
-    runtime = make_runtime(fake_redis, settings_with(rules), script)
-    event_id = store_event(runtime, "github", "push", {})
-
-    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
-    assert str(seen[0].url) == FEISHU_URL
-    assert seen[0].headers["Idempotency-Key"] == f"{event_id}:n:0"
-    action = runtime.events.get(event_id).actions[0]
-    assert (action.kind, action.target, action.detail) == ("notify", "ops", {"channel_kind": "feishu"})
-
-
 def test_the_dry_run_shows_exactly_what_a_real_run_sends(
     fake_redis: redis.Redis, write_config: Callable[[dict[str, Any]], Settings]
 ) -> None:
@@ -332,25 +192,7 @@ def test_the_dry_run_shows_exactly_what_a_real_run_sends(
     assert json.loads(note.content) == planned[1]["body"]
 
 
-def test_granted_scopes_come_from_the_token_store(fake_redis: redis.Redis) -> None:
-    settings = settings_with([])
-    store = TokenStore(fake_redis, parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY"))
-    name = settings.token_names["coding"]
-    store.add(name, "coding", "coding-token-secret", scopes=["project:ci:rw"])
-    runtime = Runtime(settings, fake_redis, store)
-
-    assert scopes.granted_scopes(runtime.tokens, name) == {"project:ci:rw"}
-    with pytest.raises(PermanentError, match="project:depot:ro"):
-        check_scopes(
-            runtime, CallAction.model_validate({"call": "coding", "path": "/x", "requires": ["project:depot:ro"]})
-        )
-
-
 def test_every_action_kind_has_one_runner() -> None:
     assert set(RUNNERS) == set(ACTION_KINDS)
     for kind, runner in RUNNERS.items():
         assert runner.kind == kind == ACTION_KINDS[kind].kind
-
-
-def test_the_idempotency_key_names_the_event_the_rule_and_the_action() -> None:
-    assert idempotency_key("evt_1", "ship", 2) == "evt_1:ship:2"

@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from tasks import alerts
-from worker import health
-from worker.events import DLQ_KEY, EVENT_KEY
-from worker.settings import AlertsConfig
+from worker.config import AlertsConfig
+from worker.liveness.canary import BEAT_KEY
+from worker.ops import health
+from worker.store.events import DLQ_KEY, EVENT_KEY
 
 NOW = 1_800_000_000.0
 CONFIG = AlertsConfig(channel="ops", max_wait_seconds=300, no_consumer_seconds=120)
@@ -109,10 +110,10 @@ def test_beat_publishing_the_canary_marks_beat_alive_and_records_the_depth(
     fake_redis.lpush("relay.events", "m1", "m2")
 
     alerts._beat_published(sender="relay.process_event")
-    assert fake_redis.get(health.BEAT_KEY) is None
+    assert fake_redis.get(BEAT_KEY) is None
     alerts._beat_published(sender="relay.canary")
 
-    assert fake_redis.get(health.BEAT_KEY) is not None
+    assert fake_redis.get(BEAT_KEY) is not None
     depths = [
         value for key in fake_redis.scan_iter("relay:stats:minute:*") for value in [fake_redis.hget(key, "depth")]
     ]

@@ -7,10 +7,10 @@ import redis
 
 from tasks import maintenance
 from worker.celery_app import EVENTS_QUEUE, PROCESS_EVENT
-from worker.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
-from worker.queue import live_task_arguments
+from worker.config import Settings
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventRecord, EventStatus, event_fields, new_event_id
+from worker.store.messages import live_task_arguments
 from worker.targets import ConfigTokens
 
 

@@ -14,11 +14,11 @@ from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from tests.tasks import support
+from worker.config import Settings
 from worker.errors import AuthError
-from worker.events import EVENT_KEY, EventStatus
-from worker.locks import event_lock
 from worker.runtime import Runtime
-from worker.settings import Settings
+from worker.store.events import EVENT_KEY, EventStatus
+from worker.store.locks import event_lock
 from worker.targets import ConfigTokens
 from worker.tokens.keys import parse_keys
 from worker.tokens.lifecycle import report_refused
@@ -215,6 +215,41 @@ def test_retries_are_capped(runtime_for: Callable[..., Runtime]) -> None:
 
     assert statuses == [EventStatus.RETRYING, EventStatus.RETRYING, EventStatus.FAILED]
     assert runtime.events.get(event_id).attempts == 3
+
+
+@pytest.mark.parametrize(
+    ("max_retries", "attempts", "spent"),
+    [(0, 0, False), (0, 1, True), (2, 0, False), (2, 2, False), (2, 3, True), (2, 4, True), (8, 9, True)],
+)
+def test_the_retry_budget_is_the_first_run_and_max_retries_more(max_retries: int, attempts: int, spent: bool) -> None:
+    assert pipeline.retries_spent(attempts, make_settings(celery={"max_retries": max_retries}).celery) is spent
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+def test_every_path_gives_up_at_the_same_bound(runtime_for: Callable[..., Runtime], max_retries: int) -> None:
+    # A failed run, an interrupted run and a redelivered message all ask pipeline.retries_spent.
+    calls: list[httpx.Request] = []
+    runtime = runtime_for(recording(calls, 503), celery={"max_retries": max_retries})
+    limits = runtime.settings.celery
+    failing = store_event(runtime, RELEASE)
+
+    statuses = [pipeline.process(runtime, failing).status for _ in range(max_retries + 1)]
+
+    assert statuses == [EventStatus.RETRYING] * max_retries + [EventStatus.FAILED]
+    assert len(calls) == max_retries + 1
+    for attempts in range(max_retries + 3):
+        cut, redelivered = store_event(runtime, RELEASE), store_event(runtime, RELEASE)
+        for event_id, status in ((cut, EventStatus.RUNNING), (redelivered, EventStatus.RETRYING)):
+            record = runtime.events.get(event_id)
+            record.attempts, record.status = attempts, status
+            runtime.events.save(record)
+        before = len(calls)
+        gave_up = pipeline.retries_spent(attempts, limits)
+        assert (pipeline.interrupted(runtime, cut, "time limit").status == EventStatus.FAILED) is gave_up
+        last_run = gave_up or pipeline.retries_spent(attempts + 1, limits)
+        assert (pipeline.process(runtime, redelivered).status == EventStatus.FAILED) is last_run
+        assert (len(calls) == before) is gave_up  # a run past the budget does not call the target
+        assert runtime.events.get(redelivered).attempts == attempts + (not gave_up)  # nor counts as an attempt
 
 
 def test_finished_event_is_not_processed_again(runtime_for: Callable[..., Runtime]) -> None:

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from tasks.process import process_event
-from worker.events import DLQ_KEY, EVENT_KEY, EventStore
+from worker.config import Settings
 from worker.runtime import close_runtime
-from worker.settings import Settings
+from worker.store.events import DLQ_KEY, EVENT_KEY, EventStore
 
 
 @pytest.fixture

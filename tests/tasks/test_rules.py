@@ -12,9 +12,9 @@ import redis
 from tasks import pipeline
 from tasks.rules import check_rules, event_context, explain, matching_rules
 from tests.tasks.support import load_payload, make_runtime, record_for, settings_with, store_event
+from worker.config import Rule
 from worker.errors import RuleError
-from worker.events import EventStatus
-from worker.settings import Rule
+from worker.store.events import EventStatus
 
 
 def rules_from(*specs: dict[str, Any]) -> list[Rule]:

@@ -7,9 +7,10 @@ import redis
 
 from tasks import pipeline
 from tests.tasks import support
-from worker import history, stats
-from worker.events import EventStatus
-from worker.story import timeline
+from worker.ops import stats
+from worker.ops.story import timeline
+from worker.store import history
+from worker.store.events import EventStatus
 
 RULES = [{"name": "pub", "on": {"source": "github", "event": "push"},
           "do": [{"call": "gw", "method": "POST", "path": "/api/services/publish", "body": {"n": 1}}]}]  # fmt: skip

@@ -16,9 +16,9 @@ import redis
 from tasks import pipeline
 from tests.tasks import support
 from worker.errors import UnresolvedOutcome
-from worker.events import DLQ_KEY, EVENT_KEY, EventStatus
-from worker.inflight import resolve_unknown
 from worker.runtime import Runtime
+from worker.store.events import DLQ_KEY, EVENT_KEY, EventStatus
+from worker.store.inflight import resolve_unknown
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

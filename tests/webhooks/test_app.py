@@ -22,8 +22,8 @@ from starlette.testclient import TestClient
 from tests.support import ROOT, wait_for
 from webhooks.app import REDIS_CLIENT_NAME, _headers, create_app
 from webhooks.signatures import decode_standard_secret, sign_hmac, sign_standard
-from worker.events import EventStore
-from worker.settings import Settings
+from worker.config import Settings
+from worker.store.events import EventStore
 
 # Webhook secrets must be at least 16 characters at settings load.
 S1 = "s1-0123456789abcdef"
@@ -294,7 +294,7 @@ import sys
 from starlette.testclient import TestClient
 from webhooks.app import create_app
 from webhooks.signatures import sign_hmac
-from worker.settings import load_settings
+from worker.config import load_settings
 
 settings = load_settings(sources={"ci": {"kind": "hmac", "secret": "ci-secret-0123456789", "header": "X-Sig"}})
 body = b'{"status": "ok"}'

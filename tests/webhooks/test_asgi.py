@@ -15,8 +15,8 @@ import yaml
 
 from tests.support import ROOT, wait_for
 from webhooks.signatures import sign_hmac
-from worker.logs import MASK
-from worker.redis import free_port
+from worker.devtools.supervise.embedded import free_port
+from worker.redaction import MASK
 
 SECRET = "asgi-test-webhook-secret"
 

@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 from webhooks.app import create_app
 from webhooks.network import MAX_FORWARDED_HOPS, client_ip
 from webhooks.signatures import sign_hmac
+from worker.config import Settings, load_settings
 from worker.errors import ConfigError
-from worker.events import EventStatus, EventStore
-from worker.settings import Settings, load_settings
+from worker.store.events import EventStatus, EventStore
 
 SECRET = "hardening-secret-0123"
 SOURCES: dict[str, Any] = {

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from webhooks.network import check_allowed, client_address, parse_address
+from worker.config import Network, SourceConfig
 from worker.errors import Forbidden
-from worker.settings import Network, SourceConfig
 
 PROXIES: list[Network] = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
 

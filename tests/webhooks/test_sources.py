@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webhooks.sources import Delivery, Verifier, build_verifier
+from worker.config import SourceConfig
 from worker.errors import BadRequest, ConfigError, Rejected, Unauthorized
-from worker.settings import SourceConfig
 
 NOW = 1_700_000_000.0
 STAMP = str(int(NOW))
@@ -580,6 +580,25 @@ def test_rejections_name_what_was_wrong(
     leaks += [value.partition("=")[2] for value in expected.values()]
     leaks += [value.partition(",")[2] for value in expected.values()]
     assert not [leak for leak in leaks if len(leak) > 8 and leak in caught.reason]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 123456789012345678901234567890}',  # past 64 bits: kept exact, not a float
+        b'{"id": -9223372036854775809, "n": 9223372036854775807}',
+        b'[1,\n 123456789012345678901234567890, {"sha": "0000000000000000000000000000000000000123"}]',
+        b'{"message": "\\ud83d\\ude00 and a lone \\ud800"}',  # a pair and a lone surrogate escape, as before
+        b'{"ref": "refs/heads/main", "size": 1.5e300, "ok": true, "none": null}',
+        b'\xef\xbb\xbf{"bom": 1}',
+    ],
+)
+def test_bodies_parse_to_what_the_standard_library_gives(body: bytes) -> None:
+    delivery = VERIFIERS["github"]({"x-github-event": "push", **sign("github", body)}, body, NOW)
+
+    expected = json.loads(body.decode("utf-8-sig"))
+    assert delivery.payload == expected
+    assert json.dumps(delivery.payload) == json.dumps(expected)  # same types too (an int stays an int)
 
 
 def test_signature_is_checked_before_the_body_is_parsed() -> None:

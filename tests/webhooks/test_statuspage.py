@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from webhooks import statuspage
-from worker import history
-from worker.events import EventRecord, EventStatus, EventStore
-from worker.settings import ReceiverConfig, Settings
+from worker.config import ReceiverConfig, Settings
+from worker.store import history
+from worker.store.events import EventRecord, EventStatus, EventStore
 
 
 def _client(fake_redis: redis.Redis, token: str | None = None) -> TestClient:

@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 
 from worker.channels.kinds import Body, WecomType, kind_of
+from worker.config import ChannelConfig
 from worker.errors import PermanentError, RetryableError
-from worker.settings import ChannelConfig
+from worker.http_answer import Meaning, classify
+from worker.redaction import redact
 from worker.targets.client import USER_AGENT
-from worker.targets.retry import parse_retry_after
 
 
 def notification_body(
@@ -93,13 +94,15 @@ def send_notification(
 def check_answer(config: ChannelConfig, response: httpx.Response, where: str) -> None:
     """Raise ``RetryableError`` or ``PermanentError`` for a failed delivery, including a 200 with an error code."""
     status = response.status_code
-    if status == 429 or status >= 500:
+    answer = classify(status, response.headers)
+    if answer.meaning == Meaning.RETRY:
+        # Never ``maybe_applied`` (nor are the timeouts above): a failed notification is simply sent again.
         raise RetryableError(
             f"{where} answered {status}: {_reason(config, response)}",
             status_code=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=answer.retry_after,
         )
-    if 300 <= status < 400:
+    if answer.meaning == Meaning.REDIRECT:
         # Not followed: the URL's credential must not travel to another address, and the message was not delivered.
         location = _redact(config, safe_location(response.headers.get("Location", ""))) or "elsewhere"
         raise PermanentError(
@@ -113,7 +116,7 @@ def check_answer(config: ChannelConfig, response: httpx.Response, where: str) ->
         raise error(
             f"{where} refused the message: code {code}: {_redact(config, message)}", status_code=status, code=str(code)
         )
-    if status >= 400:
+    if answer.meaning in (Meaning.AUTH, Meaning.PERMANENT):
         raise PermanentError(f"{where} answered {status}: {_reason(config, response)}", status_code=status)
 
 
@@ -141,10 +144,7 @@ def _redact(config: ChannelConfig, text: str) -> str:
     parts += [segment for segment in url.path.split("/") if len(segment) >= 12]
     if config.secret is not None:
         parts.append(config.secret.get_secret_value())
-    for part in sorted(parts, key=len, reverse=True):
-        if part:
-            text = text.replace(part, "***")
-    return text
+    return redact(text, parts)
 
 
 class _RedactChannelUrls(logging.Filter):

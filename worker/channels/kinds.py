@@ -9,7 +9,7 @@
               signed: ``timestamp`` (s) and ``sign`` in the body
     webhook   {"text": ..., "event": {"id", "source", "type", ...}}       HTTP status only
 
-A new kind is one class here, one row in ``CHANNEL_KINDS`` and its name in the settings' ``ChannelKind``.
+A new kind is one class here, one row in ``CHANNEL_KINDS`` and its name in the settings' ``ChannelKindName``.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from worker.channels.client import new_client, send_notification
+from worker.config import ChannelConfig
 from worker.errors import PermanentError
-from worker.settings import ChannelConfig
 
 
 class Notifications:

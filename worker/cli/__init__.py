@@ -12,7 +12,7 @@ import click
 
 from worker.errors import RelayError
 
-# Where ``relay up`` writes the configuration of its demo (``worker.cli.up``), under the default data directory.
+# Where ``relay up`` writes its demo configuration (``worker.devtools.supervise.demo``), under the default data dir.
 UP_CONFIG = "up.yaml"
 UP_REDIS_URL = "redis.url"
 
@@ -71,8 +71,8 @@ def _usage_error(exc: click.UsageError) -> None:
 def _redis_line(exc: BaseException) -> str:
     """The Redis server's URL (password masked) and the cause."""
     from worker.cli.output import redis_failure
-    from worker.redis import resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.store.connection import resolve_redis_url
 
     try:
         url = resolve_redis_url(get_settings())
@@ -89,7 +89,7 @@ def _demo_config() -> Path | None:
     config = data_dir / UP_CONFIG
     if not (config.is_file() and (data_dir / UP_REDIS_URL).is_file()):
         return None
-    from worker.cli.up import read_demo_env
+    from worker.devtools.supervise.demo import read_demo_env
 
     # The demo configuration names its generated secrets as ${VARIABLES}; relay up keeps them in a 0600 file.
     for name, value in read_demo_env(data_dir).items():

@@ -27,13 +27,13 @@ def bench(
     keep: Path | None,
 ) -> None:  # fmt: skip
     """Measure ingest, end to end, rotation, memory and start-up against Relay's goals."""
-    from worker.bench import Plan, run_bench
-    from worker.bench.report import render
+    from worker.devtools.bench import BenchPlan, run_bench
+    from worker.devtools.bench.report import render
 
     changes: dict[str, object] = {"receiver_workers": workers, "generator": generator, "parts": only or PARTS}
     if events is not None:
         changes["events"] = events
-    plan = Plan.quick(**changes) if quick else Plan(**changes)  # type: ignore[arg-type]
+    plan = BenchPlan.quick(**changes) if quick else BenchPlan(**changes)  # type: ignore[arg-type]
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         results = run_bench(plan, keep.resolve())

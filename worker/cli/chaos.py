@@ -28,9 +28,9 @@ def chaos(
     work_dir: Path | None,
 ) -> None:
     """Post deliveries while killing workers, Redis and the receiver; exit 1 if any event was lost or duplicated."""
-    from worker.chaos import Plan, run
+    from worker.devtools.chaos import ChaosPlan, run
 
-    plan = Plan(duration=duration, rate=rate, kill_every=kill_every, settle_timeout=settle_timeout, seed=seed)
+    plan = ChaosPlan(duration=duration, rate=rate, kill_every=kill_every, settle_timeout=settle_timeout, seed=seed)
     with tempfile.TemporaryDirectory(prefix="relay-chaos-") as tmp:
         directory = work_dir or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)

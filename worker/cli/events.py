@@ -7,16 +7,16 @@ from functools import partial
 
 import click
 
-from worker import deadletters
 from worker.cli.output import print_json, print_table, timestamp
 from worker.cli.params import Age
-from worker.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
-from worker.inflight import Resolution, resolve_unknown
+from worker.store import deadletters
+from worker.store.events import FINAL_STATUSES, EventRecord, EventStatus, EventStore
+from worker.store.inflight import Resolution, resolve_unknown
 
 
 def _store() -> EventStore:
-    from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.store.connection import connect, resolve_redis_url
 
     settings = get_settings()
     return EventStore(connect(resolve_redis_url(settings)), retention_seconds=settings.retention_seconds)
@@ -31,7 +31,7 @@ def _replay(store: EventStore, event_id: str, *, force: bool = False, unknown: R
         raise click.ClickException(
             f"event {event_id} is {status}: it will finish on its own (--force queues it again anyway)"
         )
-    from worker import history
+    from worker.store import history
 
     message = event_messages().encode(event_id)
     record = store.replay(event_id, queue=EVENTS_QUEUE, message=message, resolve=partial(resolve_unknown, how=unknown))
@@ -85,8 +85,8 @@ def list_events(limit: int, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def show_event(event_id: str, as_json: bool) -> None:
     """One event in full: each action's result, the error, the payload."""
-    from worker import history
-    from worker.story import timeline
+    from worker.ops.story import timeline
+    from worker.store import history
 
     store = _store()
     record = store.get(event_id)

@@ -61,9 +61,9 @@ def worker_health(node: str | None, timeout: float) -> None:
 
 def _git_problem() -> str:
     """``; <why>`` when ``repos:`` is configured and git cannot read them, else empty."""
+    from worker.config import get_settings
     from worker.errors import GitMissing
     from worker.repos.git import check_git
-    from worker.settings import get_settings
 
     if not get_settings().repos:
         return ""

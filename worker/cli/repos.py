@@ -25,7 +25,7 @@ def repos() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 def list_repos(as_json: bool) -> None:
     """Every configured repository: forge, URL, token name and limits."""
-    from worker.settings import get_settings
+    from worker.config import get_settings
 
     settings = get_settings()
     rows = [

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -17,10 +17,7 @@ from pydantic import ValidationError
 
 from worker.channels import channel_url
 from worker.cli.output import print_json
-from worker.errors import ConfigError, RelayError
-from worker.events import EventRecord
-from worker.logs import MASK, secret_values
-from worker.settings import (
+from worker.config import (
     ACTION_KINDS,
     Rule,
     Settings,
@@ -29,6 +26,10 @@ from worker.settings import (
     read_config_file,
     unset_references,
 )
+from worker.errors import ConfigError, RelayError
+from worker.ops.logs import secret_values
+from worker.redaction import Secrets
+from worker.store.events import EventRecord
 
 if TYPE_CHECKING:
     from tasks.actions import PlannedAction
@@ -198,7 +199,7 @@ def test(source: str, event_type: str, payload_file: IO[bytes], headers_file: IO
         ]
         failed = failed or any(step.error for step in planned)
         report["matched"].append({"rule": verdict.rule.name, "actions": actions})
-    report = _mask_secrets(report, _secrets(settings))
+    report = Secrets(secret_values(settings)).redact_value(report)
     if as_json:
         print_json(report)
     else:
@@ -222,23 +223,6 @@ def _describe(settings: Settings, step: PlannedAction, key: str, context: dict[s
     if step.request is None:
         return {**head, "error": step.error}
     return {**head, **runner_for(action).preview(settings, action, step.request, key, context)}
-
-
-def _secrets(settings: Settings) -> list[str]:
-    # Very short values would mask ordinary text; they are not real secrets anyway.
-    return sorted((text for text in secret_values(settings) if len(text) >= 6), key=len, reverse=True)
-
-
-def _mask_secrets(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, Mapping):
-        return {key: _mask_secrets(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_mask_secrets(item, secrets) for item in value]
-    return value
 
 
 def _print_report(report: dict[str, Any], *, unknown_source: bool) -> None:

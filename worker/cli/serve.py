@@ -9,7 +9,7 @@ import click
 import uvicorn
 
 if TYPE_CHECKING:
-    from worker.settings import ReceiverConfig
+    from worker.config import ReceiverConfig
 
 
 @click.command()
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 @click.option("--workers", default=1, show_default=True, help="Receiver processes.")
 def webhooks(host: str | None, port: int | None, workers: int) -> None:
     """Serve the webhook receiver."""
-    from worker.logs import configure_logging
-    from worker.redis import resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.ops.logs import configure_logging
+    from worker.store.connection import resolve_redis_url
 
     settings = get_settings()
     resolve_redis_url(settings)  # fail now, with a clear message, rather than on the first delivery
@@ -47,8 +47,10 @@ def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
         # trusted-proxy check: an allowlist could then be passed by anyone on the same host.
         "proxy_headers": False,
         "forwarded_allow_ips": "",
-        # h11 (not httptools) because it bounds what it buffers of a request head; past it the connection gets 431.
-        "http": "h11",
+        # httptools (5x h11's rate) with a bound on the request head, which plain httptools lacks: past it, 431 and
+        # the connection closed. An import string, so that ``--workers N`` processes load it too; the bound travels
+        # in uvicorn's own option for it (h11's name).
+        "http": "webhooks.protocol:BoundedHttpToolsProtocol",
         "h11_max_incomplete_event_size": receiver.max_header_bytes,
         "limit_concurrency": receiver.limit_concurrency,
         "timeout_keep_alive": receiver.timeout_keep_alive,
@@ -59,12 +61,37 @@ def receiver_server_options(receiver: ReceiverConfig) -> dict[str, Any]:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9180, show_default=True, type=int)
 @click.option("--token", envvar="RELAY_SANDBOX_TOKEN", help="Bootstrap secret (default: generated, shown once).")
-def sandbox(host: str, port: int, token: str | None) -> None:
+@click.option(
+    "--api7-version",
+    envvar="RELAY_SANDBOX_API7_VERSION",
+    default="3.2.14.6",
+    show_default=True,
+    help="API7 version to stand in for: 3.2.x serves templates and publishing, 3.5.0 and later runtime resources.",
+)
+@click.option(
+    "--default-page-size",
+    type=click.IntRange(min=1),
+    help="Page resource lists asked without page_size (default: answer the whole list).",
+)
+def sandbox(host: str, port: int, token: str | None, api7_version: str, default_page_size: int | None) -> None:
     """Serve a local stand-in for API7's admin API (and CODING's open API)."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
+    from worker.devtools.sandbox.versions import check_version
+
+    try:
+        check_version(api7_version)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api7-version") from None
 
     if not token:
         token = secrets.token_urlsafe(24)
         click.echo(f"sandbox bootstrap token (shown once): {token}", err=True)
-    click.echo(f"sandbox admin API on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(token), host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    click.echo(f"sandbox admin API (API7 {api7_version}) on http://{host}:{port}", err=True)
+    uvicorn.run(
+        create_app(token, api7_version=api7_version, default_page_size=default_page_size),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )

@@ -23,8 +23,8 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 def status(as_json: bool, watch: bool, interval: float) -> None:
     """Health of each part, queues, workers, throughput, dead letters, tokens; exit 1 when something needs attention."""
-    from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.store.connection import connect, resolve_redis_url
 
     settings = get_settings()
     url = resolve_redis_url(settings)
@@ -47,7 +47,7 @@ def status(as_json: bool, watch: bool, interval: float) -> None:
 
 def _report(client: redis.Redis, settings: Any) -> Any:
     from worker.celery_app import EVENTS_QUEUE
-    from worker.health import system_health
+    from worker.ops.health import system_health
 
     return system_health(client, settings, queue=EVENTS_QUEUE)
 

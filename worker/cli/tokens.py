@@ -21,14 +21,14 @@ import click
 import httpx
 
 from worker.cli.output import print_json, print_table, timestamp
+from worker.config import Settings
 from worker.errors import TokenError
-from worker.settings import Settings
 from worker.tokens.records import Origin, TokenRecord, TokenStatus, check_name
+from worker.tokens.scopes import parse_scope_list
 from worker.tokens.store import TokenStore
 
 DAY = 86400
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*d(?:ays?)?")
-_SCOPE = re.compile(r"[A-Za-z0-9_.*-]+(?::[A-Za-z0-9_.*-]+)*")
 
 
 @dataclass
@@ -45,8 +45,8 @@ def open_context() -> Context:
 
 
 def _open() -> Context:
-    from worker.redis import connect, resolve_redis_url
-    from worker.settings import get_settings
+    from worker.config import get_settings
+    from worker.store.connection import connect, resolve_redis_url
     from worker.tokens.keys import load_cipher
     from worker.tokens.store import seeds_from_settings
 
@@ -77,12 +77,11 @@ def parse_expiry(text: str, *, now: float | None = None) -> int:
 
 
 def parse_scopes(text: str) -> list[str]:
-    """Comma-separated scopes, e.g. ``project:depot:rw,project:issue:ro``."""
-    scopes = [part.strip() for part in text.split(",") if part.strip()]
-    bad = [scope for scope in scopes if not _SCOPE.fullmatch(scope)]
-    if bad:
-        raise click.BadParameter(f"not a scope: {bad[0]!r} (resource:scope:ro|rw, comma-separated)")
-    return scopes
+    """Comma-separated scopes, e.g. ``project:depot:rw,project:issue:ro`` (``tokens.scopes``'s grammar)."""
+    try:
+        return parse_scope_list(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (comma-separated)") from None
 
 
 def read_secret(prompt: str) -> str:
@@ -192,7 +191,7 @@ def list_tokens(as_json: bool) -> None:
 @_expiry_option
 def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
     """Install a new secret by hand (a new version); read from standard input or a hidden prompt."""
-    from worker.locks import release_quietly, rotation_lock
+    from worker.store.locks import release_quietly, rotation_lock
 
     ctx = _open()
     record = ctx.store.get(name)
@@ -221,12 +220,12 @@ def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
 def rotate(name: str, show_secret: bool) -> None:
     """Rotate the token now through its target kind's API (API7's regenerate, GitLab's self/rotate)."""
     from worker.tokens.checker import TokenChecker
-    from worker.tokens.rotation import Outcome
+    from worker.tokens.rotation import RotationOutcome
 
     ctx = _open()
     checker = TokenChecker(ctx.store, ctx.settings)
     result = checker.rotator.rotate(name, reason="requested with relay tokens rotate")
-    if result.outcome != Outcome.ROTATED:
+    if result.outcome != RotationOutcome.ROTATED:
         raise click.ClickException(f"token {name}: {result.outcome}: {result.message}")
     click.echo(f"token {name}: {result.message}")
     if show_secret and result.secret is not None:

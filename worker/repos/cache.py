@@ -18,11 +18,11 @@ import fcntl
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from worker.errors import RepoUnavailable
+from worker.waiting import poll
 
 LOCK_POLL_SECONDS = 0.05
 
@@ -81,14 +81,14 @@ class RepoCache:
 
 
 def _acquire(fd: int, timeout: float, name: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def taken() -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-        if time.monotonic() >= deadline:
-            raise RepoUnavailable(f"repository {name}: its cache stayed locked for {timeout:g}s (another fetch)")
-        time.sleep(LOCK_POLL_SECONDS)
+            return False
+        return True
+
+    if not poll(taken, timeout=timeout, interval=LOCK_POLL_SECONDS):
+        raise RepoUnavailable(f"repository {name}: its cache stayed locked for {timeout:g}s (another fetch)")

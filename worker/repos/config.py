@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MiB = 1024 * 1024
 ForgeKind = Literal["github", "gitlab", "gitea", "coding", "git"]
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -45,12 +44,12 @@ class _Strict(BaseModel):
 class RepoLimits(_Strict):
     """What one read of a repository may cost."""
 
-    max_fetch_bytes: int = Field(default=256 * MiB, gt=0, description="objects a fetch may add to the cache")
+    max_fetch_bytes: int = Field(default=256 * 2**20, gt=0, description="objects a fetch may add to the cache")
     timeout_seconds: float = Field(default=120.0, gt=0, le=3600, description="one git command, and the cache lock")
-    max_file_bytes: int = Field(default=MiB, gt=0, description="one file read from a commit")
+    max_file_bytes: int = Field(default=2**20, gt=0, description="one file read from a commit")
     max_files: int = Field(default=10_000, gt=0, description="files one read may return")
-    max_read_bytes: int = Field(default=64 * MiB, gt=0, description="all the files one read returns, together")
-    max_cache_bytes: int = Field(default=1024 * MiB, gt=0, description="past it, the cache is dropped after a read")
+    max_read_bytes: int = Field(default=64 * 2**20, gt=0, description="all the files one read returns, together")
+    max_cache_bytes: int = Field(default=2**30, gt=0, description="past it, the cache is dropped after a read")
 
 
 class RepoConfig(_Strict):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from worker.errors import GitMissing, RepoUnavailable
+from worker.waiting import poll
 
 # GIT_CONFIG_COUNT and friends came with git 2.31.
 MIN_VERSION = (2, 31)
@@ -127,23 +128,29 @@ class SubprocessGit:
 def _communicate(
     process: subprocess.Popen[bytes], stdin: bytes | None, timeout: float, watch: Watch | None, what: str
 ) -> tuple[bytes, bytes]:
-    deadline = time.monotonic() + timeout
-    data = stdin
-    while True:
-        step = (
-            min(POLL_SECONDS, max(0.0, deadline - time.monotonic())) if watch else max(0.0, deadline - time.monotonic())
-        )
+    started = time.monotonic()
+    pending = [stdin]
+    outputs: list[tuple[bytes, bytes]] = []
+
+    def finished() -> bool:
+        # Each look waits for git itself: a slice of the time with a watch to ask between slices, else all of it.
+        left = max(0.0, timeout - (time.monotonic() - started))
         try:
-            return process.communicate(data, timeout=step)
+            outputs.append(process.communicate(pending[0], timeout=min(POLL_SECONDS, left) if watch else left))
         except subprocess.TimeoutExpired:
-            data = None  # communicate() keeps feeding what it started with
+            pending[0] = None  # communicate() keeps feeding what it started with
+        else:
+            return True
         reason = watch() if watch else None
         if reason is not None:
             _kill(process)
             raise GitAborted(reason)
-        if time.monotonic() >= deadline:
-            _kill(process)
-            raise RepoUnavailable(f"git {what} did not finish within {timeout:g}s")
+        return False
+
+    if not poll(finished, timeout=timeout, interval=0):
+        _kill(process)
+        raise RepoUnavailable(f"git {what} did not finish within {timeout:g}s")
+    return outputs[0]
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

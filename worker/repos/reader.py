@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from worker.errors import AuthError, RepoAuthError, RepoLimitExceeded, RepoNotFound
-from worker.logs import register_secret
+from worker.ops.logs import register_secret
 from worker.repos.cache import RepoCache
 from worker.repos.config import RepoConfig
 from worker.repos.fetch import FULL_DEPTH, Access, Fetcher, access_for

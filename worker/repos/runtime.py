@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import redis
 
-from worker import stats
+from worker.config import Settings
 from worker.errors import AuthError
+from worker.ops import stats
 from worker.repos.reader import RepoReader
 from worker.repos.statuses import StatusReporter
-from worker.settings import Settings
 from worker.targets.tokens import TokenSource
 from worker.tokens.lifecycle import report_refused
 

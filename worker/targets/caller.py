@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from worker.settings import TargetConfig
+from worker.config import TargetConfig
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Basic otherwise), a ``User-Agent`` naming Relay, and the caller's ``Idempotency-
 together by ``TargetClient.build_request``, which ``relay rules test`` uses too so that its dry run cannot drift from
 what is sent. The client never names a target kind: auth headers, error envelopes, how an envelope code is
 classified and whether a refusal means the secret is bad come from the kind (``worker.targets.kinds``). What a
-failure becomes (``worker.errors``; the status table is in ``worker.targets.retry``, the code tables in ``kinds``):
+failure becomes (``worker.errors``; the status table is ``worker.http_answer.classify``, the code tables in ``kinds``):
 
     TargetError
     ├── RetryableError   network error or timeout (no status); 429 and 5xx (``retry_after`` from ``Retry-After``,
@@ -36,21 +36,20 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
+from worker.http_answer import Meaning, classify
+from worker.redaction import redact
 from worker.targets.caller import CallResult
-from worker.targets.kinds import KINDS, basic
-from worker.targets.retry import is_auth_status, is_retryable_status, parse_retry_after
+from worker.targets.kinds import KINDS
 from worker.targets.tokens import Credential, TokenSource
 
 USER_AGENT = "Relay/0.1 (webhook-to-admin-API automation worker)"
 MAX_MESSAGE_CHARS = 400  # an error message, as recorded on the event
 MAX_RAW_CHARS = 4000  # what is read of a server's error body before redaction
-REDACTED = "***"
 
 log = logging.getLogger("relay.targets")
 
@@ -210,25 +209,25 @@ class TargetClient:
         status = response.status_code
         kind = KINDS[self.config.kind]
         envelope = kind.error_envelope(body)
-        if envelope is None and status < 300:
+        answer = classify(status, response.headers)
+        if envelope is None and answer.meaning == Meaning.SUCCESS:
             return None
         where = f"{self.name}: {response.request.method} {response.request.url.path}"
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         code = envelope[0] if envelope is not None else None
-        if is_retryable_status(status):
+        if answer.meaning == Meaning.RETRY:
             message = self._scrub(f"{where} answered {status}: {_detail(envelope, body, response)}", sent)
-            # A 504 is a proxy giving up on an upstream that may have acted; 429 and other 5xx did not act.
             return RetryableError(
-                message, status_code=status, code=code, retry_after=retry_after, maybe_applied=status == 504
-            )
+                message, status_code=status, code=code, retry_after=answer.retry_after,
+                maybe_applied=answer.maybe_applied,
+            )  # fmt: skip
         if envelope is not None:
-            return self._envelope_failure(where, status, envelope, retry_after, sent)
-        if status < 400:
+            return self._envelope_failure(where, status, envelope, answer.retry_after, sent)
+        if answer.meaning == Meaning.REDIRECT:
             location = safe_url(response.headers.get("Location", "")) or "elsewhere"
             text = f"{where} answered {status}: redirect to {location}, not followed (fix the base_url)"
             return PermanentError(self._scrub(text, sent), status_code=status)
         message = self._scrub(f"{where} answered {status}: {_detail(None, body, response)}", sent)
-        if is_auth_status(status):
+        if answer.meaning == Meaning.AUTH:
             # The last credential sent is the one refused: after a re-read, the newer version.
             refused = kind.refused(status, None)
             return AuthError(message, status_code=status, token_version=sent[-1].version, refused=refused)
@@ -251,9 +250,8 @@ class TargetClient:
 
     def _scrub(self, text: str, credentials: list[Credential]) -> str:
         # Redact before clipping: a cut could leave the first half of a secret that no longer matches whole.
-        for credential in credentials:
-            text = redact(text, credential, basic_user=self._basic_user)
-        return _clip(text)
+        secrets = [credential.secret.get_secret_value() for credential in credentials]
+        return _clip(redact(text, secrets, basic_user=self._basic_user))
 
 
 def error_message(body: Any, response: httpx.Response) -> str:
@@ -264,20 +262,6 @@ def error_message(body: Any, response: httpx.Response) -> str:
                 return str(body[key])[:MAX_RAW_CHARS]
     text = response.text.strip()[:MAX_RAW_CHARS]
     return text or response.reason_phrase or "no body"
-
-
-def redact(text: str, credential: Credential, *, basic_user: str | None = None) -> str:
-    """Replace the secret (as sent: raw, URL-encoded, or inside a Basic header) wherever it appears in ``text``."""
-    secret = credential.secret.get_secret_value()
-    if not secret:
-        return text
-    forms = {secret, quote(secret, safe=""), quote(secret)}
-    if basic_user is not None:
-        forms.add(basic(basic_user, secret))
-    # Longest first, so a form that contains another is replaced whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, REDACTED)
-    return text
 
 
 def safe_url(url: httpx.URL | str) -> str:

@@ -1,7 +1,9 @@
 """Target kinds: how each kind of admin API authenticates, reports errors and is probed; one class per kind.
 
-A new target kind is one class here, registered in ``KINDS``, and its name in ``TargetConfig.kind``. The generic
-``TargetClient`` asks the kind, never names it; so does the token lifecycle (``probe``, ``rotate``, ``recreate``).
+A new target kind is one class here, registered in ``KINDS``, and its name and auth modes in ``TargetKindName`` and
+``TARGET_AUTH`` (``worker.config.models``: what the configuration may say, checked when it is read, and whether it
+rotates). The generic ``TargetClient`` asks the kind, never names it; so does the token lifecycle (``probe``,
+``rotate``, ``needs_token_id``, ``console``).
 
     kind     auth                       probe (cheap authenticated call)          rotation
     api7     X-API-KEY header/cookie    GET <token prefix>/<id> (expiry)          PUT .../<id>/regenerate
@@ -31,8 +33,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets import gitlab_tokens
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import Caller
@@ -55,9 +57,6 @@ class Probe(StrEnum):
 class TargetKind:
     """The generic behaviour: Bearer auth, no error envelope, refusal only by HTTP 401, nothing to probe."""
 
-    auth_modes: ClassVar[frozenset[str]] = frozenset({"bearer"})
-    default_auth: ClassVar[str] = "bearer"
-    can_rotate: ClassVar[bool] = False
     needs_token_id: ClassVar[bool] = True  # rotation names the token by its id at the API
     # Where an operator makes a new secret by hand when the one in the store is lost or refused.
     console: ClassVar[str] = "in the admin console of target {target}, create a new token for the automation account"
@@ -98,9 +97,6 @@ class BearerKind(TargetKind):
 class Api7Kind(TargetKind):
     """API7 Enterprise: ``X-API-KEY`` header or cookie; its tokens can be probed and rotated."""
 
-    auth_modes = frozenset({"header", "cookie"})
-    default_auth = "header"
-    can_rotate = True
     console = "in API7's console of target {target} (Settings > Tokens), regenerate the token or create a new one"
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
@@ -127,9 +123,6 @@ class Api7Kind(TargetKind):
 
 class CodingKind(TargetKind):
     """CODING's open API: Bearer or Basic, errors in ``Response.Error`` even under HTTP 200."""
-
-    auth_modes = frozenset({"bearer", "basic"})
-    default_auth = "bearer"
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """Bearer, or Basic with ``basic_user``."""
@@ -168,9 +161,6 @@ class CodingKind(TargetKind):
 class GitLabKind(TargetKind):
     """GitLab: a personal access token in ``PRIVATE-TOKEN``; it reads its own record and rotates itself."""
 
-    auth_modes = frozenset({"header", "bearer"})
-    default_auth = "header"
-    can_rotate = True
     needs_token_id = False  # .../self/rotate: the token names itself
     console = "in GitLab (User settings > Access tokens), create a personal access token with the api scope"
 

@@ -7,8 +7,8 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from worker.config import Settings
 from worker.errors import TokenError
-from worker.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 import httpx
 
+from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.client import TargetClient
 from worker.targets.kinds import KINDS, Probe

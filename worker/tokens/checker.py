@@ -18,12 +18,20 @@ import httpx
 import redis
 
 from worker.channels import Notifications
+from worker.config import Settings, TargetConfig
 from worker.errors import AuthError, RelayError, TargetError
-from worker.settings import Settings, TargetConfig
 from worker.targets.tokens import Credential
 from worker.tokens import admin, github_app, metrics
 from worker.tokens.notify import Notifier, Sender, default_sender, when
-from worker.tokens.policy import Action, Decision, crossed_thresholds, display_status, rotation_decision, seconds_left
+from worker.tokens.policy import (
+    Decision,
+    TokenAction,
+    crossed_thresholds,
+    display_status,
+    rotation_decision,
+    rotation_refusal,
+    seconds_left,
+)
 from worker.tokens.records import TokenRecord, TokenStatus
 from worker.tokens.rotation import Rotator, recovery_steps
 from worker.tokens.store import TokenStore
@@ -114,8 +122,8 @@ class TokenChecker:
             record = self._probe(record, actions)
         now = self.clock()
         decision = self._decide(record, now)
-        refusal = self.rotator.can_rotate(record)
-        if decision.action == Action.ROTATE and record.status not in (TokenStatus.INVALID, TokenStatus.ROTATING):
+        refusal = rotation_refusal(record, self.settings)
+        if decision.action == TokenAction.ROTATE and record.status not in (TokenStatus.INVALID, TokenStatus.ROTATING):
             if refusal is not None:
                 actions.append(f"rotation due ({decision.reason}), but {refusal}")
             elif self.dry_run:
@@ -127,7 +135,7 @@ class TokenChecker:
                 decision = self._decide(record, now)
         status = display_status(
             record.status, record.expires_at, now, self.settings.tokens.warn_days,
-            auto_rotates=refusal is None, rotation_due=decision.action == Action.ROTATE,
+            auto_rotates=refusal is None, rotation_due=decision.action == TokenAction.ROTATE,
         )  # fmt: skip
         self._notify(record, status, now, actions)
         if not self.dry_run:

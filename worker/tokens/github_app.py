@@ -20,9 +20,9 @@ import httpx
 import jwt
 from pydantic import SecretStr
 
+from worker.config import Settings, TargetConfig
 from worker.errors import PermanentError
-from worker.logs import register_secret
-from worker.settings import Settings, TargetConfig
+from worker.ops.logs import register_secret
 from worker.targets.tokens import Credential, TokenSource
 from worker.tokens import admin
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from worker.channels import Notifications
+from worker.config import Settings
 from worker.errors import AuthError, RelayError
-from worker.settings import Settings
 from worker.targets.tokens import TokenSource
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenRecord, TokenStatus

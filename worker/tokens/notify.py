@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 from worker import channels as _channels
 from worker.channels import Notifications, send_notification
+from worker.config import ChannelConfig, Settings
 from worker.errors import TargetError
-from worker.settings import ChannelConfig, Settings
-from worker.tokens.policy import DAY, seconds_left
+from worker.tokens.policy import DAY, rotates, seconds_left
 from worker.tokens.records import TokenRecord
 from worker.tokens.store import TOKEN_KEY, TokenStore
 
@@ -33,7 +33,7 @@ def default_sender(config: ChannelConfig, text: str, key: str) -> object:
 
 
 @dataclass
-class Delivery:
+class Notice:
     """What one notification did: ``first`` when this run claimed it (and wrote the audit entry)."""
 
     subject: str
@@ -82,7 +82,7 @@ class Notifier:
         names = self.settings.tokens.channels or list(self.settings.channels)
         return {name: self.settings.channels[name] for name in names}
 
-    def warn(self, record: TokenRecord, crossed: list[int], now: float) -> Delivery:
+    def warn(self, record: TokenRecord, crossed: list[int], now: float) -> Notice:
         """Warn for the smallest threshold reached; larger ones reached at the same time are marked, not sent."""
         left = seconds_left(record.expires_at, now) or 0.0
         ttl = max(DAY, left + DAY)
@@ -96,28 +96,27 @@ class Notifier:
         )
         return self._deliver(record, f"warn-{smallest}d", text, ttl, kind="warning")
 
-    def alert(self, record: TokenRecord, problem: str, text: str) -> Delivery:
+    def alert(self, record: TokenRecord, problem: str, text: str) -> Notice:
         """An alert about a broken token, repeated daily until fixed."""
         return self._deliver(record, f"alert-{problem}", text, DAY, kind="alert")
 
-    def once(self, record: TokenRecord, subject: str, text: str, *, kind: str) -> Delivery:
+    def once(self, record: TokenRecord, subject: str, text: str, *, kind: str) -> Notice:
         """A one-off notice about this version (a rotation)."""
         return self._deliver(record, subject, text, 30 * DAY, kind=kind)
 
     def _advice(self, record: TokenRecord) -> str:
-        target = self.settings.targets.get(record.target)
-        if target is not None and target.can_rotate and record.token_id:
+        if rotates(record, self.settings):
             return "Relay's automatic rotation has not replaced it yet: see `relay tokens history " + record.name + "`."
         return f"Create a new token in the admin console, then run `relay tokens set {record.name}`."
 
-    def _deliver(self, record: TokenRecord, subject: str, text: str, ttl: float, *, kind: str) -> Delivery:
+    def _deliver(self, record: TokenRecord, subject: str, text: str, ttl: float, *, kind: str) -> Notice:
         prefix = marker_prefix(record, subject)
-        delivery = Delivery(subject)
+        notice = Notice(subject)
         if self.dry_run:
-            delivery.first = not self.store.redis.exists(prefix + ":audit")
-            return delivery
+            notice.first = not self.store.redis.exists(prefix + ":audit")
+            return notice
         if self._claim(prefix + ":audit", ttl):
-            delivery.first = True
+            notice.first = True
             self.store.audit(record.name, kind, text, version=record.version, subject=subject)
             log.warning("%s", text)
         for name, config in self.channels.items():
@@ -130,10 +129,10 @@ class Notifier:
                 # Give the marker back: the next check tries this channel again.
                 self.store.redis.delete(key)
                 log.warning("token %s: notifying channel %s failed: %s", record.name, name, exc)
-                delivery.failed.append(name)
+                notice.failed.append(name)
             else:
-                delivery.sent.append(name)
-        return delivery
+                notice.sent.append(name)
+        return notice
 
     def _send(self, name: str, config: ChannelConfig, text: str, key: str) -> None:
         if self.notifications is not None:

@@ -28,21 +28,21 @@ from enum import StrEnum
 import httpx
 from pydantic import SecretStr
 
+from worker.config import Settings
 from worker.errors import AuthError, StoreError, TargetError
-from worker.locks import release_quietly, rotation_lock
-from worker.settings import Settings
-from worker.targets.kinds import KINDS
+from worker.store.locks import release_quietly, rotation_lock
 from worker.targets.tokens import Credential
 from worker.tokens import admin
 from worker.tokens.notify import Notifier, when
-from worker.tokens.policy import DAY
+from worker.tokens.policy import DAY, rotation_refusal
 from worker.tokens.records import Origin, TokenRecord, TokenStatus
 from worker.tokens.store import KEEP, TokenStore
+from worker.waiting import poll
 
 log = logging.getLogger("relay.tokens")
 
 
-class Outcome(StrEnum):
+class RotationOutcome(StrEnum):
     """How a rotation ended."""
 
     ROTATED = "rotated"
@@ -59,7 +59,7 @@ class Rotation:
     """The result of one rotation attempt; ``secret`` only when the API generated one (for ``--show-secret``)."""
 
     name: str
-    outcome: Outcome
+    outcome: RotationOutcome
     message: str
     version: int | None = None
     secret: SecretStr | None = None
@@ -108,26 +108,15 @@ class Rotator:
         self.clock = clock
         self.sleep = sleep
 
-    def can_rotate(self, record: TokenRecord) -> str | None:
-        """Why this token cannot be rotated through its API, or None when it can."""
-        target = self.settings.targets.get(record.target)
-        if target is None:
-            return f"target {record.target!r} is not configured"
-        if not target.can_rotate:
-            return f"target {record.target} ({target.kind}) does not rotate tokens through its API"
-        if not record.token_id and KINDS[target.kind].needs_token_id:
-            return f"no admin API token id is known (`relay tokens edit {record.name} --token-id ID`)"
-        return None
-
     def rotate(self, name: str, *, reason: str, expected_version: int | None = None) -> Rotation:
         """Rotate ``name`` now unless another process is at it or it moved past ``expected_version``."""
         record = self.store.get(name)
-        refusal = self.can_rotate(record)
+        refusal = rotation_refusal(record, self.settings)
         if refusal:
-            return Rotation(name, Outcome.REFUSED, refusal, record.version)
+            return Rotation(name, RotationOutcome.REFUSED, refusal, record.version)
         lock = rotation_lock(self.store.redis, name, self.settings.tokens.lock_seconds)
         if not lock.acquire():
-            return Rotation(name, Outcome.BUSY, "another rotation of this token is running", record.version)
+            return Rotation(name, RotationOutcome.BUSY, "another rotation of this token is running", record.version)
         try:
             return self._rotate_locked(name, reason, expected_version)
         finally:
@@ -154,7 +143,7 @@ class Rotator:
     def _rotate_locked(self, name: str, reason: str, expected_version: int | None) -> Rotation:
         record = self.store.get(name)
         if expected_version is not None and record.version != expected_version:
-            return Rotation(name, Outcome.ALREADY, f"already at version {record.version}", record.version)
+            return Rotation(name, RotationOutcome.ALREADY, f"already at version {record.version}", record.version)
         if record.status == TokenStatus.ROTATING:
             # An earlier rotation died or outlived its lock: its regenerate may have happened, so the secret in the
             # store may be dead. Settle that first; never regenerate on top of it.
@@ -186,23 +175,28 @@ class Rotator:
         self.store.audit(name, "rotated", message, version=new.version, reason=reason)
         self.notifier.once(new, "rotated", f"Relay: token {name} (target {new.target}) {message}.", kind="rotation")
         log.info("token %s: %s", name, message)
-        return Rotation(name, Outcome.ROTATED, message, new.version, issued.token)
+        return Rotation(name, RotationOutcome.ROTATED, message, new.version, issued.token)
 
     def _install(self, name: str, secret: SecretStr, expires_at: int, token_id: str, *, deadline: float) -> TokenRecord:
         # The secret exists nowhere else: Redis restarting (seconds, not a hiccup) must not lose it, so keep trying
-        # while the lock is ours (at least five times). The id goes with it (GitLab's rotation issues a new one).
-        attempt = 0
-        while True:
+        # while the lock is ours. The id goes with it (GitLab's rotation issues a new one).
+        failures: list[StoreError] = []
+
+        def stored() -> TokenRecord | None:
             try:
                 return self.store.install(
                     name, secret.get_secret_value(), origin=Origin.ROTATION, rotated=True, expires_at=expires_at,
                     token_id=token_id or KEEP,
                 )  # fmt: skip
-            except StoreError:
-                attempt += 1
-                if attempt >= 5 and time.monotonic() >= deadline:
-                    raise
-                self.sleep(min(0.2 * attempt, 1.0))
+            except StoreError as exc:
+                failures.append(exc)
+                return None
+
+        left = max(0.0, deadline - time.monotonic())
+        record = poll(stored, timeout=left, interval=0.2, max_interval=1.0, sleep=self.sleep)
+        if record is None:
+            raise failures[-1]
+        return record
 
     def _failed(self, record: TokenRecord, credential: Credential, exc: TargetError, *, settle: float) -> Rotation:
         if admin.answer_lost(exc):
@@ -218,18 +212,16 @@ class Rotator:
     def _settle(self, record: TokenRecord, credential: Credential, *, settle: float) -> Rotation:
         """Probe the old secret until it is refused or the window ends; decide from the last answer."""
         target = self.settings.targets[record.target]
-        deadline = time.monotonic() + settle
-        delay = 0.2
+        answers: list[admin.Probe] = []
+
+        def refused() -> bool:
+            answers.append(admin.probe(client, record.token_id)[0])
+            return answers[-1] == admin.Probe.REFUSED
+
         with admin.client_for(record.target, target, credential, self.transport) as client:
-            while True:
-                result, _ = admin.probe(client, record.token_id)
-                if result == admin.Probe.REFUSED:
-                    return self._invalid(record, "a rotation whose answer was lost replaced the secret")
-                if time.monotonic() >= deadline:
-                    break
-                self.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 2.0)
-        if result == admin.Probe.WORKS:
+            if poll(refused, timeout=settle, interval=0.2, max_interval=2.0, sleep=self.sleep):
+                return self._invalid(record, "a rotation whose answer was lost replaced the secret")
+        if answers[-1] == admin.Probe.WORKS:
             return self._restore(record, "the rotation did not happen (the old secret still works); next check retries")
         text = (
             f"Relay: rotating token {record.name} (target {record.target}) lost its answer and the admin API cannot "
@@ -238,7 +230,7 @@ class Rotator:
         )
         self.store.set_status(record.name, TokenStatus.ROTATING, "outcome unknown: admin API unreachable")
         self.notifier.alert(record, "rotation-unknown", text)
-        return Rotation(record.name, Outcome.UNKNOWN, "outcome unknown: admin API unreachable", record.version)
+        return Rotation(record.name, RotationOutcome.UNKNOWN, "outcome unknown: admin API unreachable", record.version)
 
     def _console(self, record: TokenRecord) -> str | None:
         target = self.settings.targets.get(record.target)
@@ -249,7 +241,7 @@ class Rotator:
         self.store.set_status(record.name, status, message, expected_version=record.version)
         self.store.audit(record.name, "rotation-failed", message, version=record.version)
         log.warning("token %s: %s", record.name, message)
-        return Rotation(record.name, Outcome.NOT_ROTATED, message, record.version)
+        return Rotation(record.name, RotationOutcome.NOT_ROTATED, message, record.version)
 
     def _invalid(self, record: TokenRecord, why: str) -> Rotation:
         self.store.set_status(record.name, TokenStatus.INVALID, why, expected_version=record.version)
@@ -259,4 +251,4 @@ class Rotator:
         self.store.audit(record.name, "invalid", why, version=record.version)
         self.notifier.alert(record, "invalid", text)
         log.error("%s", text)
-        return Rotation(record.name, Outcome.INVALID, why, record.version)
+        return Rotation(record.name, RotationOutcome.INVALID, why, record.version)

@@ -1,4 +1,10 @@
-"""Token scopes in CODING's ``resource:scope:ro|rw`` form: parsing them, and whether a token grants a call's."""
+"""Token scopes in CODING's ``resource:scope:ro|rw`` form: parsing them, and whether a token grants a call's.
+
+``parse_scope`` is the one grammar: a rule's ``requires``, ``relay tokens add/edit --scopes`` and the check before a
+call all read scopes with it. CODING's scope values (``user:profile:ro``, ``project:public-key:rw``, its access
+token documentation) are dotted names of letters, digits, ``_ . -`` with an optional ``:ro``/``:rw``; case is
+ignored; there is no wildcard.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,14 @@ def parse_scope(scope: str) -> tuple[str, str | None]:
     if name and access in _LEVELS:
         return name, access
     return text, None
+
+
+def parse_scope_list(text: str) -> list[str]:
+    """Comma-separated scopes as an operator types them, each checked by ``parse_scope``; kept as typed."""
+    scopes = [part.strip() for part in text.split(",") if part.strip()]
+    for scope in scopes:
+        parse_scope(scope)
+    return scopes
 
 
 def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:

@@ -6,8 +6,8 @@ import logging
 
 import redis
 
+from worker.config import Settings
 from worker.errors import StoreError, TokenError
-from worker.settings import Settings
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource
 from worker.tokens.github_app import with_app_tokens
 from worker.tokens.keys import load_cipher

@@ -6,7 +6,7 @@ Keys (the names are checked to hold no ':' or glob characters):
     relay:token:<name>                    hash: the record (``records.record_fields``) plus ``secret``, encrypted
     relay:token:<name>:history            list: audit entries, newest first, capped at HISTORY_LIMIT
     relay:token:<name>:sent:<...>         strings: "already notified" markers (``worker.tokens.notify``)
-    relay:lock:token:<name>               the rotation lock (``worker.locks``)
+    relay:lock:token:<name>               the rotation lock (``worker.store.locks``)
 
 It is the workers' ``TokenSource``: ``current`` costs one HMGET and decrypts only when the stored ciphertext changed,
 so a worker that meets a 401 and asks again sees a rotation at once. While a rotation is under way (status
@@ -25,11 +25,11 @@ import redis
 from pydantic import SecretStr
 from redis.exceptions import WatchError
 
-from worker import stats
+from worker.config import Settings
 from worker.errors import StoreError, TokenError
-from worker.locks import ROTATION_LOCK
-from worker.logs import register_secret
-from worker.settings import Settings
+from worker.ops import stats
+from worker.ops.logs import register_secret
+from worker.store.locks import ROTATION_LOCK
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
 from worker.tokens.records import (
@@ -41,6 +41,7 @@ from worker.tokens.records import (
     parse_record,
     record_fields,
 )
+from worker.waiting import poll
 
 INDEX_KEY = "relay:tokens"
 TOKEN_KEY = "relay:token:"  # noqa: S105 (a key prefix)
@@ -76,7 +77,7 @@ def seeds_from_settings(settings: Settings) -> dict[str, Seed]:
     return seeds
 
 
-# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.stats.record_token``.
+# Audit kinds that are also counted on /metrics: (family, outcome) for ``worker.ops.stats.record_token``.
 _COUNTED = {
     "rotated": ("rotation", "rotated"),
     "rotation-failed": ("rotation", "failed"),
@@ -389,16 +390,19 @@ class TokenStore:
 
     def _wait_for_rotation(self, name: str, version: int, secret: bytes) -> tuple[int, bytes]:
         # A rotation is under way: the secret in hand may die any moment, so wait (bounded) for its successor.
-        deadline = time.monotonic() + self.rotation_wait_seconds
-        while time.monotonic() < deadline and self.rotation_running(name):
-            time.sleep(0.02)
+        latest = (version, secret)
+
+        def settled() -> bool:
+            nonlocal latest
+            # The record first, then the lock: a rotation that ends in between is seen with its new version.
             new_version, new_secret, status = self._head(name)
             if new_version is None or new_secret is None:
-                break
-            version, secret = new_version, new_secret
-            if status != TokenStatus.ROTATING:
-                break
-        return version, secret
+                return True
+            latest = (new_version, new_secret)
+            return status != TokenStatus.ROTATING or not self.rotation_running(name)
+
+        poll(settled, timeout=self.rotation_wait_seconds, interval=0.02)
+        return latest
 
     def _decrypt(self, name: str, version: int, secret: bytes) -> Credential:
         credential = Credential(SecretStr(self.cipher.decrypt(secret, name=name)), version)

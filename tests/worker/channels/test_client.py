@@ -20,8 +20,8 @@ from worker.channels import (
     send_notification,
     truncate,
 )
+from worker.config import ChannelConfig
 from worker.errors import PermanentError, RetryableError, TargetError
-from worker.settings import ChannelConfig
 
 URLS = {
     "slack": "https://hooks.slack.com/services/T0001/B0001/XXXXXXXXXXXXXXXXXXXXXXXX",

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from worker.channels import CHANNEL_KINDS, ChannelKind, kind_of
-from worker.settings import ChannelKind as ChannelKindName
+from worker.config import ChannelKindName
 
 SECRET = "sig-secret"
 URL = httpx.URL("https://hooks.example.com/x?access_token=abc")

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from worker.channels import Notifications
+from worker.config import ChannelConfig, Settings
 from worker.errors import PermanentError, RetryableError
 from worker.runtime import Runtime
-from worker.settings import ChannelConfig, Settings
 from worker.targets import ConfigTokens
 
 CHANNELS = {

@@ -9,7 +9,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from worker.cli import main
-from worker.settings import Settings
+from worker.config import Settings
 
 CONFIG = {
     "redis_url": "redis://127.0.0.1:1/0",
@@ -38,7 +38,7 @@ def test_a_pattern_outside_the_repository_is_a_usage_error(
 
     write_config(CONFIG)
     monkeypatch.setenv("RELAY_TOKEN_KEY", Fernet.generate_key().decode())
-    monkeypatch.setattr("worker.redis.connect", lambda url: fakeredis.FakeRedis())
+    monkeypatch.setattr("worker.store.connection.connect", lambda url: fakeredis.FakeRedis())
     result = CliRunner().invoke(main, ["repos", "read", "payments", "a" * 40, "../etc/passwd"])
     assert result.exit_code == 2
     assert "'..', '.' and empty segments are not allowed" in result.output

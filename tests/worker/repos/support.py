@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from worker.devtools.sandbox.gitserver import GitServer, GitServerState
 from worker.repos.config import RepoConfig
 from worker.repos.git import GitResult, SubprocessGit
-from worker.sandbox.gitserver import GitServer, GitServerState
 from worker.targets.tokens import Credential
 
 GIT_TOKEN = "glpat-test-git-token-0123456789abcdef"

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from worker.cli import main
+from worker.config import Settings
 from worker.errors import ConfigError
 from worker.repos.config import RepoConfig
-from worker.settings import Settings
 
 TARGET = {"kind": "coding", "base_url": "https://e.coding.net", "token": "coding-bot"}
 

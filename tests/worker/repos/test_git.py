@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from worker.cli import main
 from worker.cli.up import _check_git
+from worker.config import Settings
 from worker.errors import GitMissing, RepoAuthError, RepoNotFound, RepoUnavailable
 from worker.repos.fetch import classify
 from worker.repos.git import SubprocessGit, check_git, environment
-from worker.settings import Settings
 
 REPOS = {
     "redis_url": "redis://127.0.0.1:1/0",

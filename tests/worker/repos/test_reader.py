@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.worker.repos.support import GIT_TOKEN, Origin, RecordingGit, StaticTokens, git_server, repo_config
+from worker.devtools.sandbox.gitserver import GitServer
 from worker.errors import (
     AuthError,
     GitMissing,
@@ -25,7 +26,6 @@ from worker.errors import (
 from worker.repos.cache import RepoCache
 from worker.repos.git import SubprocessGit
 from worker.repos.reader import RepoReader
-from worker.sandbox.gitserver import GitServer
 
 
 @pytest.fixture

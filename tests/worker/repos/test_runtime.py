@@ -10,12 +10,12 @@ import redis
 from cryptography.fernet import Fernet
 
 from tests.worker.repos.support import Origin, StaticTokens, repo_config
-from worker import stats
+from worker.config import Settings
+from worker.devtools.sandbox.gitserver import GitServer
 from worker.errors import RepoAuthError
+from worker.ops import stats
 from worker.repos.statuses import CommitState, CommitStatus
 from worker.runtime import Runtime
-from worker.sandbox.gitserver import GitServer
-from worker.settings import Settings
 from worker.tokens.keys import parse_keys
 from worker.tokens.records import TokenStatus
 from worker.tokens.store import TokenStore

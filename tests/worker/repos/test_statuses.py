@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import Sandbox
 from tests.worker.repos.support import StaticTokens
-from worker import stats
+from worker.ops import stats
 from worker.repos.config import RepoConfig
 from worker.repos.statuses import REPORTERS, CommitState, CommitStatus, StatusReporter, one_line
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from worker.settings import TargetConfig
+from worker.config import TargetConfig
 from worker.targets import Credential, TargetClient
 
 TOKEN = "tok-SECRET-0123456789abcdef"

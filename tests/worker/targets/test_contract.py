@@ -1,73 +1,47 @@
 """Contract: every API7 request Relay's clients make follows API7's own OpenAPI description (openapi-core).
 
-The fake answers are checked too, so the unit tests' idea of API7 cannot drift from the description either.
+The answers come from the sandbox (mounted as a transport: the one API7 stand-in) and are checked too, so neither
+Relay's nor the sandbox's idea of API7 can drift from the description.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.contract.openapi import ContractTransport, openapi, request_errors, response_errors
+from tests.support import SandboxTransport
 from tests.worker.targets.api7_client import Api7Client
 from tests.worker.targets.helpers import TOKEN, MutableTokens
-from worker.settings import TargetConfig
+from worker.config import TargetConfig
 from worker.targets import TargetClient
 
 NOW = 1_760_000_000
-TOKEN_VALUE = {
-    "id": "tok1",
-    "name": "relay-prod",
-    "created_at": NOW,
-    "updated_at": NOW,
-    "expires_at": NOW + 86400,
-    "user_id": "u1",
-    "user_name": "relay-bot",
-    "last_used_at": 0,
-}
 UPSTREAM = {"nodes": [{"host": "10.0.0.1", "port": 8080, "weight": 100}]}
-SERVICE = {"id": "s1", "name": "orders", "upstream": UPSTREAM}
-GROUP = {"id": "default", "name": "default"}
 
 
-def _fake_tokens(method: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    if path.endswith("/check_name"):
-        return httpx.Response(200, json={"value": {"exist": False}})
-    if path.endswith("/regenerate") or method == "POST":
-        return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body, "token": "a7ee-new"}})
-    if method == "GET" and path.rstrip("/").endswith("tokens"):
-        return httpx.Response(200, json={"total": 1, "list": [TOKEN_VALUE]})
-    return httpx.Response(200, json={"value": {**TOKEN_VALUE, **body}})
+@dataclass
+class Api7:
+    """The sandbox standing in for API7, with a token (``token_id``) and a service ``s1`` already there."""
+
+    transport: SandboxTransport
+    token_id: str
 
 
-def _fake_gateway(method: str, path: str, body: dict[str, Any]) -> httpx.Response | None:
-    if path == "/api/gateway_groups":
-        return httpx.Response(200, json={"total": 1, "list": [GROUP]})
-    if path.startswith("/api/gateway_groups/") and path.endswith("/services"):
-        return httpx.Response(200, json={"total": 1, "list": [SERVICE]})
-    if path.startswith("/api/gateway_groups/"):
-        return httpx.Response(200, json={"value": GROUP})
-    if path == "/apisix/admin/services" and method == "GET":
-        return httpx.Response(200, json={"total": 1, "list": [SERVICE]})
-    if path.startswith("/apisix/admin/services"):
-        return httpx.Response(200, json={"value": {**SERVICE, **body}, "key": "/apisix/services/s1"})
-    if path == "/api/services/publish":
-        return httpx.Response(200, json={"value": {"gateway_group_id": "default", "services": []}})
-    return None
-
-
-def fake_api7(request: httpx.Request) -> httpx.Response:
-    """Plausible API7 answers, shaped as the description documents them."""
-    path, method = request.url.path, request.method
-    body = json.loads(request.content) if request.content else {}
-    if path.endswith("/regenerate") or path.startswith(("/api/settings/tokens", "/api/tokens")):
-        return _fake_tokens(method, path, body)
-    answer = _fake_gateway(method, path, body)
-    return answer or httpx.Response(404, json={"error_msg": f"no fake for {method} {path}"})
+@pytest.fixture
+def api7() -> Iterator[Api7]:
+    """A fresh sandbox over a transport; its bootstrap token is what the client sends."""
+    sandbox = SandboxTransport(TOKEN, clock=lambda: NOW)
+    with sandbox.admin() as admin:
+        created = admin.post("/api/settings/tokens", json={"name": "relay-prod", "expires_at": NOW + 86400})
+        created.raise_for_status()
+        admin.put("/apisix/admin/services/s1", json={"name": "orders", "upstream": UPSTREAM}).raise_for_status()
+    yield Api7(sandbox, created.json()["value"]["id"])
+    sandbox.stop()
 
 
 def client_over(transport: ContractTransport, **config: Any) -> Api7Client:
@@ -75,25 +49,25 @@ def client_over(transport: ContractTransport, **config: Any) -> Api7Client:
     return Api7Client(TargetClient("prod", target, MutableTokens(), transport=transport), page_size=50)
 
 
-Operation = Callable[[Api7Client], object]
+Operation = Callable[[Api7Client, str], object]  # the client, the id of an existing token
 
 OPERATIONS: dict[str, Operation] = {
-    "create token": lambda c: c.tokens.create("relay-prod", NOW + 86400, idempotency_key="e:r:0"),
-    "create never-expiring token": lambda c: c.tokens.create("relay-forever", 0),
-    "list tokens": lambda c: list(c.tokens.list(search="relay", order_by="expires_at", direction="asc")),
-    "find token": lambda c: c.tokens.find("relay-prod"),
-    "check token name": lambda c: c.tokens.name_exists("relay-prod"),
-    "get token": lambda c: c.tokens.get("tok1"),
-    "rename token": lambda c: c.tokens.update("tok1", "relay-prod-2"),
-    "delete token": lambda c: c.tokens.delete("tok1"),
-    "regenerate token": lambda c: c.tokens.regenerate("tok1", NOW + 30 * 86400),
-    "list gateway groups": lambda c: list(c.gateway_groups(search="prod")),
-    "get gateway group": lambda c: c.gateway_group("default"),
-    "list published services": lambda c: list(c.published_services("default")),
-    "list services": lambda c: list(c.services(gateway_group_id="default", search="orders")),
-    "get service": lambda c: c.service("s1"),
-    "create service": lambda c: c.create_service({"name": "orders", "upstream": UPSTREAM}),
-    "publish": lambda c: c.publish(
+    "create token": lambda c, _: c.tokens.create("relay-next", NOW + 86400, idempotency_key="e:r:0"),
+    "create never-expiring token": lambda c, _: c.tokens.create("relay-forever", 0),
+    "list tokens": lambda c, _: list(c.tokens.list(search="relay", order_by="expires_at", direction="asc")),
+    "find token": lambda c, _: c.tokens.find("relay-prod"),
+    "check token name": lambda c, _: c.tokens.name_exists("relay-prod"),
+    "get token": lambda c, tid: c.tokens.get(tid),
+    "rename token": lambda c, tid: c.tokens.update(tid, "relay-prod-2"),
+    "delete token": lambda c, tid: c.tokens.delete(tid),
+    "regenerate token": lambda c, tid: c.tokens.regenerate(tid, NOW + 30 * 86400),
+    "list gateway groups": lambda c, _: list(c.gateway_groups(search="default")),
+    "get gateway group": lambda c, _: c.gateway_group("default"),
+    "list published services": lambda c, _: list(c.published_services("default")),
+    "list services": lambda c, _: list(c.services(gateway_group_id="default", search="orders")),
+    "get service": lambda c, _: c.service("s1"),
+    "create service": lambda c, _: c.create_service({"name": "orders-2", "upstream": UPSTREAM}),
+    "publish": lambda c, _: c.publish(
         "default", [{"service_id": "s1", "version": "1.0.0", "upstream": UPSTREAM}], create_new_version=True
     ),
 }
@@ -107,10 +81,10 @@ def loaded_description() -> Any:
 
 @pytest.mark.parametrize("auth", ["header", "cookie"])
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
-def test_each_api7_operation_follows_the_description(name: str, auth: str) -> None:
-    transport = ContractTransport(fake_api7)
+def test_each_api7_operation_follows_the_description(name: str, auth: str, api7: Api7) -> None:
+    transport = ContractTransport(api7.transport.handle_request)
 
-    OPERATIONS[name](client_over(transport, auth=auth))
+    OPERATIONS[name](client_over(transport, auth=auth), api7.token_id)
 
     assert transport.requests, "the operation sent nothing"
     assert transport.errors == []
@@ -122,12 +96,12 @@ def test_each_api7_operation_follows_the_description(name: str, auth: str) -> No
             assert request.headers["Cookie"] == f"X-API-KEY={TOKEN}"
 
 
-def test_the_token_operations_under_the_newer_prefix_follow_the_description_too() -> None:
-    transport = ContractTransport(fake_api7)
+def test_the_token_operations_under_the_newer_prefix_follow_the_description_too(api7: Api7) -> None:
+    transport = ContractTransport(api7.transport.handle_request)
     client = client_over(transport, token_path_prefix="/api/tokens")
 
     for name in ("create token", "list tokens", "get token", "rename token", "regenerate token", "delete token"):
-        OPERATIONS[name](client)
+        OPERATIONS[name](client, api7.token_id)
 
     assert {r.url.path.split("/")[2] for r in transport.requests} == {"tokens"}
     assert transport.errors == []
@@ -154,7 +128,7 @@ def test_the_checker_catches_requests_that_break_the_description(
     assert expected in " ".join(errors)
 
 
-def test_the_checker_catches_fake_answers_that_break_the_description() -> None:
+def test_the_checker_catches_answers_that_break_the_description() -> None:
     request = httpx.Request("GET", "https://api7.test/apisix/admin/services?page=1&page_size=5")
 
     errors = response_errors(request, httpx.Response(200, json={"total": 1, "list": [{"id": "s1"}]}))

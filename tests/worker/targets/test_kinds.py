@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from tests.worker.targets.helpers import TOKEN, Recorder, coding_failure, make_client
+from worker.config import TARGET_AUTH, TargetConfig, TargetKindName
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.settings import TargetConfig
-from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind, GiteaKind, GitHubKind, GitLabKind
+from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind, GiteaKind, GitHubKind, GitLabKind, TargetKind
 from worker.targets.tokens import Credential
 
 BASIC = base64.b64encode(f"bot:{TOKEN}".encode()).decode()
@@ -51,7 +51,11 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
 def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expected: dict[str, str]) -> None:
     target = config(kind, **extra)
     assert KINDS[kind].auth_headers(target, Credential(SecretStr(TOKEN), 1)) == expected
-    assert target.auth_mode in KINDS[kind].auth_modes
+    assert target.auth_mode in TARGET_AUTH[kind].modes
+
+
+def test_every_configurable_kind_has_its_auth_facts_and_a_class() -> None:
+    assert set(get_args(TargetKindName)) == set(TARGET_AUTH) == set(KINDS)
 
 
 @pytest.mark.parametrize(
@@ -59,8 +63,9 @@ def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expect
     [("api7", True), ("gitlab", True), ("coding", False), ("bearer", False), ("github", False), ("gitea", False)],
 )
 def test_only_api7_and_gitlab_can_rotate(kind: str, rotates: bool) -> None:
-    assert KINDS[kind].can_rotate is rotates
-    assert config(kind).can_rotate is rotates
+    assert TARGET_AUTH[kind].can_rotate is rotates
+    # What the configuration says a kind can do, its class does: a rotating kind has its own rotate.
+    assert (type(KINDS[kind]).rotate is not TargetKind.rotate) is rotates
 
 
 ENVELOPE = {"Response": {"Error": {"Code": "AuthFailure.TokenFailure", "Message": "bad"}}}

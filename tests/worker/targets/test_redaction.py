@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from tests.worker.targets.helpers import NEW_TOKEN, TOKEN, MutableTokens, Recorder, coding_failure, make_client
+from worker.config import TargetConfig
 from worker.errors import TargetError
-from worker.settings import TargetConfig
 from worker.targets import CallResult, ConfigTokens, TargetClient
 
 ODD_TOKEN = "tok/with+odd&chars=="  # URL-encoding changes it, so both forms must be scrubbed
@@ -141,9 +141,9 @@ def test_config_secrets_stay_masked_in_reprs() -> None:
 
 def test_a_recorded_failure_holds_no_token(fake_redis: redis.Redis) -> None:
     from tasks import pipeline
-    from worker.events import EVENT_KEY, EventRecord, event_fields, new_event_id
+    from worker.config import Settings
     from worker.runtime import Runtime
-    from worker.settings import Settings
+    from worker.store.events import EVENT_KEY, EventRecord, event_fields, new_event_id
 
     settings = Settings(
         targets={"gw": {"kind": "api7", "base_url": "http://gw.test", "token_secret": TOKEN}},

@@ -1,13 +1,15 @@
-"""Fixtures for the token lifecycle's unit tests: fakeredis, a fixed clock, a fake API7 over MockTransport."""
+"""Fixtures for the token lifecycle's unit tests: fakeredis, a fixed clock, the sandbox as API7 over a transport."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 import redis
 
 from tests.support import FakeClock
-from tests.worker.tokens.support import NOW, FakeApi7, Sent, make_settings, new_cipher
-from worker.settings import Settings
+from tests.worker.tokens.support import NOW, Api7, Sent, api7_sandbox, make_settings, new_cipher
+from worker.config import Settings
 from worker.tokens.keys import Cipher
 from worker.tokens.store import TokenStore, seeds_from_settings
 
@@ -33,8 +35,10 @@ def store(fake_redis: redis.Redis, cipher: Cipher, clock: FakeClock, settings: S
 
 
 @pytest.fixture
-def api() -> FakeApi7:
-    return FakeApi7()
+def api(clock: FakeClock) -> Iterator[Api7]:
+    """The sandbox standing in for API7 and CODING, on the test's clock."""
+    with api7_sandbox(clock) as api:
+        yield api
 
 
 @pytest.fixture

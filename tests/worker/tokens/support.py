@@ -1,87 +1,103 @@
-"""Helpers of the token tests: a fake API7 token API, sent notifications, settings and a cipher."""
+"""Helpers of the token tests: the sandbox as API7 over a transport, sent notifications, settings and a cipher."""
 
 from __future__ import annotations
 
-import json
-import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
 
-from worker.settings import ChannelConfig, Settings
+from tests.support import SandboxTransport
+from worker.config import ChannelConfig, Settings
 from worker.tokens.keys import Cipher, parse_keys
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
 BASE = "http://api7.test"
+BOOTSTRAP = "sandbox-bootstrap-secret-for-token-tests"
+
+
+TOKENS = "/api/settings/tokens"
 
 
 @dataclass
-class FakeApi7:
-    """API7's token endpoints and one cheap GET, enough for probes and regenerate; counts every regenerate."""
+class Api7:
+    """The sandbox (API7's token API, CODING's open API) mounted as a transport, the network to it in the test's hands.
 
-    secrets: dict[str, str] = field(default_factory=dict)  # token id -> live secret
-    expires: dict[str, int] = field(default_factory=dict)
-    regenerates: int = 0
-    lose_regenerate: bool = False  # act on the next regenerate, then time out instead of answering
-    regenerate_status: int | None = None  # answer the next regenerate with this status, doing nothing
-    down: bool = False  # every request fails to connect
+    ``down`` refuses every connection; ``lose_regenerate`` lets the next regenerate reach the sandbox and act, then
+    loses its answer (a read timeout). ``requests`` is what Relay sent (the sandbox's own log masks credentials);
+    ``ids`` maps the names tokens were issued under to the ids the sandbox gave them.
+    """
+
+    sandbox: SandboxTransport
+    ids: dict[str, str] = field(default_factory=dict)
+    down: bool = False
+    lose_regenerate: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
 
-    def issue(self, token_id: str, expires_at: int) -> str:
-        """Create a token and return its secret."""
-        self.secrets[token_id] = "a7ee-" + secrets.token_urlsafe(24)
-        self.expires[token_id] = expires_at
-        return self.secrets[token_id]
+    def issue(self, name: str, expires_at: int) -> str:
+        """Create a token named ``name`` at the sandbox and return its secret."""
+        with self.sandbox.admin() as admin:
+            answer = admin.post(TOKENS, json={"name": name, "expires_at": expires_at})
+        answer.raise_for_status()
+        self.ids[name] = answer.json()["value"]["id"]
+        secret: str = answer.json()["value"]["token"]
+        return secret
+
+    def regenerate(self, name: str, expires_at: int) -> str:
+        """Regenerate token ``name`` from outside Relay (another process, an operator); its new secret."""
+        with self.sandbox.admin() as admin:
+            answer = admin.put(f"{TOKENS}/{self.ids[name]}/regenerate", json={"expires_at": expires_at})
+        answer.raise_for_status()
+        secret: str = answer.json()["value"]["token"]
+        return secret
+
+    def refuse_next_regenerate(self, status: int) -> None:
+        """The sandbox answers the next regenerate with ``status`` without acting (a fault)."""
+        fault = {"status": status, "method": "PUT", "path": TOKENS + "/", "count": 1}
+        with self.sandbox.admin() as admin:
+            admin.post("/_sandbox/faults", json=fault).raise_for_status()
+
+    @property
+    def regenerates(self) -> int:
+        """Regenerates the sandbox acted on."""
+        with self.sandbox.admin() as admin:
+            recorded = admin.get("/_sandbox/requests", params={"method": "PUT", "effect": "true"}).json()
+        return sum(1 for record in recorded if record["path"].endswith("/regenerate"))
+
+    def accepts(self, secret: str) -> bool:
+        """Whether the sandbox accepts ``secret`` now (a cheap authenticated GET, not counted in ``requests``)."""
+        request = httpx.Request("GET", f"{BASE}/api/gateway_groups", headers={"X-API-KEY": secret})
+        return self.sandbox.handle_request(request).status_code == 200
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        """Carry ``request`` to the sandbox, unless the network says otherwise."""
         self.requests.append(request)
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
-        path = request.url.path
-        if path == "/open-api":
-            return self._coding(request)
-        key = request.headers.get("X-API-KEY")
-        owner = next((tid for tid, secret in self.secrets.items() if secret == key), None)
-        if owner is None:
-            return httpx.Response(401, json={"error_msg": "invalid API key"})
-        prefix = "/api/settings/tokens"
-        if path.endswith("/regenerate") and request.method == "PUT":
-            if self.regenerate_status is not None:
-                status, self.regenerate_status = self.regenerate_status, None
-                return httpx.Response(status, json={"error_msg": "no"})
-            self.regenerates += 1
-            token_id = path[len(prefix) + 1 : -len("/regenerate")]
-            expires_at = json.loads(request.content)["expires_at"]
-            secret = self.issue(token_id, expires_at)
-            if self.lose_regenerate:
-                self.lose_regenerate = False
-                raise httpx.ReadTimeout("timed out", request=request)
-            return httpx.Response(200, json={"value": self._token(token_id) | {"token": secret}})
-        if path.startswith(prefix + "/") and request.method == "GET":
-            token_id = path[len(prefix) + 1 :]
-            if token_id not in self.secrets:
-                return httpx.Response(404, json={"error_msg": "token not found"})
-            return httpx.Response(200, json={"value": self._token(token_id)})
-        if path == prefix and request.method == "GET":
-            return httpx.Response(200, json={"total": len(self.secrets), "list": []})
-        return httpx.Response(200, json={"value": {}})
-
-    def _coding(self, request: httpx.Request) -> httpx.Response:
-        # CODING answers HTTP 200 with an error envelope.
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if bearer not in self.secrets.values():
-            return httpx.Response(200, json={"Response": {"Error": {"Code": "AuthFailure", "Message": "bad token"}}})
-        return httpx.Response(200, json={"Response": {"User": {"Id": 1, "Name": "relay"}, "RequestId": "r"}})
-
-    def _token(self, token_id: str) -> dict[str, Any]:
-        return {"id": token_id, "name": token_id, "expires_at": self.expires[token_id], "created_at": int(NOW)}
+        response = self.sandbox.handle_request(request)
+        if self.lose_regenerate and request.url.path.endswith("/regenerate"):
+            self.lose_regenerate = False
+            raise httpx.ReadTimeout("timed out", request=request)
+        return response
 
     @property
     def transport(self) -> httpx.MockTransport:
+        """Relay's clients' transport to the sandbox."""
         return httpx.MockTransport(self.handler)
+
+
+@contextmanager
+def api7_sandbox(clock: Callable[[], float]) -> Iterator[Api7]:
+    """The sandbox standing in for API7 and CODING on ``clock``, stopped afterwards."""
+    sandbox = SandboxTransport(BOOTSTRAP, clock=clock)
+    try:
+        yield Api7(sandbox)
+    finally:
+        sandbox.stop()
 
 
 @dataclass
@@ -124,3 +140,24 @@ def make_settings(**extra: Any) -> Settings:
 def new_cipher() -> Cipher:
     """A cipher with one fresh key."""
     return parse_keys(Fernet.generate_key().decode(), origin="RELAY_TOKEN_KEY")
+
+
+# The one grammar, as an operator types a list: what `relay tokens add/edit --scopes` stores and a rule requires.
+SCOPE_LISTS: list[tuple[str, list[str] | None]] = [
+    ("project:depot:rw", ["project:depot:rw"]),
+    ("project:depot:rw, project:issue:ro", ["project:depot:rw", "project:issue:ro"]),
+    (" user:profile:ro ,,", ["user:profile:ro"]),
+    ("Project:Depot:RO", ["Project:Depot:RO"]),  # kept as typed; compared without case
+    ("project:public-key:rw", ["project:public-key:rw"]),
+    ("team_member:list-all.v2:ro", ["team_member:list-all.v2:ro"]),
+    ("", []),
+    ("project:*:rw", None),  # CODING has no wildcard scope
+    ("*", None),
+    ("has space", None),
+    ("project::ro", None),
+    (":ro", None),
+    ("project:", None),
+    ("a:b:rw!", None),
+    ("project:depot:rw,bad scope", None),
+    ("projet:dépôt:rw", None),
+]

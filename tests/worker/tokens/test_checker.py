@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from tests.support import FakeClock
-from tests.worker.tokens.support import DAY, NOW, FakeApi7, Sent, make_settings
-from worker.settings import Settings
+from tests.worker.tokens.support import DAY, NOW, Api7, Sent, make_settings
+from worker.config import Settings
 from worker.tokens.checker import TokenChecker
 from worker.tokens.metrics import TOKEN_EXPIRY, refresh_expiry_gauge
 from worker.tokens.records import Origin, TokenStatus
@@ -18,7 +18,7 @@ from worker.tokens.store import TokenStore
 
 
 def checker_for(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock, *, dry_run: bool = False
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock, *, dry_run: bool = False
 ) -> TokenChecker:
     return TokenChecker(
         store, settings, transport=api.transport, send=sent, dry_run=dry_run, settle_seconds=0, clock=clock,
@@ -26,7 +26,7 @@ def checker_for(
     )  # fmt: skip
 
 
-def add_coding_token(store: TokenStore, api: FakeApi7, expires_in: float) -> None:
+def add_coding_token(store: TokenStore, api: Api7, expires_in: float) -> None:
     """A CODING token (warnings only: CODING cannot rotate through its API)."""
     secret = api.issue("coding-1", int(NOW + expires_in))
     store.add("git", "git", secret, expires_at=int(NOW + expires_in))
@@ -44,7 +44,7 @@ def expire_daily_markers(client: redis.Redis) -> None:
 
 
 def test_each_threshold_is_sent_once_across_repeated_runs(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 65 * DAY)
     checker = checker_for(store, settings, api, sent, clock)
@@ -67,7 +67,7 @@ def test_each_threshold_is_sent_once_across_repeated_runs(
 
 
 def test_two_beats_send_each_warning_once(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 29 * DAY)
     other_process = TokenStore(fake_redis, store.cipher, clock=clock)
@@ -90,7 +90,7 @@ def test_two_beats_send_each_warning_once(
 
 
 def test_a_failed_channel_is_retried_and_the_others_are_not_repeated(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 6 * DAY)
     checker = checker_for(store, settings, api, sent, clock)
@@ -105,7 +105,7 @@ def test_a_failed_channel_is_retried_and_the_others_are_not_repeated(
 
 
 def test_only_the_configured_token_channels_are_used(
-    store: TokenStore, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     settings = make_settings(tokens={"channels": ["ops"]})
     add_coding_token(store, api, 6 * DAY)
@@ -114,7 +114,7 @@ def test_only_the_configured_token_channels_are_used(
 
 
 def test_an_expired_token_alerts_daily_until_fixed(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 2 * DAY)
     checker = checker_for(store, settings, api, sent, clock)
@@ -139,7 +139,7 @@ def test_an_expired_token_alerts_daily_until_fixed(
 
 
 def test_a_refused_secret_is_invalid_with_one_alert_then_recovers(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     store.add("git", "git", "a7ee-never-issued", expires_at=int(NOW + 200 * DAY))
     checker = checker_for(store, settings, api, sent, clock)
@@ -157,10 +157,10 @@ def test_a_refused_secret_is_invalid_with_one_alert_then_recovers(
 
 
 def test_check_reads_the_expiry_from_api7_and_sets_the_gauge(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     secret = api.issue("tok-1", int(NOW + 80 * DAY))
-    store.add("gw-token", "gw", secret, token_id="tok-1")
+    store.add("gw-token", "gw", secret, token_id=api.ids["tok-1"])
     report = checker_for(store, settings, api, sent, clock).check("gw-token")
 
     assert store.get("gw-token").expires_at == int(NOW + 80 * DAY)
@@ -180,10 +180,10 @@ def test_check_reads_the_expiry_from_api7_and_sets_the_gauge(
 
 
 def test_check_rotates_an_api7_token_when_due_and_sends_no_expiry_warning(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     secret = api.issue("tok-1", int(NOW + 5 * DAY))
-    store.add("gw-token", "gw", secret, token_id="tok-1", expires_at=int(NOW + 5 * DAY))
+    store.add("gw-token", "gw", secret, token_id=api.ids["tok-1"], expires_at=int(NOW + 5 * DAY))
     clock.advance(4 * DAY)  # one day left of five: due (below a third of the lifetime)
 
     report = checker_for(store, settings, api, sent, clock).check("gw-token")
@@ -197,19 +197,19 @@ def test_check_rotates_an_api7_token_when_due_and_sends_no_expiry_warning(
 
 
 def test_a_rotatable_token_is_not_warned_about_before_its_rotation_is_due(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     secret = api.issue("tok-1", int(NOW + 30 * DAY))
-    store.add("gw-token", "gw", secret, token_id="tok-1", expires_at=int(NOW + 30 * DAY))
+    store.add("gw-token", "gw", secret, token_id=api.ids["tok-1"], expires_at=int(NOW + 30 * DAY))
     report = checker_for(store, settings, api, sent, clock).check("gw-token")
     assert (report.status, sent.messages, api.regenerates) == (TokenStatus.OK, [], 0)
 
 
 def test_dry_run_changes_and_sends_nothing(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     secret = api.issue("tok-1", int(NOW + 5 * DAY))
-    store.add("gw-token", "gw", secret, token_id="tok-1", expires_at=int(NOW + 5 * DAY))
+    store.add("gw-token", "gw", secret, token_id=api.ids["tok-1"], expires_at=int(NOW + 5 * DAY))
     add_coding_token(store, api, 10 * DAY)
     clock.advance(4 * DAY)
     before = {key: fake_redis.dump(key) for key in fake_redis.scan_iter()}
@@ -224,7 +224,7 @@ def test_dry_run_changes_and_sends_nothing(
 
 
 def test_an_unreachable_admin_api_is_reported_not_fatal(
-    store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 100 * DAY)
     api.down = True
@@ -234,7 +234,7 @@ def test_an_unreachable_admin_api_is_reported_not_fatal(
 
 
 def test_one_broken_token_does_not_stop_the_others(
-    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock
+    fake_redis: redis.Redis, store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock
 ) -> None:
     add_coding_token(store, api, 100 * DAY)
     store.add("broken", "git", "a7ee-x")

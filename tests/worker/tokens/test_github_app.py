@@ -14,11 +14,11 @@ import redis
 
 from tests.support import FakeClock, Server, rsa_key_pair
 from tests.worker.tokens.support import Sent, new_cipher
+from worker.config import Settings
 from worker.errors import AuthError
-from worker.logs import RedactingFilter
+from worker.ops.logs import RedactingFilter
 from worker.repos.config import RepoConfig
 from worker.repos.statuses import CommitState, CommitStatus, StatusReporter
-from worker.settings import Settings
 from worker.tokens.checker import TokenChecker
 from worker.tokens.github_app import AppTokens, with_app_tokens
 from worker.tokens.records import TokenStatus
@@ -35,7 +35,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def github(serve_app: Callable[[Any], Server], clock: FakeClock) -> str:
     """The sandbox (its GitHub) on the test's clock, with App 4242 installed as installation 7."""
-    from worker.sandbox import create_app
+    from worker.devtools.sandbox import create_app
 
     return serve_app(create_app("bootstrap-secret-for-app-tests", clock=clock)).url
 

@@ -16,12 +16,12 @@ import redis
 
 from tests.support import Sandbox
 from tests.worker.tokens.support import Sent, new_cipher
-from worker.settings import Settings
+from worker.config import Settings
 from worker.targets.client import TargetClient
 from worker.tokens.checker import TokenChecker
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome, Rotator
+from worker.tokens.rotation import RotationOutcome, Rotator
 from worker.tokens.store import TokenStore
 
 ROTATE = "/api/v4/personal_access_tokens/self/rotate"
@@ -80,7 +80,7 @@ def test_a_gitlab_token_rotates_the_old_secret_dies_and_calls_after_it_succeed(
 ) -> None:
     result = rotator.rotate("gl-bot", reason="test")
 
-    assert result.outcome == Outcome.ROTATED
+    assert result.outcome == RotationOutcome.ROTATED
     record = store.get("gl-bot")
     assert record.version == 2
     assert record.token_id is not None
@@ -105,7 +105,7 @@ def test_a_lost_rotate_answer_is_probed_never_rotated_again_and_ends_in_an_alert
 
     result = rotator.rotate("gl-bot", reason="test")
 
-    assert result.outcome == Outcome.INVALID
+    assert result.outcome == RotationOutcome.INVALID
     assert rotate_calls(sandbox) == 1
     # No reuse: the family was not revoked (the token GitLab issued is still active, though Relay never saw it).
     assert [token["active"] for token in gitlab_tokens(sandbox)] == [False, True]
@@ -122,11 +122,11 @@ def test_a_rotate_refused_before_acting_leaves_the_old_secret_working(
 
     result = rotator.rotate("gl-bot", reason="test")
 
-    assert result.outcome == Outcome.NOT_ROTATED
+    assert result.outcome == RotationOutcome.NOT_ROTATED
     assert store.get("gl-bot").status == TokenStatus.OK
     assert status_of(sandbox, old["token"]) == 200
     assert rotate_calls(sandbox) == 1
-    assert rotator.rotate("gl-bot", reason="next check").outcome == Outcome.ROTATED
+    assert rotator.rotate("gl-bot", reason="next check").outcome == RotationOutcome.ROTATED
 
 
 def test_when_gitlab_cannot_be_reached_to_tell_operators_get_the_steps(
@@ -137,7 +137,7 @@ def test_when_gitlab_cannot_be_reached_to_tell_operators_get_the_steps(
 
     result = rotator.rotate("gl-bot", reason="test")
 
-    assert result.outcome == Outcome.UNKNOWN
+    assert result.outcome == RotationOutcome.UNKNOWN
     assert rotate_calls(sandbox) == 1
     assert store.get("gl-bot").status == TokenStatus.ROTATING
     assert "cannot be reached to tell" in sent.texts()[-1]

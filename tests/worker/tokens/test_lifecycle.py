@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from worker.channels import Notifications
+from worker.config import Settings
 from worker.errors import AuthError
-from worker.settings import Settings
 from worker.targets import ConfigTokens
 from worker.tokens.lifecycle import report_refused
 from worker.tokens.records import Origin, TokenStatus

@@ -8,7 +8,7 @@ import httpx
 import redis
 
 from worker.channels import Notifications
-from worker.settings import Settings
+from worker.config import Settings
 from worker.tokens.checker import TokenChecker
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenRecord
@@ -29,10 +29,10 @@ def test_alerts_go_through_the_given_notifications_and_a_failed_channel_gets_its
 
     record: TokenRecord = store.add("gw-token", "gw", "a7ee-secret-value")
     with Notifications(settings.channels, transport=httpx.MockTransport(channels)) as notifications:
-        delivery = Notifier(store, settings, notifications=notifications).alert(record, "invalid", "token refused")
+        notice = Notifier(store, settings, notifications=notifications).alert(record, "invalid", "token refused")
         pool = notifications._client
 
-    assert (delivery.first, delivery.sent, delivery.failed) == (True, ["ops"], ["chat"])
+    assert (notice.first, notice.sent, notice.failed) == (True, ["ops"], ["chat"])
     assert [request.url.path for request in seen] == ["/ops", "/chat"]
     assert json.loads(seen[0].content) == {"text": "token refused"}
     assert seen[0].headers["Idempotency-Key"].endswith(":alert-invalid:ops")

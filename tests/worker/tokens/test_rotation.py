@@ -1,4 +1,4 @@
-"""The rotation protocol against a fake API7: success, lost answers, refusals, the lock, interrupted rotations."""
+"""The rotation protocol against the sandbox as API7: success, lost answers, refusals, the lock, interruptions."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import pytest
 import redis
 
 from tests.support import FakeClock
-from tests.worker.tokens.support import BASE, DAY, NOW, FakeApi7, Sent
-from worker.locks import rotation_lock
-from worker.settings import Settings
+from tests.worker.tokens.support import DAY, NOW, Api7, Sent
+from worker.config import Settings
+from worker.store.locks import rotation_lock
 from worker.targets.client import TargetClient
 from worker.tokens.notify import Notifier
 from worker.tokens.records import TokenStatus
-from worker.tokens.rotation import Outcome, Rotator
+from worker.tokens.rotation import RotationOutcome, Rotator
 from worker.tokens.store import TokenStore
 
 
 @pytest.fixture
-def rotator(store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, clock: FakeClock) -> Rotator:
+def rotator(store: TokenStore, settings: Settings, api: Api7, sent: Sent, clock: FakeClock) -> Rotator:
     notifier = Notifier(store, settings, send=sent)
     return Rotator(
         store, settings, notifier, transport=api.transport, settle_seconds=0, clock=clock, sleep=lambda s: None
@@ -26,36 +26,30 @@ def rotator(store: TokenStore, settings: Settings, api: FakeApi7, sent: Sent, cl
 
 
 @pytest.fixture
-def old_secret(store: TokenStore, api: FakeApi7) -> str:
+def old_secret(store: TokenStore, api: Api7) -> str:
     secret = api.issue("tok-1", int(NOW + 10 * DAY))
-    store.add("gw-token", "gw", secret, token_id="tok-1", expires_at=int(NOW + 10 * DAY))
+    store.add("gw-token", "gw", secret, token_id=api.ids["tok-1"], expires_at=int(NOW + 10 * DAY))
     return secret
 
 
-def accepted(api: FakeApi7, secret: str) -> bool:
-    """Whether the fake API accepts ``secret`` now."""
-    response = api.handler(httpx.Request("GET", f"{BASE}/api/gateway_groups", headers={"X-API-KEY": secret}))
-    return response.status_code == 200
-
-
-def regenerate_calls(api: FakeApi7) -> int:
-    """Regenerate requests the fake received (acted on or not)."""
+def regenerate_calls(api: Api7) -> int:
+    """Regenerate requests Relay sent (acted on or not)."""
     return sum(1 for r in api.requests if r.url.path.endswith("/regenerate"))
 
 
 def test_rotation_stores_the_new_secret_and_kills_the_old(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str, clock: FakeClock
+    rotator: Rotator, store: TokenStore, api: Api7, sent: Sent, old_secret: str, clock: FakeClock
 ) -> None:
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.ROTATED
+    assert result.outcome == RotationOutcome.ROTATED
     assert result.version == 2
     new = store.current("gw-token")
     assert new.version == 2
     assert result.secret is not None
     assert new.secret.get_secret_value() == result.secret.get_secret_value()
-    assert accepted(api, new.secret.get_secret_value())
-    assert not accepted(api, old_secret)
+    assert api.accepts(new.secret.get_secret_value())
+    assert not api.accepts(old_secret)
     record = store.get("gw-token")
     assert record.status == TokenStatus.OK
     assert record.expires_at == int(clock.now + 30 * DAY)  # new_lifetime_days
@@ -66,87 +60,85 @@ def test_rotation_stores_the_new_secret_and_kills_the_old(
 
 
 def test_a_lost_answer_with_the_old_secret_dead_is_invalid_with_an_alert_and_no_retry(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str
+    rotator: Rotator, store: TokenStore, api: Api7, sent: Sent, old_secret: str
 ) -> None:
     api.lose_regenerate = True
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.INVALID
+    assert result.outcome == RotationOutcome.INVALID
     assert regenerate_calls(api) == 1
     record = store.get("gw-token")
     assert (record.status, record.version) == (TokenStatus.INVALID, 1)
     alerts = [text for text in sent.texts() if "no longer valid" in text]
     assert len(alerts) == 2
     assert "relay tokens set gw-token" in alerts[0]
-    assert "regenerate token tok-1" in alerts[0]
+    assert f"regenerate token {api.ids['tok-1']}" in alerts[0]
     kinds = [e.kind for e in store.history("gw-token")]
     assert "rotation-lost" in kinds
     assert "invalid" in kinds
 
 
 def test_a_lost_answer_with_the_old_secret_alive_means_no_rotation(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str
+    rotator: Rotator, store: TokenStore, api: Api7, old_secret: str
 ) -> None:
-    api.regenerate_status = 503  # answered 5xx without acting
+    api.refuse_next_regenerate(503)  # answered 5xx without acting
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.NOT_ROTATED
+    assert result.outcome == RotationOutcome.NOT_ROTATED
     assert regenerate_calls(api) == 1
     record = store.get("gw-token")
     assert (record.status, record.version) == (TokenStatus.OK, 1)
-    assert accepted(api, old_secret)
+    assert api.accepts(old_secret)
     assert store.history("gw-token")[0].kind == "rotation-failed"
 
 
 def test_an_unreachable_api_leaves_the_outcome_open_and_alerts(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str
+    rotator: Rotator, store: TokenStore, api: Api7, sent: Sent, old_secret: str
 ) -> None:
     api.down = True
     result = rotator.rotate("gw-token", reason="test")
-    assert result.outcome == Outcome.UNKNOWN
+    assert result.outcome == RotationOutcome.UNKNOWN
     assert store.get("gw-token").status == TokenStatus.ROTATING
     assert any("cannot be reached" in text for text in sent.texts())
 
     api.down = False  # the next check settles it: the old secret still works
     settled = rotator.recover_stale("gw-token")
     assert settled is not None
-    assert settled.outcome == Outcome.NOT_ROTATED
+    assert settled.outcome == RotationOutcome.NOT_ROTATED
     assert store.get("gw-token").status == TokenStatus.OK
 
 
-@pytest.mark.parametrize(("status", "outcome"), [(401, Outcome.INVALID), (429, Outcome.NOT_ROTATED)])
+@pytest.mark.parametrize(("status", "outcome"), [(401, RotationOutcome.INVALID), (429, RotationOutcome.NOT_ROTATED)])
 def test_a_definite_refusal_is_not_a_lost_answer(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str, status: int, outcome: Outcome
+    rotator: Rotator, store: TokenStore, api: Api7, old_secret: str, status: int, outcome: RotationOutcome
 ) -> None:
-    api.regenerate_status = status
+    api.refuse_next_regenerate(status)
     assert rotator.rotate("gw-token", reason="test").outcome == outcome
     assert len(api.requests) == 1  # the regenerate only: no probing, no second attempt
-    expected = TokenStatus.INVALID if outcome == Outcome.INVALID else TokenStatus.OK
+    expected = TokenStatus.INVALID if outcome == RotationOutcome.INVALID else TokenStatus.OK
     assert store.get("gw-token").status == expected
 
 
 def test_only_one_rotation_runs_at_a_time(
-    rotator: Rotator, store: TokenStore, fake_redis: redis.Redis, api: FakeApi7, old_secret: str
+    rotator: Rotator, store: TokenStore, fake_redis: redis.Redis, api: Api7, old_secret: str
 ) -> None:
     lock = rotation_lock(fake_redis, "gw-token", 30)
     assert lock.acquire()
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.BUSY
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.BUSY
     assert api.requests == []
     lock.release()
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.ROTATED
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.ROTATED
 
 
-def test_a_rotation_someone_else_did_is_not_repeated(rotator: Rotator, api: FakeApi7, old_secret: str) -> None:
-    assert rotator.rotate("gw-token", reason="first", expected_version=1).outcome == Outcome.ROTATED
-    assert rotator.rotate("gw-token", reason="second", expected_version=1).outcome == Outcome.ALREADY
+def test_a_rotation_someone_else_did_is_not_repeated(rotator: Rotator, api: Api7, old_secret: str) -> None:
+    assert rotator.rotate("gw-token", reason="first", expected_version=1).outcome == RotationOutcome.ROTATED
+    assert rotator.rotate("gw-token", reason="second", expected_version=1).outcome == RotationOutcome.ALREADY
     assert api.regenerates == 1
 
 
-def test_tokens_that_cannot_rotate_are_refused_without_a_call(
-    rotator: Rotator, store: TokenStore, api: FakeApi7
-) -> None:
+def test_tokens_that_cannot_rotate_are_refused_without_a_call(rotator: Rotator, store: TokenStore, api: Api7) -> None:
     store.add("git", "git", "a7ee-x")
     store.add("no-id", "gw", "a7ee-y")
     assert "does not rotate" in rotator.rotate("git", reason="t").message
@@ -155,21 +147,21 @@ def test_tokens_that_cannot_rotate_are_refused_without_a_call(
 
 
 def test_an_interrupted_rotation_whose_secret_died_becomes_invalid(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, sent: Sent, old_secret: str
+    rotator: Rotator, store: TokenStore, api: Api7, sent: Sent, old_secret: str
 ) -> None:
     store.set_status("gw-token", TokenStatus.ROTATING, "rotating: test")
-    api.issue("tok-1", int(NOW + 30 * DAY))  # the dead process's regenerate happened; its answer is gone
+    api.regenerate("tok-1", int(NOW + 30 * DAY))  # the dead process's regenerate happened; its answer is gone
 
     result = rotator.recover_stale("gw-token")
 
     assert result is not None
-    assert result.outcome == Outcome.INVALID
+    assert result.outcome == RotationOutcome.INVALID
     assert store.get("gw-token").status == TokenStatus.INVALID
     assert any("relay tokens set gw-token" in text for text in sent.texts())
 
 
 def test_a_worker_call_meeting_a_401_picks_up_the_rotated_secret(
-    rotator: Rotator, store: TokenStore, settings: Settings, api: FakeApi7, old_secret: str
+    rotator: Rotator, store: TokenStore, settings: Settings, api: Api7, old_secret: str
 ) -> None:
     """The client's one re-read after a 401 reaches Redis, not a stale cache."""
     stale = store.current("gw-token")  # a worker read the secret just before the rotation
@@ -179,7 +171,7 @@ def test_a_worker_call_meeting_a_401_picks_up_the_rotated_secret(
         nonlocal rotated
         if not rotated:  # the rotation lands while the worker's request is on its way
             rotated = True
-            assert rotator.rotate("gw-token", reason="meanwhile").outcome == Outcome.ROTATED
+            assert rotator.rotate("gw-token", reason="meanwhile").outcome == RotationOutcome.ROTATED
         return api.handler(request)
 
     class StaleFirst:
@@ -201,20 +193,20 @@ def test_a_worker_call_meeting_a_401_picks_up_the_rotated_secret(
 
 
 def test_a_rotation_never_regenerates_on_top_of_an_unsettled_one(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str
+    rotator: Rotator, store: TokenStore, api: Api7, old_secret: str
 ) -> None:
     store.set_status("gw-token", TokenStatus.ROTATING, "rotating: a process that died")
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.NOT_ROTATED  # settled: the old secret still works
+    assert result.outcome == RotationOutcome.NOT_ROTATED  # settled: the old secret still works
     assert regenerate_calls(api) == 0
     assert store.get("gw-token").status == TokenStatus.OK
-    assert rotator.rotate("gw-token", reason="test").outcome == Outcome.ROTATED
+    assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.ROTATED
 
 
 def test_the_new_secret_is_stored_even_when_redis_is_down_for_a_restart(
-    rotator: Rotator, store: TokenStore, api: FakeApi7, old_secret: str, monkeypatch: pytest.MonkeyPatch
+    rotator: Rotator, store: TokenStore, api: Api7, old_secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from worker.errors import StoreError
 
@@ -230,5 +222,5 @@ def test_the_new_secret_is_stored_even_when_redis_is_down_for_a_restart(
 
     result = rotator.rotate("gw-token", reason="test")
 
-    assert result.outcome == Outcome.ROTATED
-    assert accepted(api, store.credential("gw-token").secret.get_secret_value())
+    assert result.outcome == RotationOutcome.ROTATED
+    assert api.accepts(store.credential("gw-token").secret.get_secret_value())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.worker.tokens.support import SCOPE_LISTS
+from worker.config import Settings
 from worker.errors import PermanentError, RuleError
-from worker.settings import Settings
 from worker.targets import ConfigTokens
-from worker.tokens.scopes import granted_scopes, missing_scopes, parse_scope, require_scopes
+from worker.tokens.scopes import granted_scopes, missing_scopes, parse_scope, parse_scope_list, require_scopes
 from worker.tokens.store import TokenStore
 
 
@@ -31,6 +32,16 @@ def test_parse_scope(scope: str, parsed: tuple[str, str | None]) -> None:
 def test_parse_scope_refuses_malformed_scopes(scope: str) -> None:
     with pytest.raises(ValueError, match=r"is not of the form resource:scope:ro\|rw"):
         parse_scope(scope)
+
+
+@pytest.mark.parametrize(("text", "scopes"), SCOPE_LISTS)
+def test_parse_scope_list(text: str, scopes: list[str] | None) -> None:
+    if scopes is None:
+        with pytest.raises(ValueError, match=r"is not of the form resource:scope:ro\|rw"):
+            parse_scope_list(text)
+    else:
+        assert parse_scope_list(text) == scopes
+        assert all(parse_scope(scope) for scope in scopes)  # each one means something to the check before a call
 
 
 @pytest.mark.parametrize(

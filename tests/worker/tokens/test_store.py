@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 
 from tests.support import FakeClock
 from tests.worker.tokens.support import make_settings, new_cipher
+from worker.config import TargetConfig
 from worker.errors import TokenError
-from worker.locks import rotation_lock
-from worker.settings import TargetConfig
+from worker.store.locks import rotation_lock
 from worker.targets.client import TargetClient
 from worker.targets.tokens import ConfigTokens
 from worker.tokens.keys import Cipher, fingerprint, parse_keys

@@ -1,5 +1,0 @@
-"""``relay bench``: Relay's speed and memory against its goals, on real processes it starts itself."""
-
-from worker.bench.run import Plan, run_bench
-
-__all__ = ["Plan", "run_bench"]

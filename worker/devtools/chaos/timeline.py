@@ -1,0 +1,22 @@
+"""What a fault run did, as it did it: each delivery as the sender saw it, and each fault injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Posted:
+    """One delivery as the sender saw it."""
+
+    at: float
+    status: int | None
+    event_id: str | None = None
+
+
+@dataclass
+class Timeline:
+    """What was sent and what was done to the cluster, and when."""
+
+    posted: list[Posted] = field(default_factory=list)
+    faults: list[tuple[float, str]] = field(default_factory=list)

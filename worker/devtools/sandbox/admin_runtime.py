@@ -1,0 +1,186 @@
+"""API7 3.5+'s runtime resources per gateway group, as ADC's api7ee backend uses them.
+
+Every call names its gateway group with `?gateway_group_id=` (api7/a7 `docs/api7ee-api-spec.md`: "All runtime
+resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}` paged by `page` (from 1) and
+`page_size`, filtered by `search` (fuzzy) and ADC's label selector `labels[<key>]=<value>`; one resource answers
+`{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from worker.devtools.sandbox.catalog import Catalog
+from worker.devtools.sandbox.runtime import Resource, RuntimeStore
+from worker.devtools.sandbox.runtime_defaults import core_schema
+from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, Kind
+from worker.devtools.sandbox.state import SandboxState
+from worker.devtools.sandbox.web import (
+    ID_PATTERN,
+    bad_request,
+    list_envelope,
+    paginate,
+    parse_list_query,
+    path_id,
+    read_object,
+    value_envelope,
+)
+
+ADMIN = "/apisix/admin"
+GROUP_PARAM = "gateway_group_id"
+Handler = Callable[[Request], Any]
+
+
+def group_of(request: Request, catalog: Catalog, *, required: bool = True) -> str | None:
+    """Return the checked `gateway_group_id` of a request: 400 when missing or malformed, 404 when unknown.
+
+    The wording of the 400 is the sandbox's (inferred: API7 documents the parameter as required, not its error).
+    """
+    group_id = request.query_params.get(GROUP_PARAM)
+    if group_id is None or group_id == "":
+        if required:
+            raise bad_request(f"{GROUP_PARAM} is required")
+        return None
+    if not ID_PATTERN.fullmatch(group_id):
+        raise bad_request(f"invalid {GROUP_PARAM}: {group_id!r}")
+    return catalog.gateway_group(group_id).id
+
+
+def label_filter(query: QueryParams) -> dict[str, str]:
+    """Return ADC's label selector (`labels[team]=pay`) as a dict."""
+    selector = {}
+    for name in query:
+        if name.startswith("labels[") and name.endswith("]") and len(name) > len("labels[]"):
+            selector[name[len("labels[") : -1]] = query[name]
+    return selector
+
+
+def list_answer(resources: list[Resource], query: QueryParams, default_page_size: int | None = None) -> JSONResponse:
+    """Answer a list: label selector, fuzzy search, order, one page (`default_page_size` when none is asked)."""
+    q = parse_list_query(query, order_fields=("created_at", "updated_at"), default_order="updated_at")
+    if q.page_size is None and default_page_size is not None:
+        q = replace(q, page_size=default_page_size)
+    selector = label_filter(query)
+    if selector:
+        resources = [r for r in resources if all(r.config.get("labels", {}).get(k) == v for k, v in selector.items())]
+    total, page = paginate(resources, q, lambda r, search: r.matches(search))
+    return JSONResponse(list_envelope(total, [r.public() for r in page]))
+
+
+def kind_routes(state: SandboxState, kind: Kind) -> list[BaseRoute]:
+    """Return list, get, put and delete of one kind under /apisix/admin/<kind>."""
+    store: RuntimeStore = state.runtime
+    catalog = state.catalog
+
+    def group(request: Request) -> str:
+        found = group_of(request, catalog)
+        assert found is not None
+        return found
+
+    async def list_all(request: Request) -> JSONResponse:
+        return list_answer(store.items(group(request), kind), request.query_params, state.default_page_size)
+
+    async def get_one(request: Request) -> JSONResponse:
+        return JSONResponse(value_envelope(store.get(group(request), kind, path_id(request, "id")).public()))
+
+    async def put_one(request: Request) -> JSONResponse:
+        group_id, ident = group(request), path_id(request, "id")
+        resource, _ = store.put(group_id, kind, ident, await read_object(request))
+        return JSONResponse(value_envelope(resource.public()))
+
+    async def delete_one(request: Request) -> JSONResponse:
+        return JSONResponse(value_envelope(store.delete(group(request), kind, path_id(request, "id")).public()))
+
+    base = f"{ADMIN}/{kind.name}"
+    one = base + "/{id}"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(one, get_one, methods=["GET"]),
+        Route(one, put_one, methods=["PUT"]),
+        Route(one, delete_one, methods=["DELETE"]),
+    ]
+
+
+def metadata_list_route(state: SandboxState) -> Route:
+    """Return `GET /apisix/admin/plugin_metadata`: every plugin's metadata at once, as ADC's fetcher reads it."""
+
+    async def all_metadata(request: Request) -> JSONResponse:
+        group_id = group_of(request, state.catalog)
+        assert group_id is not None
+        stored = state.runtime.items(group_id, KINDS["plugin_metadata"])
+        return JSONResponse(value_envelope({r.id: r.kind.public(r.config) for r in stored}))
+
+    return Route(f"{ADMIN}/plugin_metadata", all_metadata, methods=["GET"])
+
+
+def credential_routes(state: SandboxState) -> list[BaseRoute]:
+    """Return a consumer's credentials: /apisix/admin/consumers/{username}/credentials[/{id}]."""
+    store = state.runtime
+
+    def where(request: Request) -> tuple[str, str]:
+        group_id = group_of(request, state.catalog)
+        assert group_id is not None
+        username = path_id(request, "username")
+        store.get(group_id, KINDS["consumers"], username)  # 404 for an unknown consumer
+        return group_id, username
+
+    async def list_all(request: Request) -> JSONResponse:
+        group_id, username = where(request)
+        return list_answer(store.items(group_id, CREDENTIALS, username), request.query_params, state.default_page_size)
+
+    async def get_one(request: Request) -> JSONResponse:
+        group_id, username = where(request)
+        found = store.get(group_id, CREDENTIALS, path_id(request, "id"), username)
+        return JSONResponse(value_envelope(found.public()))
+
+    async def put_one(request: Request) -> JSONResponse:
+        group_id, username = where(request)
+        body = await read_object(request)
+        resource, _ = store.put(group_id, CREDENTIALS, path_id(request, "id"), body, username)
+        return JSONResponse(value_envelope(resource.public()))
+
+    async def delete_one(request: Request) -> JSONResponse:
+        group_id, username = where(request)
+        gone = store.delete(group_id, CREDENTIALS, path_id(request, "id"), username)
+        return JSONResponse(value_envelope(gone.public()))
+
+    base = ADMIN + "/consumers/{username}/credentials"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(base + "/{id}", get_one, methods=["GET"]),
+        Route(base + "/{id}", put_one, methods=["PUT"]),
+        Route(base + "/{id}", delete_one, methods=["DELETE"]),
+    ]
+
+
+def version_route(state: SandboxState) -> Route:
+    """Return `GET /api/version` (3.5 and later; 3.2 has no such route and answers 404)."""
+
+    async def version(request: Request) -> JSONResponse:
+        return JSONResponse({"value": state.api7_version})
+
+    return Route("/api/version", version, methods=["GET"])
+
+
+async def _core_schema(request: Request) -> JSONResponse:
+    return JSONResponse({"value": core_schema()})
+
+
+def runtime_routes(state: SandboxState) -> list[BaseRoute]:
+    """Return every route of API7 3.5+'s runtime admin API, with `GET /api/schema/core` (the defaults it adds)."""
+    routes: list[BaseRoute] = [
+        version_route(state),
+        Route("/api/schema/core", _core_schema, methods=["GET"]),
+        metadata_list_route(state),
+        *credential_routes(state),
+    ]
+    for kind in KINDS.values():
+        routes.extend(kind_routes(state, kind))
+    return routes

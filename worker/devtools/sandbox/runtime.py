@@ -1,0 +1,143 @@
+"""Runtime resources per gateway group: stored bodies, server fields, references between them, cascades."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, Hide, Kind
+from worker.devtools.sandbox.runtime_schemas import check_id_fields
+from worker.devtools.sandbox.web import ApiError, bad_request, not_found
+
+# Fields the server owns: a client may send them back (a PUT of what it read), but they are not config.
+SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
+# 3.2's route templates are stored as the resources of this pseudo gateway group, which no real group's id can be.
+TEMPLATES = ""
+# Kinds whose `service_id` must name a service of the same gateway group.
+IN_A_SERVICE = ("routes", "stream_routes")
+
+
+@dataclass
+class Resource:
+    """One stored resource: the config as the gateway keeps it (defaults filled, write-only values included)."""
+
+    kind: Kind
+    id: str
+    config: dict[str, Any]
+    created_at: int
+    updated_at: int
+    seq: int
+    parent: str | None = None  # a credential's consumer
+
+    def public(self, hide: Hide | None = None) -> dict[str, Any]:
+        """Return the resource as the admin API answers it (write-only values left out)."""
+        value = self.kind.public(self.config) if hide is None else self.kind.public(self.config, hide)
+        value["id"] = self.id
+        for name in self.kind.id_fields:
+            value[name] = self.id
+        value["created_at"], value["updated_at"] = self.created_at, self.updated_at
+        return value
+
+    def order_value(self, field: str) -> int:
+        """Return a sortable timestamp."""
+        return self.created_at if field == "created_at" else self.updated_at
+
+    def matches(self, search: str) -> bool:
+        """Match a `search` keyword (already lower-case) fuzzily, as API7's lists do."""
+        value = self.config.get(self.kind.search_field, self.id)
+        text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        return search in text.lower() or search in self.id.lower()
+
+
+def _key(ident: str, parent: str | None) -> str:
+    return ident if parent is None else f"{parent}/{ident}"
+
+
+class RuntimeStore:
+    """Resources of every gateway group, by kind and id."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._seq = 0
+        self._groups: dict[str, dict[str, dict[str, Resource]]] = {}
+
+    def bucket(self, group_id: str, kind: Kind) -> dict[str, Resource]:
+        """Return the resources of one kind in one gateway group (a live dict)."""
+        return self._groups.setdefault(group_id, {}).setdefault(kind.name, {})
+
+    def items(self, group_id: str, kind: Kind, parent: str | None = None) -> list[Resource]:
+        """Return the resources of one kind (of one consumer, for credentials)."""
+        return [r for r in self.bucket(group_id, kind).values() if r.parent == parent]
+
+    def get(self, group_id: str, kind: Kind, ident: str, parent: str | None = None) -> Resource:
+        """Return one resource or raise a 404."""
+        found = self.bucket(group_id, kind).get(_key(ident, parent))
+        if found is None:
+            raise not_found(kind.label, ident)
+        return found
+
+    def find(self, kind: Kind, ident: str) -> str | None:
+        """Return the gateway group holding a resource of this id (3.2 names consumers and SSLs by id alone)."""
+        return next((g for g, kinds in self._groups.items() if ident in kinds.get(kind.name, {})), None)
+
+    def put(
+        self, group_id: str, kind: Kind, ident: str, body: Mapping[str, Any], parent: str | None = None
+    ) -> tuple[Resource, bool]:
+        """Create or replace a resource (a PUT replaces the whole body); return it and whether it is new."""
+        check_id_fields(body, ident, kind.id_fields)
+        config = {k: v for k, v in body.items() if k not in SERVER_FIELDS and k not in kind.id_fields}
+        kind.check(config)
+        if kind.name == "consumers" and config["username"] != ident:
+            raise bad_request(f"wrong username: the body says {config['username']!r}, the path {ident!r}")
+        self._check_references(group_id, kind, config, parent)
+        kind.defaults(config)
+        now = int(self._clock())
+        bucket = self.bucket(group_id, kind)
+        existing = bucket.get(_key(ident, parent))
+        if existing is not None:
+            existing.config, existing.updated_at = config, now
+            return existing, False
+        self._seq += 1
+        created = Resource(kind, ident, config, now, now, self._seq, parent)
+        bucket[_key(ident, parent)] = created
+        return created, True
+
+    def _check_references(self, group_id: str, kind: Kind, config: Mapping[str, Any], parent: str | None) -> None:
+        if kind.name in IN_A_SERVICE and config["service_id"] not in self.bucket(group_id, KINDS["services"]):
+            # APISIX's wording for a route naming a missing service.
+            raise bad_request(f"failed to fetch service info by service id [{config['service_id']}]: not found")
+        upstream_id = config.get("upstream_id")
+        if upstream_id is not None and upstream_id not in self.bucket(group_id, KINDS["upstreams"]):
+            raise bad_request(f"failed to fetch upstream info by upstream id [{upstream_id}]: not found")
+        if kind is CREDENTIALS and parent not in self.bucket(group_id, KINDS["consumers"]):
+            raise not_found("consumer", str(parent))
+
+    def delete(self, group_id: str, kind: Kind, ident: str, parent: str | None = None) -> Resource:
+        """Delete a resource: a service takes its routes with it, a consumer its credentials."""
+        gone = self.get(group_id, kind, ident, parent)
+        if kind.name == "upstreams":
+            users = [s.id for s in self.items(group_id, KINDS["services"]) if s.config.get("upstream_id") == ident]
+            if users:
+                raise ApiError(400, f"can not delete this upstream, service [{users[0]}] is still using it now")
+        del self.bucket(group_id, kind)[_key(ident, parent)]
+        if kind.name == "services":
+            # API7 deletes a service's routes with it (ADC's api7ee operator skips those deletes for that reason).
+            for child in IN_A_SERVICE:
+                bucket = self.bucket(group_id, KINDS[child])
+                for key in [k for k, r in bucket.items() if r.config.get("service_id") == ident]:
+                    del bucket[key]
+        if kind.name == "consumers":
+            credentials = self.bucket(group_id, CREDENTIALS)
+            for key in [k for k, r in credentials.items() if r.parent == ident]:
+                del credentials[key]
+        return gone
+
+    def snapshot(self, group_id: str, hide: Hide) -> dict[str, dict[str, dict[str, Any]]]:
+        """Return every resource of a gateway group by kind and id, write-only values shown through `hide`."""
+        kinds = self._groups.get(group_id, {})
+        return {name: {key: r.public(hide) for key, r in sorted(res.items())} for name, res in sorted(kinds.items())}
+
+    def drop_group(self, group_id: str) -> None:
+        """Forget a gateway group's resources."""
+        self._groups.pop(group_id, None)

@@ -1,0 +1,1 @@
+"""``relay up``'s supervision: child processes, the embedded Redis, the demo configuration, the children's logs."""
