@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 
-from worker.config import Action, CallAction
+from worker.config import Action, NotifyAction
 from worker.liveness.heartbeat import owner_id
 from worker.ops import stats
 from worker.runtime import Runtime
@@ -72,14 +73,21 @@ def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, s
         history.append(
             pipe, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule, index=result.index,
             action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
-            ok=result.ok, error=result.error, seconds=round(seconds, 4),
+            ok=result.ok, error=result.error, seconds=round(seconds, 4), **_writes(result),
         )  # fmt: skip
-        if not isinstance(spec, CallAction):  # admin API calls are counted by the target client, per request
+        # Admin API calls (of calls and syncs) are counted by the target client, per request.
+        if isinstance(spec, NotifyAction):
             stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
         try:
             pipe.execute()
         except redis.RedisError as exc:  # the story and the counts never fail the work they describe
             log.warning("history and metrics of %s not recorded (%s)", record.id, type(exc).__name__)
+
+
+def _writes(result: ActionResult) -> dict[str, Any]:
+    # A sync's writes, each a line of the event's story.
+    writes = result.detail.get("writes")
+    return {"writes": writes} if isinstance(writes, list) and writes else {}
 
 
 def result_of(record: EventRecord, key: str) -> ActionResult | None:

@@ -13,6 +13,7 @@ import redis
 import yaml
 
 from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
+from tests.worker.gitops.support import Gateway
 from tests.worker.repos.support import Origin, git_server, make_origin
 from worker.config import Settings, get_settings, load_settings
 from worker.devtools.sandbox.gitserver import GitServer
@@ -161,3 +162,15 @@ def git_origin_server(origin: Origin) -> Iterator[GitServer]:
     """The git server serving the origin's root, demanding ``GIT_TOKEN``."""
     with git_server(origin.bare.parent) as running:
         yield running
+
+
+@pytest.fixture
+def gateway(runtime_sandbox: Sandbox) -> Gateway:
+    """API7 3.5's gateway group ``default`` (the sandbox's), as the GitOps tests read it."""
+    return Gateway(runtime_sandbox)
+
+
+@pytest.fixture
+def gateway_32(sandbox: Sandbox) -> Gateway:
+    """API7 3.2's gateway group ``default`` (the sandbox's, in its default generation)."""
+    return Gateway(sandbox)

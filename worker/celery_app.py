@@ -83,7 +83,7 @@ def _sentinel_broker(settings: Settings, url: str, transport: dict[str, Any]) ->
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic jobs; each is safe to run twice."""
-    return {
+    schedule: dict[str, Any] = {
         "sweep-stranded-events": {"task": "relay.sweep_events", "schedule": 20.0},
         # Cheap (three reads of the unacked bookkeeping): often, so a dead worker's events resume within ~20 s.
         "recover-dead-workers": {"task": "relay.recover_workers", "schedule": RECOVER_INTERVAL_SECONDS},
@@ -91,6 +91,9 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "check-tokens": {"task": "relay.check_tokens", "schedule": float(settings.tokens.check_interval_seconds)},
         "check-alerts": {"task": "relay.check_alerts", "schedule": float(settings.alerts.interval_seconds)},
     }
+    if settings.gitops.drift_interval_seconds:  # off unless configured
+        schedule["check-drift"] = {"task": "relay.check_drift", "schedule": settings.gitops.drift_interval_seconds}
+    return schedule
 
 
 def private_app(settings: Settings, *, redis_url: str) -> Celery:
@@ -102,7 +105,10 @@ def private_app(settings: Settings, *, redis_url: str) -> Celery:
     return Celery("relay", set_as_current=False, config_source=celery_config(settings, redis_url=redis_url))
 
 
-app = Celery("relay", include=["tasks.process", "tasks.maintenance", "tasks.tokens", "tasks.liveness", "tasks.alerts"])
+app = Celery(
+    "relay",
+    include=["tasks.process", "tasks.maintenance", "tasks.tokens", "tasks.liveness", "tasks.alerts", "tasks.gitops"],
+)
 
 
 @lru_cache(maxsize=1)

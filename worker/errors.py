@@ -27,6 +27,9 @@
     │   └── GitMissing              + PermanentError: no usable ``git`` executable on this machine
     ├── TokenError                  token store problems (unknown token, undecryptable secret)
     └── RuleError                   a rule or template that cannot be evaluated
+        └── GitOpsError             a reconcile that cannot go on with this revision
+            ├── DesiredStateError   the repository's files are invalid (file, line, resource, field)
+            └── PlanRefused         a plan Relay will not apply (it would empty the group)
 
 Messages never contain a secret: callers pass reasons, never header values or tokens.
 """
@@ -182,3 +185,15 @@ class RepoLimitExceeded(RepoError, PermanentError):
 
 class GitMissing(RepoError, PermanentError):
     """``git`` is not installed (or not runnable): reading repositories needs it."""
+
+
+class GitOpsError(RuleError):
+    """A reconcile that cannot go on with this revision (bad file, refused plan); retrying it will not help."""
+
+
+class DesiredStateError(GitOpsError):
+    """The repository's files are not a valid desired state; the message names the file, line, resource and field."""
+
+
+class PlanRefused(GitOpsError):
+    """A plan Relay will not apply as it stands (it would empty the gateway group, say)."""

@@ -16,6 +16,7 @@ import redis
 
 from worker.channels import Notifications
 from worker.config import Settings
+from worker.gitops.source import CommitSource
 from worker.ops import stats
 from worker.repos.reader import RepoReader
 from worker.repos.runtime import open_reader, open_status_reporter
@@ -34,6 +35,7 @@ class Runtime:
     redis: redis.Redis
     tokens: TokenSource
     transport: httpx.BaseTransport | None = None  # tests put an httpx.MockTransport here
+    commits: CommitSource | None = None  # tests put a fake reader here; else sync actions read through repos
     events: EventStore = field(init=False)
     notifications: Notifications = field(init=False)
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)

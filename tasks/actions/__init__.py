@@ -11,12 +11,13 @@ from typing import Any
 from tasks.actions.base import PlannedAction, Runner, Step, idempotency_key
 from tasks.actions.call import CallRunner
 from tasks.actions.notify import NotifyRunner
+from tasks.actions.sync import SyncRunner
 from worker.config import Action, Rule
 from worker.errors import RuleError
 from worker.runtime import Runtime
 from worker.store.events import ActionResult
 
-RUNNERS: dict[str, Runner[Any, Any]] = {runner.kind: runner for runner in (CallRunner(), NotifyRunner())}
+RUNNERS: dict[str, Runner[Any, Any]] = {runner.kind: runner for runner in (CallRunner(), NotifyRunner(), SyncRunner())}
 
 __all__ = ["RUNNERS", "PlannedAction", "Runner", "Step", "idempotency_key", "plan_rule", "run_action", "runner_for"]
 

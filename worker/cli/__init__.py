@@ -118,6 +118,7 @@ def _register() -> None:
     from worker.cli.bench import bench
     from worker.cli.chaos import chaos
     from worker.cli.events import dlq, events
+    from worker.cli.gitops import gitops
     from worker.cli.health import health
     from worker.cli.repos import repos
     from worker.cli.rules import rules
@@ -126,7 +127,7 @@ def _register() -> None:
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, repos, chaos, health, bench):
+    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, repos, chaos, health, bench, gitops):
         main.add_command(command)
 
 

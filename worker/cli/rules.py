@@ -122,35 +122,14 @@ def _validation_problems(exc: ValidationError) -> list[str]:
 def _rule_problems(index: int, raw: Any, exc: ValidationError) -> list[str]:
     name = raw.get("name") if isinstance(raw, dict) else None
     prefix = f"rule {name!r}" if isinstance(name, str) and name else f"rules[{index}]"
-    actions = raw.get("do") if isinstance(raw, dict) else None
     problems: list[str] = []
     for err in exc.errors():
         loc = err["loc"]
-        if len(loc) >= 3 and loc[0] == "do" and isinstance(loc[1], int) and isinstance(actions, list):
-            # An action is a union: report only the errors of the kind it names (``call``, ``notify``...).
-            model = _action_model(actions[loc[1]])
-            if model is None:
-                problem = f"do[{loc[1]}]: an action needs {_action_keys()}"
-                if problem not in problems:
-                    problems.append(problem)
-                continue
-            if loc[2] != model.__name__:  # pydantic names a union member's errors after its class
-                continue
+        if len(loc) >= 3 and loc[0] == "do" and isinstance(loc[1], int) and loc[2] in ACTION_KINDS:
+            # An action is a union tagged by its kind key: only that kind's errors come, under its tag.
             loc = (*loc[:2], *loc[3:])
         problems.append(f"{_location(loc)}: {str(err['msg']).removeprefix('Value error, ')}")
     return [f"{prefix} {problem}" for problem in problems]
-
-
-def _action_model(action: Any) -> type | None:
-    """The action model whose kind key the raw action holds (``call: gw`` is a call)."""
-    if not isinstance(action, dict):
-        return None
-    return next((model for kind, model in ACTION_KINDS.items() if kind in action), None)
-
-
-def _action_keys() -> str:
-    keys = [f"{kind!r} (a {model.addresses})" for kind, model in ACTION_KINDS.items()]
-    return " or ".join([", ".join(keys[:-1]), keys[-1]] if len(keys) > 1 else keys)
 
 
 def _location(loc: Iterable[int | str]) -> str:

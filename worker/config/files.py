@@ -25,15 +25,15 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PLACEHOLDER = re.compile(r"__relay_env_([A-Za-z_][A-Za-z0-9_]*)__")
 
 
-class _Loader(yaml.SafeLoader):
+class Yaml12Loader(yaml.SafeLoader):
     """YAML 1.2 booleans: only true/false, so a rule's ``on:`` key stays the string ``on``."""
 
 
-_Loader.yaml_implicit_resolvers = {
+Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
+Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
@@ -76,7 +76,7 @@ def parse_config_file(path: Path) -> dict[str, Any]:
         return {}
     try:
         text = _ENV_REFERENCE.sub(r"__relay_env_\1__", path.read_text(encoding="utf-8"))
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

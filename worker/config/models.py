@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from worker.config.base import DAY, MiB, StrictModel
 from worker.config.checks import repo_token_problems, rule_references
 from worker.config.files import YamlSource
-from worker.config.rules import Rule
+from worker.config.rules import Rule, SyncAction
 from worker.repos.config import RepoConfig
 
 Network = IPv4Network | IPv6Network
@@ -122,6 +122,9 @@ class TargetConfig(StrictModel):
     # mints the installation's one-hour tokens with it.
     app_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     installation_id: int | None = Field(default=None, gt=0)
+    # api7: which admin API generation (3.2: service templates and publish; 3.5 and later: runtime resources per
+    # gateway group); unset: found with GET /api/version (404 means 3.2).
+    api7_version: str | None = Field(default=None, pattern=r"^3\.[0-9]+$")
 
     @property
     def auth_mode(self) -> str:
@@ -231,6 +234,13 @@ class AlertsConfig(StrictModel):
     dead_letters: bool = True
 
 
+class GitOpsConfig(StrictModel):
+    """GitOps settings beyond each sync action's."""
+
+    # Plan every synced group against its last applied revision this often (read-only; self_heal re-applies).
+    drift_interval_seconds: float | None = Field(default=None, ge=30, description="unset: no drift checks")
+
+
 class Settings(BaseSettings):
     """Everything Relay reads at start-up."""
 
@@ -257,6 +267,7 @@ class Settings(BaseSettings):
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    gitops: GitOpsConfig = Field(default_factory=GitOpsConfig)
 
     @field_validator("sources", "targets", "channels", "repos")
     @classmethod
@@ -288,6 +299,7 @@ class Settings(BaseSettings):
         if references.unknown:
             first = references.unknown[0]
             raise ValueError(f"rule {self.rules[first.rule].name!r} {first}")
+        _syncs_are_api7(self.rules, self.targets)
         soft_limit = self.celery.task_time_limit - 5
         for name, target in self.targets.items():
             if target.connect_timeout + target.read_timeout >= soft_limit:
@@ -327,3 +339,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Order is precedence: explicit arguments, then RELAY_* variables, then the YAML file.
         return init_settings, env_settings, YamlSource(settings_cls)
+
+
+def _syncs_are_api7(rules: list[Rule], targets: dict[str, TargetConfig]) -> None:
+    """A sync keeps an API7 gateway group: its target must be an api7 one."""
+    for rule in rules:
+        for action in rule.do:
+            if isinstance(action, SyncAction) and targets[action.sync].kind != "api7":
+                raise ValueError(f"rule {rule.name!r} syncs target {action.sync!r}, which is no api7 target")

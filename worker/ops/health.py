@@ -153,9 +153,22 @@ def judge(overview: Overview, *, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> 
             _queue(overview, max_wait),
             _dead_letters(overview),
             _tokens(overview),
+            *([_gitops(overview)] if overview.gitops else []),
         ],
         overview,
     )
+
+
+def _gitops(overview: Overview) -> Part:
+    failed = [row for row in overview.gitops if row.outcome == "failed"]
+    drifted = [row for row in overview.gitops if row.drifted]
+    if failed:
+        names = ", ".join(f"{row.target}/{row.gateway_group}" for row in failed)
+        return Part("gitops", WARN, f"{len(failed)} failed", f"last reconcile failed: {names} (relay gitops status)")
+    if drifted:
+        names = ", ".join(f"{row.target}/{row.gateway_group} ({row.drifted})" for row in drifted)
+        return Part("gitops", WARN, f"{len(drifted)} drifted", f"differs from its last applied revision: {names}")
+    return Part("gitops", OK, f"{len(overview.gitops)} in sync")
 
 
 def _starting(overview: Overview) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from worker.config import Settings
+from worker.gitops import revisions
 from worker.liveness.canary import BEAT_KEY, CANARY_KEY
 from worker.liveness.heartbeat import ALIVE_KEY
 from worker.ops import stats
@@ -61,6 +62,17 @@ class Failure:
     error: str
 
 
+@dataclass(frozen=True)
+class GroupRow:
+    """One synced gateway group: its last outcome and what the last drift check found."""
+
+    target: str
+    gateway_group: str
+    last_applied: str | None
+    outcome: str | None
+    drifted: int | None  # changes the last drift check found; None: never checked
+
+
 @dataclass
 class Overview:
     """One reading of the whole system."""
@@ -77,6 +89,7 @@ class Overview:
     tokens: list[TokenRow]
     failures: list[Failure]
     minutes: list[stats.Minute] = field(default_factory=list)
+    gitops: list[GroupRow] = field(default_factory=list)
 
     def throughput(self, minutes: int) -> dict[str, Any]:
         """Received, finished and failed over the last ``minutes`` minutes."""
@@ -118,7 +131,20 @@ def gather(client: redis.Redis, settings: Settings, queue: str, *, now: float | 
         tokens=token_rows(client, settings, now),
         failures=recent_failures(client, settings),
         minutes=stats.series(client, 60, now=now),
+        gitops=group_rows(client),
     )
+
+
+def group_rows(client: redis.Redis) -> list[GroupRow]:
+    """Every gateway group a sync has reconciled."""
+    rows = []
+    for target, group in revisions.groups(client):
+        state = revisions.Revisions(client, target, group).state()
+        drifted = state.drift.get("changes") if isinstance(state.drift, dict) else None
+        rows.append(
+            GroupRow(target, group, state.last_applied, state.outcome, drifted if isinstance(drifted, int) else None)
+        )
+    return rows
 
 
 def _age(raw: bytes | None, now: float) -> float | None:

@@ -75,8 +75,21 @@ COMMIT_STATUSES = Family(
     repos_keys.COMMIT_STATUSES, "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
     ("repo", "outcome"),
 )  # fmt: skip
+GITOPS_RECONCILES = Family(
+    PREFIX + "gitops_reconciles", "relay_gitops_reconciles", "GitOps reconciles, by outcome",
+    ("target", "gateway_group", "outcome"),
+)  # fmt: skip
+GITOPS_CHANGES = Family(
+    PREFIX + "gitops_changes", "relay_gitops_resources_changed", "Resources written by GitOps reconciles, by operation",
+    ("target", "gateway_group", "op"),
+)  # fmt: skip
+GITOPS_DRIFT = Family(
+    PREFIX + "gitops_drift", "relay_gitops_drift_checks", "GitOps drift checks, by result (in_sync, drifted, error)",
+    ("target", "gateway_group", "result"),
+)  # fmt: skip
 FAMILIES = (
-    EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS, COMMIT_STATUSES,
+    EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS,
+    COMMIT_STATUSES, GITOPS_RECONCILES, GITOPS_CHANGES, GITOPS_DRIFT,
 )  # fmt: skip
 
 
@@ -125,6 +138,21 @@ def record_commit_status(target: Target, repo: str, outcome: str) -> None:
     """Count one commit status for ``repo`` (``sent``, ``failed``, ``unsupported``)."""
     with _batch(target) as pipe:
         pipe.hincrby(COMMIT_STATUSES.key, _field(repo, outcome), 1)
+
+
+def record_reconcile(target: Target, name: str, group: str, outcome: str, changed: dict[str, int]) -> None:
+    """Count one reconcile of a gateway group by its outcome, and the resources it created, updated, deleted."""
+    with _batch(target) as pipe:
+        pipe.hincrby(GITOPS_RECONCILES.key, _field(name, group, outcome), 1)
+        for op, count in changed.items():
+            if count:
+                pipe.hincrby(GITOPS_CHANGES.key, _field(name, group, op), count)
+
+
+def record_drift(target: Target, name: str, group: str, result: str) -> None:
+    """Count one drift check of a gateway group (``in_sync``, ``drifted``, ``error``)."""
+    with _batch(target) as pipe:
+        pipe.hincrby(GITOPS_DRIFT.key, _field(name, group, result), 1)
 
 
 def record_depth(target: Target, depth: int, *, now: float | None = None) -> None:

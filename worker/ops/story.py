@@ -53,6 +53,14 @@ def _from_action(action: ActionResult) -> TimelineStep:
     return TimelineStep(action.detail.get("at"), "action", _action_text(entry) + f" (attempts {action.attempts})")
 
 
+def _write_steps(entry: dict[str, Any]) -> list[TimelineStep]:
+    """A sync action's writes, one line each, under its action line."""
+    writes = entry.get("writes") if entry.get("kind") == "action" else None
+    if not isinstance(writes, list):
+        return []
+    return [TimelineStep(entry.get("at"), "write", f"  {write}") for write in writes if isinstance(write, str)]
+
+
 def timeline(record: EventRecord, history: list[dict[str, Any]]) -> list[TimelineStep]:
     """The event's steps, oldest first."""
     steps = [
@@ -66,6 +74,7 @@ def timeline(record: EventRecord, history: list[dict[str, Any]]) -> list[Timelin
         render = _TEXTS.get(str(entry.get("kind")))
         text = render(entry) if render else str(entry.get("kind"))
         steps.append(TimelineStep(entry.get("at"), str(entry.get("kind")), text))
+        steps += _write_steps(entry)
     if not history:
         steps += [_from_action(action) for action in record.actions]
         steps.append(

@@ -37,11 +37,11 @@ DEFAULT_USERNAME: dict[str, str] = {
 }
 
 
-class _Strict(BaseModel):
+class _RepoModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RepoLimits(_Strict):
+class RepoLimits(_RepoModel):
     """What one read of a repository may cost."""
 
     max_fetch_bytes: int = Field(default=256 * 2**20, gt=0, description="objects a fetch may add to the cache")
@@ -52,7 +52,7 @@ class RepoLimits(_Strict):
     max_cache_bytes: int = Field(default=2**30, gt=0, description="past it, the cache is dropped after a read")
 
 
-class RepoConfig(_Strict):
+class RepoConfig(_RepoModel):
     """One repository: where it is, the token that reads it, and the forge to report commit statuses to."""
 
     url: str

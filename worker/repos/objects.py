@@ -11,7 +11,7 @@ BLOB_MODES = {b"100644", b"100755", b"120000"}  # files, executables, symbolic l
 
 
 @dataclass(frozen=True)
-class Entry:
+class TreeEntry:
     """A blob in a commit's tree: its path (UTF-8), object id and size."""
 
     path: str
@@ -19,7 +19,7 @@ class Entry:
     size: int
 
 
-def list_tree(fetcher: Fetcher, sha: str) -> list[Entry]:
+def list_tree(fetcher: Fetcher, sha: str) -> list[TreeEntry]:
     """Every blob of the commit's tree, in path order; submodules (commits) and trees are left out."""
     result = fetcher.run(["ls-tree", "-r", "-l", "-z", "--full-tree", sha], check=False)
     if result.returncode != 0:
@@ -36,11 +36,11 @@ def list_tree(fetcher: Fetcher, sha: str) -> list[Entry]:
             path = raw_path.decode("utf-8")
         except UnicodeDecodeError:
             raise RepoNotFound(f"repository {fetcher.repo}: a path at {sha} is not UTF-8: {raw_path[:100]!r}") from None
-        entries.append(Entry(path, oid.decode("ascii"), int(size)))
+        entries.append(TreeEntry(path, oid.decode("ascii"), int(size)))
     return sorted(entries, key=lambda entry: entry.path)
 
 
-def read_blobs(fetcher: Fetcher, entries: list[Entry]) -> dict[str, bytes]:
+def read_blobs(fetcher: Fetcher, entries: list[TreeEntry]) -> dict[str, bytes]:
     """The contents of the entries' blobs, by object id, in one ``cat-file --batch``."""
     if not entries:
         return {}

@@ -21,7 +21,7 @@ from worker.repos.cache import RepoCache
 from worker.repos.config import RepoConfig
 from worker.repos.fetch import FULL_DEPTH, Access, Fetcher, access_for
 from worker.repos.git import Git, SubprocessGit
-from worker.repos.objects import Entry, list_tree, read_blobs
+from worker.repos.objects import TreeEntry, list_tree, read_blobs
 from worker.targets.tokens import Credential, TokenSource
 
 T = TypeVar("T")
@@ -34,7 +34,7 @@ Refused = Callable[[str, AuthError], object]
 
 
 @dataclass(frozen=True)
-class CommitFiles:
+class RepoFiles:
     """The files of one commit that matched: their paths (relative to the root, in path order) and contents."""
 
     repo: str
@@ -60,7 +60,7 @@ class RepoReader:
         self.git = git or SubprocessGit(home=cache_root)
         self.on_refused = on_refused
 
-    def read_files(self, repo: str, revision: str, patterns: Sequence[str]) -> CommitFiles:
+    def read_files(self, repo: str, revision: str, patterns: Sequence[str]) -> RepoFiles:
         """The files matching ``patterns`` (fnmatch globs from the root) at ``revision`` (a commit id or a ref)."""
         checked = [check_pattern(pattern) for pattern in patterns]
         fetcher = self._fetcher(repo)
@@ -70,7 +70,7 @@ class RepoReader:
             entries = self._select(repo, list_tree(fetcher, sha), checked, fetcher.config)
             contents = read_blobs(fetcher, entries)
             self._bound(fetcher)
-        return CommitFiles(repo, sha, {entry.path: contents[entry.oid] for entry in entries})
+        return RepoFiles(repo, sha, {entry.path: contents[entry.oid] for entry in entries})
 
     def is_ancestor(self, repo: str, older: str, newer: str) -> bool:
         """Whether commit ``older`` is ``newer`` or one of its ancestors (both full commit ids)."""
@@ -152,7 +152,7 @@ class RepoReader:
             self.on_refused(token, exc)
 
     @staticmethod
-    def _select(repo: str, entries: list[Entry], patterns: list[str], config: RepoConfig) -> list[Entry]:
+    def _select(repo: str, entries: list[TreeEntry], patterns: list[str], config: RepoConfig) -> list[TreeEntry]:
         chosen = [entry for entry in entries if any(fnmatch.fnmatchcase(entry.path, p) for p in patterns)]
         missing = [p for p in patterns if not GLOB.search(p) and not any(e.path == p for e in chosen)]
         if missing:

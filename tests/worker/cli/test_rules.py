@@ -108,7 +108,7 @@ def test_check_lists_every_problem_one_per_line(config: Any) -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "sources.github: kind 'github' needs a 'secret'",
-        "rule 'no-kind' do[0]: an action needs 'call' (a target) or 'notify' (a channel)",
+        "rule 'no-kind' do[0]: an action needs one of 'call' (a target), 'notify' (a channel) or 'sync' (a target)",
         "rule 'half-call' do[0].path: Field required",
         "rules[6] name: Field required",
         "rule 'typo' do[0].extra: Extra inputs are not permitted",

@@ -33,7 +33,7 @@ def signed_headers(secret: str, body: bytes, delivery_id: str) -> dict[str, str]
     return {
         "Content-Type": "application/json",
         "X-GitHub-Event": "push",
-        "X-GitHub-SignedRequest": delivery_id,
+        "X-GitHub-Delivery": delivery_id,
         "X-Hub-Signature-256": f"sha256={signature}",
     }
 

@@ -29,6 +29,7 @@ def test_every_delivery_verifies_and_has_its_own_id() -> None:
         headers, body = _split(delivery.raw)
         assert int(headers["content-length"]) == len(body)
         verified = verify(headers, body, time.time())
+        assert verified.delivery_id == delivery.delivery_id  # GitHub's own header, not a digest of the body
         ids.add(verified.delivery_id)
     assert len(ids) == 50
 

@@ -1,0 +1,104 @@
+"""Backends against the sandbox: the version found with GET /api/version, API7 3.2's templates, publish and
+unpublish, what 3.2 cannot take refused by name, the group matched by its exact name."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.support import Sandbox
+from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, indent_block, pem_pair, reconciler, spec, ssl_file
+from worker.errors import GitOpsError
+from worker.gitops.backends import open_backend
+from worker.gitops.backends.api7_35 import resource_path
+from worker.gitops.ids import sha1
+from worker.gitops.resources import GatewayResource
+
+V32 = EXAMPLE.replace("    strip_path_prefix: true\n", "")
+SERVICE = sha1("billing")
+
+
+def test_the_version_is_found_with_get_api_version(gateway: Gateway, gateway_32: Gateway) -> None:
+    assert open_backend(gateway.client(), "default").name == "api7-3.5"
+    assert open_backend(gateway_32.client(), "default").name == "api7-3.2"  # GET /api/version answers 404
+
+
+def test_the_configured_version_wins_over_detection(gateway_32: Gateway) -> None:
+    assert open_backend(gateway_32.client(), "default", "3.2").name == "api7-3.2"
+    assert not any(r["path"] == "/api/version" for r in gateway_32.sandbox.requests())
+
+
+def test_no_group_of_that_exact_name_is_an_error(gateway: Gateway, runtime_sandbox: Sandbox) -> None:
+    runtime_sandbox.add_group("gg-2", "default-2")
+    with pytest.raises(GitOpsError, match="no gateway group is named 'defaul'"):
+        open_backend(gateway.client(), "defaul")
+    assert open_backend(gateway.client(), "default-2").group_id == "gg-2"
+
+
+def test_api7_32_writes_templates_then_publishes_and_plans_nothing_after(
+    gateway_32: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": V32})
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert gateway_32.writes()[:3] == [
+        ("PUT", f"/apisix/admin/services/{SERVICE}"),
+        ("PUT", f"/apisix/admin/routes/{sha1('billing.list-invoices')}"),
+        ("POST", "/api/services/publish"),
+    ]
+    published = gateway_32.sandbox.group_state()["published"][SERVICE]
+    assert published["version"].startswith("relay-c1-")
+    assert [route["name"] for route in published["routes"]] == ["list-invoices"]
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []
+
+
+def test_api7_32_unpublishes_a_pruned_service(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": V32})
+    repo.commit("c2", {"gateway/a.yaml": "global_rules:\n  prometheus: {prefer_name: true}\n"})
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    before = len(gateway_32.writes())
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+    writes = gateway_32.writes()[before:]
+    assert ("DELETE", f"/api/gateway_groups/default/services/{SERVICE}") in writes
+    assert SERVICE not in gateway_32.sandbox.group_state()["published"]
+    # The route's template goes with its service's unpublish, not before it.
+    assert not any("/routes/" in path for _, path in writes)
+
+
+def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": EXAMPLE})
+    with pytest.raises(GitOpsError, match=r"API7 3\.2 cannot apply strip_path_prefix of service billing"):
+        reconciler(gateway_32, repo, fake_redis).plan(spec("c1"))
+    assert gateway_32.writes(effect=None) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "parent", "expected"),
+    [
+        ("service", None, "/apisix/admin/services/x"),
+        ("route", "s", "/apisix/admin/routes/x"),
+        ("stream_route", "s", "/apisix/admin/stream_routes/x"),
+        ("upstream", "s", "/apisix/admin/services/s/upstreams/x"),  # ADC's operator.ts
+        ("credential", "alice", "/apisix/admin/consumers/alice/credentials/x"),
+        ("plugin_metadata", None, "/apisix/admin/plugin_metadata/x"),
+        ("global_rule", None, "/apisix/admin/global_rules/x"),
+    ],
+)
+def test_resource_paths_are_adcs(kind: str, parent: str | None, expected: str) -> None:
+    assert resource_path(GatewayResource(kind, "x", "x", {}, parent)) == expected  # type: ignore[arg-type]
+
+
+def test_api7_32_takes_ssls_with_one_or_several_certificates(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
+    cert, key = pem_pair()
+    other_cert, other_key = pem_pair("b.example.com")
+    several = ssl_file(cert, key).replace("snis: [a.example.com]", "snis: [b.example.com]") + (
+        f"      - certificate: |\n{indent_block(other_cert)}\n        key: |\n{indent_block(other_key)}\n"
+    )
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": ssl_file(cert, key), "gateway/b.yaml": several})
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    ssls = gateway_32.resources()["ssls"]
+    assert {tuple(value["snis"]) for value in ssls.values()} == {("a.example.com",), ("b.example.com",)}
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []
