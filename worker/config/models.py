@@ -17,7 +17,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from worker.config.base import DAY, MiB, StrictModel
-from worker.config.checks import repo_token_problems, rule_references
+from worker.config.checks import repo_token_problems, rule_references, sync_repo_problems
 from worker.config.files import YamlSource
 from worker.config.rules import Rule, SyncAction
 from worker.repos.config import RepoConfig
@@ -313,7 +313,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")
         if self.alerts.channel is not None and self.alerts.channel not in self.channels:
             raise ValueError(f"alerts.channel names unknown channel {self.alerts.channel!r}")
-        problems = repo_token_problems(self.repos, self.token_names.values())
+        problems = sync_repo_problems(self.rules, self.repos) + repo_token_problems(
+            self.repos, self.token_names.values()
+        )
         if problems:
             raise ValueError(problems[0])
         return self
