@@ -24,13 +24,13 @@ from worker.config import AlertsConfig
 from worker.ops import health, stats
 from worker.ops.overview import oldest_waiting, reason_of
 from worker.runtime import Runtime, get_runtime
-from worker.store.events import DLQ_KEY, EVENT_KEY
+from worker.store.keyspace import ALERTS_KEY, ALERTS_SEEN_KEY, DLQ_KEY, FIELD_ERROR, event_key
 from worker.store.locks import job_lock, release_quietly
 
 log = logging.getLogger("relay.alerts")
 
-STATE_KEY = "relay:alerts"  # hash: condition -> when it started firing
-SEEN_KEY = "relay:alerts:dead_letters_seen"  # the newest dead letter already reported (its DLQ score)
+STATE_KEY = ALERTS_KEY  # hash: condition -> when it started firing
+SEEN_KEY = ALERTS_SEEN_KEY  # the newest dead letter already reported (its DLQ score)
 Send = Callable[[str, str], None]  # (text, idempotency key)
 
 
@@ -91,7 +91,7 @@ def _dead_letters(client: redis.Redis, send: Send, now: float) -> list[str]:
     ids = [_text(member) for member, _ in entries]
     with client.pipeline(transaction=False) as pipe:
         for event_id in ids:
-            pipe.hget(EVENT_KEY + event_id, "error")
+            pipe.hget(event_key(event_id), FIELD_ERROR)
         errors = pipe.execute()
     reasons = Counter(reason_of(_text(error) if error else None) for error in errors).most_common(3)
     top = ", ".join(f"{reason} ({count})" for reason, count in reasons)

@@ -38,9 +38,9 @@ def event_context(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def matching_rules(rules: list[Rule], record: EventRecord) -> list[Rule]:
+def matching_rules(rules: list[Rule], record: EventRecord, context: dict[str, Any] | None = None) -> list[Rule]:
     """Rules whose ``on`` matches the event and whose ``if`` holds, in configuration order."""
-    context = event_context(record)
+    context = event_context(record) if context is None else context
     return [
         rule
         for rule in rules

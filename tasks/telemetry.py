@@ -1,13 +1,11 @@
-"""What the pipeline records besides the event: metrics (``worker.ops.stats``) and its story (``worker.store.history``).
+"""What an event run records besides the event: metrics (``worker.ops.stats``) and its story (``worker.store.history``).
 
-Each function returns the commands to queue on the store's own transaction (``EventStore.save_status(also=...)``),
-so a status change, its count and its history entry are one round trip and land together; an action's entry,
-recorded where no status is saved, is its own small batch.
+Each function returns the commands to queue on the run's own transaction (``worker.store.runs.Writes``), so a
+status change, its counts and its history entries are one round trip and land together.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -16,11 +14,9 @@ import redis
 from worker.config import Action, NotifyAction
 from worker.liveness.heartbeat import owner_id
 from worker.ops import stats
-from worker.runtime import Runtime
+from worker.runtime import CallCount, Runtime
 from worker.store import history
 from worker.store.events import ActionResult, Also, EventRecord, EventStatus
-
-log = logging.getLogger("relay.telemetry")
 
 
 def _ttl(runtime: Runtime, record: EventRecord) -> int:
@@ -63,13 +59,12 @@ def finished(runtime: Runtime, record: EventRecord) -> Also:
     return queue
 
 
-def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, started: float, spec: Action) -> None:
-    """One action's entry (request line, status, duration, result) and a notification's count, as one batch."""
-    if result is None:
-        return
+def action(runtime: Runtime, record: EventRecord, result: ActionResult, started: float, spec: Action) -> Also:
+    """One action's entry (request line, status, duration, result) and a notification's count."""
     seconds = max(0.0, time.time() - started)
     request = " ".join(str(result.detail.get(key, "")) for key in ("method", "path")).strip() or spec.description
-    with runtime.redis.pipeline(transaction=False) as pipe:
+
+    def queue(pipe: redis.client.Pipeline) -> None:
         history.append(
             pipe, record.id, "action", ttl=_ttl(runtime, record), now=started, rule=result.rule, index=result.index,
             action_kind=result.kind, target=result.target, request=request, status_code=result.status_code,
@@ -78,18 +73,22 @@ def action(runtime: Runtime, record: EventRecord, result: ActionResult | None, s
         # Admin API calls (of calls and syncs) are counted by the target client, per request.
         if isinstance(spec, NotifyAction):
             stats.record_notification(pipe, result.target, "sent" if result.ok else "failed")
-        try:
-            pipe.execute()
-        except redis.RedisError as exc:  # the story and the counts never fail the work they describe
-            log.warning("history and metrics of %s not recorded (%s)", record.id, type(exc).__name__)
+
+    return queue
+
+
+def calls(counts: list[CallCount]) -> Also:
+    """The admin API requests a run sent (``Runtime.gathering_calls``), counted."""
+    sent = list(counts)
+
+    def queue(pipe: redis.client.Pipeline) -> None:
+        for count in sent:
+            stats.record_call(pipe, count.target, count.method, count.status_class, count.seconds)
+
+    return queue
 
 
 def _writes(result: ActionResult) -> dict[str, Any]:
     # A sync's writes, each a line of the event's story.
     writes = result.detail.get("writes")
     return {"writes": writes} if isinstance(writes, list) and writes else {}
-
-
-def result_of(record: EventRecord, key: str) -> ActionResult | None:
-    """The record's result for action ``key``, if any."""
-    return next((result for result in record.actions if result.key == key), None)

@@ -7,7 +7,10 @@ Created lazily in the process that uses it, so a Celery pool child opens its own
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,6 +28,20 @@ from worker.store.connection import connect, resolve_redis_url
 from worker.store.events import EventStore
 from worker.targets import TargetClient, TokenSource
 from worker.tokens.source import token_source
+
+
+@dataclass(frozen=True)
+class CallCount:
+    """One admin API request sent, for ``relay_admin_calls_total`` and its duration."""
+
+    target: str
+    method: str
+    status_class: str
+    seconds: float
+
+
+# While an event run gathers its writes, the requests its calls send are counted into its list, not one by one.
+_gathering: ContextVar[list[CallCount] | None] = ContextVar("relay_gathering_calls", default=None)
 
 
 @dataclass
@@ -75,7 +92,22 @@ class Runtime:
 
     def _observe_call(self, target: str, method: str, status_code: int | None, seconds: float) -> None:
         # relay_admin_calls_total and its duration, counted per request sent (retries and re-reads included).
-        stats.record_call(self.redis, target, method, stats.status_class(status_code), seconds)
+        count = CallCount(target, method, stats.status_class(status_code), seconds)
+        gathered = _gathering.get()
+        if gathered is not None:
+            gathered.append(count)
+            return
+        stats.record_call(self.redis, count.target, count.method, count.status_class, count.seconds)
+
+    @contextlib.contextmanager
+    def gathering_calls(self) -> Iterator[list[CallCount]]:
+        """Within the block, the requests sent are counted into the list yielded, for its owner to write."""
+        gathered: list[CallCount] = []
+        reset = _gathering.set(gathered)
+        try:
+            yield gathered
+        finally:
+            _gathering.reset(reset)
 
     def close(self) -> None:
         """Close every connection pool."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -77,6 +78,43 @@ def record_for(source: str, event_type: str, payload: Any, headers: dict[str, st
         headers=headers or {},
         payload=payload,
     )
+
+
+class RoundTrips:
+    """Counts the round trips this thread makes to Redis: each write of commands to a connection is one.
+
+    A pipeline or a MULTI/EXEC is sent in one write, a single command in one; the reply is read before the next
+    write, so writes and round trips are one to one. Other threads (a heartbeat) are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self._thread = threading.get_ident()
+        self._original: Callable[..., None] = redis.connection.AbstractConnection.send_packed_command
+
+    def __enter__(self) -> RoundTrips:
+        counter = self
+
+        def send(connection: Any, command: Any, check_health: bool = True) -> None:
+            if threading.get_ident() == counter._thread:
+                parts = [command] if isinstance(command, bytes | str) else list(command)
+                counter.sent.append(b"".join(p.encode() if isinstance(p, str) else bytes(p) for p in parts))
+            counter._original(connection, command, check_health)
+
+        redis.connection.AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        redis.connection.AbstractConnection.send_packed_command = self._original  # type: ignore[method-assign]
+
+    @property
+    def count(self) -> int:
+        """Round trips so far."""
+        return len(self.sent)
+
+    def commands(self) -> list[str]:
+        """The first command of each round trip (``MULTI`` for a transaction), for a failure's message."""
+        return [sent.split(b"\r\n")[2].decode() for sent in self.sent]
 
 
 class Scripted:

@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet
 
 from tasks import pipeline
+from tasks.run import retries_spent
 from tests.tasks import support
 from worker.config import Settings
 from worker.errors import AuthError
@@ -222,12 +223,12 @@ def test_retries_are_capped(runtime_for: Callable[..., Runtime]) -> None:
     [(0, 0, False), (0, 1, True), (2, 0, False), (2, 2, False), (2, 3, True), (2, 4, True), (8, 9, True)],
 )
 def test_the_retry_budget_is_the_first_run_and_max_retries_more(max_retries: int, attempts: int, spent: bool) -> None:
-    assert pipeline.retries_spent(attempts, make_settings(celery={"max_retries": max_retries}).celery) is spent
+    assert retries_spent(attempts, make_settings(celery={"max_retries": max_retries}).celery) is spent
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 def test_every_path_gives_up_at_the_same_bound(runtime_for: Callable[..., Runtime], max_retries: int) -> None:
-    # A failed run, an interrupted run and a redelivered message all ask pipeline.retries_spent.
+    # A failed run, an interrupted run and a redelivered message (the start script's bound too) ask retries_spent.
     calls: list[httpx.Request] = []
     runtime = runtime_for(recording(calls, 503), celery={"max_retries": max_retries})
     limits = runtime.settings.celery
@@ -244,9 +245,9 @@ def test_every_path_gives_up_at_the_same_bound(runtime_for: Callable[..., Runtim
             record.attempts, record.status = attempts, status
             runtime.events.save(record)
         before = len(calls)
-        gave_up = pipeline.retries_spent(attempts, limits)
+        gave_up = retries_spent(attempts, limits)
         assert (pipeline.interrupted(runtime, cut, "time limit").status == EventStatus.FAILED) is gave_up
-        last_run = gave_up or pipeline.retries_spent(attempts + 1, limits)
+        last_run = gave_up or retries_spent(attempts + 1, limits)
         assert (pipeline.process(runtime, redelivered).status == EventStatus.FAILED) is last_run
         assert (len(calls) == before) is gave_up  # a run past the budget does not call the target
         assert runtime.events.get(redelivered).attempts == attempts + (not gave_up)  # nor counts as an attempt

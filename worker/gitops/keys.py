@@ -1,4 +1,4 @@
-"""Every Redis key GitOps uses, named once here (to be folded into ``worker/store/keyspace.py``).
+"""Every Redis key GitOps uses: named in ``worker/store/keyspace.py`` (its table), described here in detail.
 
 ``<tg>`` is ``<target>:<gateway group>`` (target names are URL-safe; group names hold no ``:``).
 
@@ -24,15 +24,18 @@
 
 from __future__ import annotations
 
-PREFIX = "relay:gitops:"
-INVENTORY = PREFIX + "inventory:"
-SALT = PREFIX + "salt:"
-STATE = PREFIX + "state:"
-HISTORY = PREFIX + "history:"
-PENDING = PREFIX + "pending:"
-LOCK = PREFIX + "lock:"
-JOURNAL = PREFIX + "journal:"
-GROUPS = PREFIX + "groups"
+from worker.store.keyspace import GITOPS_GROUPS as GROUPS
+from worker.store.keyspace import GITOPS_HISTORY as HISTORY
+from worker.store.keyspace import GITOPS_INVENTORY as INVENTORY
+from worker.store.keyspace import GITOPS_JOURNAL as JOURNAL
+from worker.store.keyspace import GITOPS_KEY as PREFIX
+from worker.store.keyspace import GITOPS_LOCK as LOCK
+from worker.store.keyspace import GITOPS_PENDING as PENDING
+from worker.store.keyspace import GITOPS_SALT as SALT
+from worker.store.keyspace import GITOPS_STATE as STATE
+
+__all__ = ["GROUPS", "HISTORY", "HISTORY_LENGTH", "INVENTORY", "JOURNAL", "LOCK", "PENDING", "PREFIX", "SALT", "STATE"]
+
 HISTORY_LENGTH = 20
 
 

@@ -8,6 +8,8 @@ celery#10205); beat's own mark says which of beat and the workers stopped.
 
 from __future__ import annotations
 
-CANARY_KEY = "relay:canary"
-BEAT_KEY = "relay:beat"
+from worker.store.keyspace import BEAT_KEY, CANARY_KEY
+
+__all__ = ["BEAT_KEY", "CANARY_INTERVAL_SECONDS", "CANARY_KEY"]
+
 CANARY_INTERVAL_SECONDS = 30.0

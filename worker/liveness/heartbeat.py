@@ -19,7 +19,9 @@ import time
 
 import redis
 
-ALIVE_KEY = "relay:alive:"
+from worker.store.keyspace import ALIVE_KEY, alive_key
+
+__all__ = ["ALIVE_KEY", "Heartbeat", "alive_owners", "ensure_heartbeat", "is_alive", "owner_id", "stop_heartbeat"]
 TTL_SECONDS = 10
 INTERVAL_SECONDS = 2.0
 
@@ -33,7 +35,7 @@ def owner_id(pid: int | None = None) -> str:
 
 def is_alive(client: redis.Redis, owner: str) -> bool:
     """Whether ``owner`` has beaten within the last ``TTL_SECONDS``."""
-    return bool(client.exists(ALIVE_KEY + owner))
+    return bool(client.exists(alive_key(owner)))
 
 
 def alive_owners(client: redis.Redis, owners: list[str]) -> set[str]:
@@ -42,7 +44,7 @@ def alive_owners(client: redis.Redis, owners: list[str]) -> set[str]:
         return set()
     with client.pipeline(transaction=False) as pipe:
         for owner in owners:
-            pipe.exists(ALIVE_KEY + owner)
+            pipe.exists(alive_key(owner))
         found = pipe.execute()
     return {owner for owner, exists in zip(owners, found, strict=True) if exists}
 
@@ -66,7 +68,7 @@ class Heartbeat:
     def beat(self) -> None:
         """Refresh the key; a Redis hiccup is logged and the next beat tries again."""
         try:
-            self.client.set(ALIVE_KEY + self.owner, repr(self.started_at), ex=TTL_SECONDS)
+            self.client.set(alive_key(self.owner), repr(self.started_at), ex=TTL_SECONDS)
         except redis.RedisError as exc:
             log.warning("heartbeat of %s failed (%s); retrying", self.owner, type(exc).__name__)
 
@@ -76,7 +78,7 @@ class Heartbeat:
         if self._thread.is_alive():
             self._thread.join(timeout=INTERVAL_SECONDS * 2)
         try:
-            self.client.delete(ALIVE_KEY + self.owner)
+            self.client.delete(alive_key(self.owner))
         except redis.RedisError:
             log.debug("heartbeat key of %s left to expire", self.owner)
 

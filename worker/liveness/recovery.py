@@ -21,11 +21,17 @@ from dataclasses import dataclass
 import redis
 
 from worker.liveness.heartbeat import alive_owners
+from worker.store.keyspace import (
+    CHANNELS_KEY,
+    HOLDERS_KEY,
+    MESSAGE_DELIVERY_INFO,
+    MESSAGE_HEADERS,
+    MESSAGE_PROPERTIES,
+    MESSAGE_REDELIVERED,
+    UNACKED_INDEX_KEY,
+    UNACKED_KEY,
+)
 
-HOLDERS_KEY = "relay:holders"
-CHANNELS_KEY = "relay:channels"  # hash: worker (host:pid) to the broker channel it consumes from now
-UNACKED_KEY = "unacked"
-UNACKED_INDEX_KEY = "unacked_index"
 # A holder is written a moment after delivery; an entry with none for this long belongs to a worker that died
 # in between (or wrote nothing because Redis blinked).
 UNKNOWN_HOLDER_GRACE_SECONDS = 60.0
@@ -147,13 +153,13 @@ def _forget_acked(client: redis.Redis) -> None:
 
 
 def _mark_redelivered(payload: dict[str, object]) -> None:
-    headers = payload.get("headers")
+    headers = payload.get(MESSAGE_HEADERS)
     if isinstance(headers, dict):
-        headers["redelivered"] = True
-    properties = payload.get("properties")
-    info = properties.get("delivery_info") if isinstance(properties, dict) else None
+        headers[MESSAGE_REDELIVERED] = True
+    properties = payload.get(MESSAGE_PROPERTIES)
+    info = properties.get(MESSAGE_DELIVERY_INFO) if isinstance(properties, dict) else None
     if isinstance(info, dict):
-        info["redelivered"] = True
+        info[MESSAGE_REDELIVERED] = True
 
 
 def _text(value: bytes | str) -> str:

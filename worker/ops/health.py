@@ -19,7 +19,7 @@ from worker.config import Settings
 from worker.liveness.canary import BEAT_KEY, CANARY_INTERVAL_SECONDS, CANARY_KEY
 from worker.ops.overview import Overview, gather
 from worker.store.events import DLQ_KEY
-from worker.store.messages import UNACKED_KEY, queue_keys
+from worker.store.keyspace import UNACKED_KEY, queue_keys
 
 QUEUE_READY = Gauge("relay_queue_ready", "Messages waiting in the events queue")
 QUEUE_UNACKED = Gauge("relay_queue_unacked", "Messages delivered to a worker and not yet acknowledged")

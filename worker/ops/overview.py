@@ -23,8 +23,16 @@ from worker.gitops import revisions
 from worker.liveness.canary import BEAT_KEY, CANARY_KEY
 from worker.liveness.heartbeat import ALIVE_KEY
 from worker.ops import stats
-from worker.store.events import DLQ_KEY, EVENT_KEY, EventStatus, EventStore
-from worker.store.messages import UNACKED_KEY, queue_keys
+from worker.store.events import EventStatus, EventStore
+from worker.store.keyspace import (
+    DLQ_KEY,
+    FIELD_ERROR,
+    FIELD_RECEIVED_AT,
+    FIELD_UPDATED_AT,
+    UNACKED_KEY,
+    event_key,
+    queue_keys,
+)
 
 DAY = 86400.0
 TOP_REASONS = 5
@@ -172,7 +180,7 @@ def _oldest_wait(client: redis.Redis, tails: list[bytes], now: float) -> float |
         return 0.0
     with client.pipeline(transaction=False) as pipe:
         for event_id in ids:
-            pipe.hmget(EVENT_KEY + event_id, "updated_at", "received_at")
+            pipe.hmget(event_key(event_id), FIELD_UPDATED_AT, FIELD_RECEIVED_AT)
         rows = pipe.execute()
     times = [float(updated or received) for updated, received in rows if updated or received]
     return max(0.0, now - min(times)) if times else None
@@ -218,7 +226,7 @@ def top_reasons(client: redis.Redis, limit: int = TOP_REASONS) -> list[tuple[str
         return []
     with client.pipeline(transaction=False) as pipe:
         for event_id in ids:
-            pipe.hget(EVENT_KEY + event_id.decode(), "error")
+            pipe.hget(event_key(event_id.decode()), FIELD_ERROR)
         errors = pipe.execute()
     counts = Counter(reason_of(error.decode() if error else None) for error in errors)
     return counts.most_common(limit)

@@ -31,12 +31,11 @@ import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from worker.repos import keys as repos_keys
+from worker.store.keyspace import INDEX_KEY, STATS_KEY, minute_key
 
 log = logging.getLogger("relay.stats")
 
-PREFIX = "relay:stats:"
-MINUTE_KEY = PREFIX + "minute:"
+PREFIX = STATS_KEY
 MINUTE_TTL_SECONDS = 2 * 3600
 EVENT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, math.inf)
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
@@ -72,7 +71,7 @@ NOTIFICATIONS = Family(
 TOKEN_ROTATIONS = Family(PREFIX + "token_rotations", "relay_token_rotations", "Token rotations", ("outcome",))
 TOKEN_WARNINGS = Family(PREFIX + "token_warnings", "relay_token_warnings", "Token expiry warnings", ("outcome",))
 COMMIT_STATUSES = Family(
-    repos_keys.COMMIT_STATUSES, "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
+    PREFIX + "commit_statuses", "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
     ("repo", "outcome"),
 )  # fmt: skip
 GITOPS_RECONCILES = Family(
@@ -194,7 +193,7 @@ def _le(bound: float) -> str:
 
 
 def _minute_key(now: float | None) -> str:
-    return f"{MINUTE_KEY}{int((time.time() if now is None else now) // 60)}"
+    return minute_key(int((time.time() if now is None else now) // 60))
 
 
 def read_families(client: redis.Redis) -> list[Metric]:
@@ -276,13 +275,11 @@ class Minute:
 
 def series(client: redis.Redis, minutes: int = 60, *, now: float | None = None) -> list[Minute]:
     """The last ``minutes`` minutes, oldest first; received counts come from the event index."""
-    from worker.store.events import INDEX_KEY
-
     current = int((time.time() if now is None else now) // 60)
     starts = [current - offset for offset in range(minutes - 1, -1, -1)]
     with client.pipeline(transaction=False) as pipe:
         for minute in starts:
-            pipe.hgetall(f"{MINUTE_KEY}{minute}")
+            pipe.hgetall(minute_key(minute))
             pipe.zcount(INDEX_KEY, minute * 60_000, minute * 60_000 + 59_999)
         replies = pipe.execute()
     return [_minute(minute, replies[2 * i], replies[2 * i + 1]) for i, minute in enumerate(starts)]

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from worker.store.events import DLQ_KEY, EVENT_KEY, INDEX_KEY
+from worker.store.keyspace import DLQ_KEY, INDEX_KEY, event_key
 
 log = logging.getLogger("relay.deadletters")
 BATCH = 500
@@ -59,7 +59,7 @@ def _purge(client: redis.Redis, event_ids: list[str]) -> int:
         return 0
     with client.pipeline(transaction=True) as pipe:
         pipe.zrem(DLQ_KEY, *event_ids)
-        pipe.delete(*(EVENT_KEY + event_id for event_id in event_ids))
+        pipe.delete(*(event_key(event_id) for event_id in event_ids))
         pipe.zrem(INDEX_KEY, *event_ids)
         removed, _, _ = pipe.execute()
     return int(removed)

@@ -1,11 +1,7 @@
 """The event store: one Redis hash per event, a time index, dedup keys and the dead letters.
 
-Keys (all under ``relay:``):
-
-    relay:event:<id>               hash: the event record (expires after the retention period)
-    relay:events                   sorted set: event ids by received time (ms)
-    relay:dedup:<source>:<id>      string: first event id for a delivery id (expires after the dedup window)
-    relay:dlq                      sorted set: dead-lettered event ids by time; their records do not expire
+Keys and field names: ``worker.store.keyspace`` (``relay:event:<id>``, the ``relay:events`` index, dedup keys, the
+``relay:dlq`` dead letters, the per-source ``relay:pending:<source>`` sets).
 
 A new event is stored, deduplicated and queued by one Lua script (``INGEST_SCRIPT``): one round trip, and
 either all of it happens or none of it does, so an acknowledged event always has a queued message.
@@ -19,20 +15,39 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import redis
 
 from worker import jsontext
 from worker.errors import CorruptRecord, EventNotFound, StoreError
+from worker.store.keyspace import (
+    DLQ_KEY,
+    EVENT_KEY,
+    FIELD_ACTIONS,
+    FIELD_ATTEMPTS,
+    FIELD_DELIVERY_ID,
+    FIELD_ERROR,
+    FIELD_HEADERS,
+    FIELD_ID,
+    FIELD_INTERRUPTED,
+    FIELD_PAYLOAD,
+    FIELD_RECEIVED_AT,
+    FIELD_SOURCE,
+    FIELD_STATUS,
+    FIELD_TYPE,
+    FIELD_UPDATED_AT,
+    IN_FLIGHT,
+    INDEX_KEY,
+    dedup_key,
+    event_key,
+    pending_key,
+)
 
-EVENT_KEY = "relay:event:"
-INDEX_KEY = "relay:events"
-DEDUP_KEY = "relay:dedup:"
-DLQ_KEY = "relay:dlq"
-PENDING_KEY = "relay:pending:"  # sorted set per source: its events not yet final (the per-source waiting cap)
+__all__ = ["DLQ_KEY", "EVENT_KEY", "INDEX_KEY", "IN_FLIGHT", "dedup_key"]  # re-exported: read from the keyspace
+
 WAITING_FULL = -1  # what INGEST_SCRIPT answers when the source already has its cap of unfinished events
-IN_FLIGHT = "inflight:"  # prefix of the event hash's in-flight fields
 
 
 class EventStatus(StrEnum):
@@ -111,13 +126,13 @@ def new_event_id(now: float | None = None) -> str:
 def event_fields(record: EventRecord) -> dict[str, str]:
     """The hash fields of a record; JSON where the value is structured."""
     return {
-        "id": record.id,
-        "source": record.source,
-        "type": record.type,
-        "delivery_id": record.delivery_id,
-        "received_at": repr(record.received_at),
-        "headers": jsontext.dumps(record.headers),
-        "payload": jsontext.dumps(record.payload),
+        FIELD_ID: record.id,
+        FIELD_SOURCE: record.source,
+        FIELD_TYPE: record.type,
+        FIELD_DELIVERY_ID: record.delivery_id,
+        FIELD_RECEIVED_AT: repr(record.received_at),
+        FIELD_HEADERS: jsontext.dumps(record.headers),
+        FIELD_PAYLOAD: jsontext.dumps(record.payload),
         **status_fields(record, with_actions=True),
     }
 
@@ -125,13 +140,13 @@ def event_fields(record: EventRecord) -> dict[str, str]:
 def status_fields(record: EventRecord, *, with_actions: bool = False) -> dict[str, str]:
     """The fields a status change writes, and ``actions`` when asked; never the payload or headers."""
     fields = {
-        "status": str(record.status),
-        "attempts": str(record.attempts),
-        "error": record.error or "",
-        "updated_at": repr(record.updated_at or record.received_at),
+        FIELD_STATUS: str(record.status),
+        FIELD_ATTEMPTS: str(record.attempts),
+        FIELD_ERROR: record.error or "",
+        FIELD_UPDATED_AT: repr(record.updated_at or record.received_at),
     }
     if with_actions:
-        fields["actions"] = jsontext.dumps([asdict(action) for action in record.actions])
+        fields[FIELD_ACTIONS] = jsontext.dumps([asdict(action) for action in record.actions])
     return fields
 
 
@@ -140,25 +155,38 @@ def parse_record(fields: Mapping[bytes, bytes]) -> EventRecord:
     data = {key.decode(): value.decode() for key, value in fields.items()}
     try:
         return EventRecord(
-            id=data["id"],
-            source=data["source"],
-            type=data["type"],
-            delivery_id=data["delivery_id"],
-            received_at=float(data["received_at"]),
-            headers=json.loads(data["headers"]),
-            payload=json.loads(data["payload"]),
-            status=EventStatus(data["status"]),
-            attempts=int(data["attempts"]),
-            actions=[ActionResult(**item) for item in json.loads(data["actions"])],
-            error=data["error"] or None,
-            updated_at=float(data["updated_at"]),
+            id=data[FIELD_ID],
+            source=data[FIELD_SOURCE],
+            type=data[FIELD_TYPE],
+            delivery_id=data[FIELD_DELIVERY_ID],
+            received_at=float(data[FIELD_RECEIVED_AT]),
+            headers=json.loads(data[FIELD_HEADERS]),
+            payload=json.loads(data[FIELD_PAYLOAD]),
+            status=EventStatus(data[FIELD_STATUS]),
+            attempts=int(data[FIELD_ATTEMPTS]),
+            actions=[ActionResult(**item) for item in json.loads(data[FIELD_ACTIONS])],
+            error=data[FIELD_ERROR] or None,
+            updated_at=float(data[FIELD_UPDATED_AT]),
             in_flight={key[len(IN_FLIGHT) :]: value for key, value in data.items() if key.startswith(IN_FLIGHT)},
-            interrupted=int(data.get("interrupted") or 0),
+            interrupted=int(data.get(FIELD_INTERRUPTED) or 0),
         )
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         # RecursionError: a payload nested deeper than any reader can follow (the receiver caps depth at the door;
         # a record written before that cap, or by hand, must still not crash its readers).
-        raise CorruptRecord(f"event record {data.get('id', '?')} is corrupt ({exc.__class__.__name__})") from None
+        raise CorruptRecord(f"event record {data.get(FIELD_ID, '?')} is corrupt ({exc.__class__.__name__})") from None
+
+
+def queue_lifetime(pipe: redis.client.Pipeline, record: EventRecord, retention_seconds: int) -> None:
+    """What a status means for the record's keys: a dead letter is kept (and listed), a final event leaves its
+    source's pending set, anything else expires after the retention period."""
+    key = event_key(record.id)
+    if record.status == EventStatus.FAILED:
+        pipe.persist(key)
+        pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
+    else:
+        pipe.expire(key, retention_seconds)
+    if record.status in FINAL_STATUSES:
+        pipe.zrem(pending_key(record.source), record.id)
 
 
 def corrupt_placeholder(event_id: str, reason: str) -> EventRecord:
@@ -204,8 +232,8 @@ def ingest_arguments(
 ) -> tuple[list[str], list[str | bytes]]:
     """KEYS and ARGV for ``INGEST_SCRIPT``."""
     keys = [
-        dedup_key(record.source, record.delivery_id), EVENT_KEY + record.id, INDEX_KEY, queue,
-        PENDING_KEY + record.source,
+        dedup_key(record.source, record.delivery_id), event_key(record.id), INDEX_KEY, queue,
+        pending_key(record.source),
     ]  # fmt: skip
     argv: list[str | bytes] = [
         record.id,
@@ -219,11 +247,6 @@ def ingest_arguments(
     return keys, argv
 
 
-def dedup_key(source: str, delivery_id: str) -> str:
-    """The key that remembers a delivery id for a source."""
-    return f"{DEDUP_KEY}{source}:{delivery_id}"
-
-
 class EventStore:
     """Reads and updates event records with a synchronous Redis client (workers and the CLI)."""
 
@@ -233,31 +256,30 @@ class EventStore:
 
     def get(self, event_id: str) -> EventRecord:
         """The record, or ``EventNotFound``."""
-        fields = self._call(self.redis.hgetall, EVENT_KEY + event_id)
+        fields = self._call(self.redis.hgetall, event_key(event_id))
         if not fields:
             raise EventNotFound(f"no event {event_id!r} (unknown or expired)")
         return parse_record(fields)
 
     def save(self, record: EventRecord, *, index: bool = False) -> None:
         """Write the whole record back; dead letters are kept without expiry."""
-        record.updated_at = time.time()
-        self._write(record, event_fields(record), index=index)
+        self._write(record, event_fields, index=index)
 
     def _write(
-        self, record: EventRecord, fields: dict[str, str], *, index: bool = False, also: Also | None = None
+        self,
+        record: EventRecord,
+        fields: Callable[[EventRecord], dict[str, str]],
+        *,
+        index: bool = False,
+        also: Also | None = None,
     ) -> None:
-        key = EVENT_KEY + record.id
+        record.updated_at = time.time()  # the one place a store write stamps the record
+        key = event_key(record.id)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            if record.status == EventStatus.FAILED:
-                pipe.persist(key)
-                pipe.zadd(DLQ_KEY, {record.id: record.updated_at})
-            else:
-                pipe.expire(key, self.retention_seconds)
+            pipe.hset(key, mapping=fields(record))  # type: ignore[arg-type]
+            queue_lifetime(pipe, record, self.retention_seconds)
             if index:
                 pipe.zadd(INDEX_KEY, {record.id: int(record.received_at * 1000)})
-            if record.status in FINAL_STATUSES:
-                pipe.zrem(PENDING_KEY + record.source, record.id)
             if also is not None:  # the caller's own writes (metrics, history) in the same transaction
                 also(pipe)
             self._call(pipe.execute)
@@ -265,11 +287,10 @@ class EventStore:
     def save_status(self, record: EventRecord, *, with_actions: bool = False, also: Also | None = None) -> None:
         """Write just the status fields (status, attempts, error, updated_at), and the results ``with_actions``.
 
-        One HSET of those fields, never the payload or headers: a status changes twice per attempt. A failed
-        event becomes a dead letter (kept without expiry), as with ``save``.
+        One HSET of those fields, never the payload or headers. A failed event becomes a dead letter (kept without
+        expiry), as with ``save``.
         """
-        record.updated_at = time.time()
-        self._write(record, status_fields(record, with_actions=with_actions), also=also)
+        self._write(record, partial(status_fields, with_actions=with_actions), also=also)
 
     def recent(self, limit: int = 20, *, status: EventStatus | None = None) -> list[EventRecord]:
         """The newest records first, skipping ids whose record has expired."""
@@ -286,27 +307,17 @@ class EventStore:
             start += batch
         return found[:limit]
 
-    def save_actions(self, record: EventRecord, *, landed: str | None = None) -> None:
-        """Write just the action results: called the moment an action has taken effect.
-
-        ``landed`` is the key of that action: its in-flight mark goes in the same transaction.
-        """
-        record.updated_at = time.time()
-        fields = status_fields(record, with_actions=True)
-        mapping = {"actions": fields["actions"], "updated_at": fields["updated_at"]}
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(EVENT_KEY + record.id, mapping=mapping)  # type: ignore[arg-type]
-            if landed is not None:
-                pipe.hdel(EVENT_KEY + record.id, IN_FLIGHT + landed)
-            self._call(pipe.execute)
-        record.in_flight.pop(landed or "", None)
-
     def dead_letter_corrupt(self, event_id: str, reason: str) -> None:
         """Move a record that cannot be parsed to the dead letters, with the reason, touching nothing else."""
-        key = EVENT_KEY + event_id
+        key = event_key(event_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                key, mapping={"status": str(EventStatus.FAILED), "error": reason, "updated_at": repr(time.time())}
+                key,
+                mapping={
+                    FIELD_STATUS: str(EventStatus.FAILED),
+                    FIELD_ERROR: reason,
+                    FIELD_UPDATED_AT: repr(time.time()),
+                },
             )
             pipe.persist(key)
             pipe.zadd(DLQ_KEY, {event_id: time.time()})
@@ -323,7 +334,7 @@ class EventStore:
         ids = [event_id.decode() for event_id in self._call(self.redis.zrangebyscore, INDEX_KEY, oldest, newest)]
         with self.redis.pipeline(transaction=False) as pipe:
             for event_id in ids:
-                pipe.hmget(EVENT_KEY + event_id, "status", "updated_at")
+                pipe.hmget(event_key(event_id), FIELD_STATUS, FIELD_UPDATED_AT)
             states = self._call(pipe.execute)
         return [
             (event_id, updated.decode())
@@ -339,15 +350,15 @@ class EventStore:
 
         The status change and the message go in one transaction (see ``replay``).
         """
-        key = EVENT_KEY + event_id
+        key = event_key(event_id)
         with self.redis.pipeline() as pipe:
             try:
                 pipe.watch(key)  # type: ignore[no-untyped-call]
-                status, current = (_text(value) for value in pipe.hmget(key, "status", "updated_at"))
+                status, current = (_text(value) for value in pipe.hmget(key, FIELD_STATUS, FIELD_UPDATED_AT))
                 if current != updated_at or status is None or EventStatus(status) in FINAL_STATUSES:
                     return False
                 pipe.multi()
-                pipe.hset(key, mapping={"status": str(EventStatus.QUEUED), "updated_at": repr(time.time())})
+                pipe.hset(key, mapping={FIELD_STATUS: str(EventStatus.QUEUED), FIELD_UPDATED_AT: repr(time.time())})
                 pipe.lpush(queue, message)
                 self._call(pipe.execute)
             except redis.WatchError:
@@ -357,11 +368,11 @@ class EventStore:
     def prune_pending(self) -> int:
         """Drop finished or vanished events from the per-source pending sets (those the status writes missed)."""
         removed = 0
-        for key in self._call(lambda: list(self.redis.scan_iter(match=PENDING_KEY + "*", count=100))):
+        for key in self._call(lambda: list(self.redis.scan_iter(match=pending_key("*"), count=100))):
             ids = [event_id.decode() for event_id in self._call(self.redis.zrange, key, 0, -1)]
             with self.redis.pipeline(transaction=False) as pipe:
                 for event_id in ids:
-                    pipe.hget(EVENT_KEY + event_id, "status")
+                    pipe.hget(event_key(event_id), FIELD_STATUS)
                 states = self._call(pipe.execute)
             gone = [
                 i for i, state in zip(ids, states, strict=True) if state is None or state.decode() in FINAL_STATUSES
@@ -403,12 +414,12 @@ class EventStore:
         record.updated_at = time.time()
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DLQ_KEY, event_id)
-            pipe.hset(EVENT_KEY + event_id, mapping=event_fields(record))  # type: ignore[arg-type]
+            pipe.hset(event_key(event_id), mapping=event_fields(record))  # type: ignore[arg-type]
             if record.in_flight:
-                pipe.hdel(EVENT_KEY + event_id, *(IN_FLIGHT + key for key in record.in_flight))
-            pipe.hdel(EVENT_KEY + event_id, "interrupted")
-            pipe.zadd(PENDING_KEY + record.source, {event_id: int(record.received_at * 1000)})
-            pipe.expire(EVENT_KEY + event_id, self.retention_seconds)
+                pipe.hdel(event_key(event_id), *(IN_FLIGHT + key for key in record.in_flight))
+            pipe.hdel(event_key(event_id), FIELD_INTERRUPTED)
+            pipe.zadd(pending_key(record.source), {event_id: int(record.received_at * 1000)})
+            pipe.expire(event_key(event_id), self.retention_seconds)
             pipe.lpush(queue, message)
             self._call(pipe.execute)
         return record
@@ -417,7 +428,7 @@ class EventStore:
         """Delete a dead-lettered event for good; False if it was not a dead letter."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DLQ_KEY, event_id)
-            pipe.delete(EVENT_KEY + event_id)
+            pipe.delete(event_key(event_id))
             pipe.zrem(INDEX_KEY, event_id)
             removed, _, _ = self._call(pipe.execute)
         return bool(removed)
@@ -431,7 +442,7 @@ class EventStore:
         names = [event_id.decode() for event_id in ids]
         with self.redis.pipeline(transaction=False) as pipe:
             for event_id in names:
-                pipe.hgetall(EVENT_KEY + event_id)
+                pipe.hgetall(event_key(event_id))
             results = self._call(pipe.execute)
         return [_parse_or_placeholder(name, fields) for name, fields in zip(names, results, strict=True) if fields]
 

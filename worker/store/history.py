@@ -18,7 +18,10 @@ from typing import Any
 
 import redis
 
-HISTORY_KEY = "relay:history:"
+from worker.store.keyspace import HISTORY_KEY, history_key
+
+__all__ = ["HISTORY_KEY", "MAX_ENTRIES", "append", "entry", "key", "read"]
+
 MAX_ENTRIES = 200
 DEFAULT_TTL_SECONDS = 7 * 86400
 
@@ -27,7 +30,7 @@ log = logging.getLogger("relay.history")
 
 def key(event_id: str) -> str:
     """The history list of ``event_id``."""
-    return HISTORY_KEY + event_id
+    return history_key(event_id)
 
 
 def append(
@@ -41,16 +44,21 @@ def append(
     **fields: Any,
 ) -> None:
     """Add one entry (capped, expiring after ``ttl``); queued on ``into`` when it is a pipeline."""
-    entry = json.dumps({"at": time.time() if now is None else now, "kind": kind, **fields}, default=str)
+    text = entry(kind, now=now, **fields)
     if isinstance(into, redis.client.Pipeline):
-        _queue(into, event_id, entry, ttl)
+        _queue(into, event_id, text, ttl)
         return
     with into.pipeline(transaction=False) as pipe:
-        _queue(pipe, event_id, entry, ttl)
+        _queue(pipe, event_id, text, ttl)
         try:
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("history of %s not recorded (%s)", event_id, type(exc).__name__)
+
+
+def entry(kind: str, /, *, now: float | None = None, **fields: Any) -> str:
+    """One entry as stored: JSON with ``at`` and ``kind`` first."""
+    return json.dumps({"at": time.time() if now is None else now, "kind": kind, **fields}, default=str)
 
 
 def _queue(pipe: redis.client.Pipeline, event_id: str, entry: str, ttl: int) -> None:

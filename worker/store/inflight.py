@@ -2,9 +2,10 @@
 
 Before a call whose repetition could apply twice (a POST or PATCH, unless its rule says ``on_unknown: retry``) is
 sent, its key is written to the event's hash as ``inflight:<key>`` with what it was (``<target> <METHOD> <path>``);
-the field goes when the result is recorded. A run that finds such a field has met a call cut short with no answer:
-its worker died mid-call, and the admin API may or may not have applied it. API7 documents no ``Idempotency-Key``,
-so Relay cannot ask; the action's policy decides (``unknown_reason`` is what an operator then reads).
+the field goes when the result is recorded (both written by the event run, ``tasks.run``). A run that finds such a
+field has met a call cut short with no answer: its worker died mid-call, and the admin API may or may not have
+applied it. API7 documents no ``Idempotency-Key``, so Relay cannot ask; the action's policy decides
+(``unknown_reason`` is what an operator then reads).
 
 A run that starts on an event left ``running`` (its previous run died with nothing recorded) counts it in the
 ``interrupted`` field; past ``celery.max_deliveries`` the event is poison and is dead-lettered.
@@ -17,23 +18,13 @@ from typing import Literal
 import redis
 
 from worker.errors import UnresolvedOutcome
-from worker.store.events import EVENT_KEY, IN_FLIGHT, ActionResult, EventRecord
-
-
-def mark(client: redis.Redis, event_id: str, key: str, what: str) -> None:
-    """Record that the action ``key`` is about to be sent (one HSET)."""
-    client.hset(EVENT_KEY + event_id, IN_FLIGHT + key, what)
-
-
-def clear(client: redis.Redis, event_id: str, *keys: str) -> None:
-    """Forget in-flight marks whose outcome is now known."""
-    if keys:
-        client.hdel(EVENT_KEY + event_id, *(IN_FLIGHT + key for key in keys))
+from worker.store.events import ActionResult, EventRecord
+from worker.store.keyspace import FIELD_INTERRUPTED, event_key
 
 
 def count_interrupted(client: redis.Redis, event_id: str) -> int:
     """Count one more run of this event cut short with nothing recorded; returns the new count."""
-    return int(client.hincrby(EVENT_KEY + event_id, "interrupted", 1))
+    return int(client.hincrby(event_key(event_id), FIELD_INTERRUPTED, 1))
 
 
 def unknown_reason(what: str) -> str:

@@ -3,8 +3,9 @@
 An event lock names its holder (``host:pid|nonce``): a run that finds the lock held by a process whose heartbeat
 (``worker.liveness.heartbeat``) has stopped takes it over at once, instead of waiting out the lock's timeout.
 
-redis-py releases a lock with a Lua script. The unit tests' fakeredis has no Lua, so the release here is the same
-compare-and-delete done with WATCH/MULTI instead: atomic on a real server too, and the code tested is the code run.
+These locks release with a compare-and-delete done with WATCH/MULTI rather than redis-py's Lua script: atomic on a
+real server too. An event run takes and releases its lock inside its own start and end writes (``worker.store.runs``,
+one round trip each); ``EventLock`` then only names the holder and takes over a dead holder's lock.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from redis.exceptions import LockError, LockNotOwnedError, WatchError
 from redis.lock import Lock
 
 from worker.liveness.heartbeat import ensure_heartbeat, is_alive
+from worker.store.keyspace import EVENT_LOCK, JOB_LOCK, ROTATION_LOCK
 from worker.waiting import poll
 
-ROTATION_LOCK = "relay:lock:token:"
+__all__ = ["EVENT_LOCK", "JOB_LOCK", "ROTATION_LOCK", "EventLock", "event_lock", "job_lock", "rotation_lock"]
+
 RELEASE_WAIT_SECONDS = 5.0
-JOB_LOCK = "relay:lock:job:"
-EVENT_LOCK = "relay:lock:event:"
 
 
 class TransactionLock(Lock):
@@ -49,10 +50,18 @@ class EventLock(TransactionLock):
 
     def acquire(self, *_: Any, token: str | None = None, **__: Any) -> bool:
         """Take the lock, or take it over from a dead holder; never waits."""
-        mine = token or f"{ensure_heartbeat(self.redis)}|{uuid.uuid4().hex}"
+        mine = token or self.new_token()
         if super().acquire(blocking=False, token=mine):
             return True
         return self._take_over(mine)
+
+    def new_token(self) -> str:
+        """A token naming this process as the holder (its heartbeat started, so that others see it alive)."""
+        return f"{ensure_heartbeat(self.redis)}|{uuid.uuid4().hex}"
+
+    def take_over(self, token: str) -> bool:
+        """Take the lock from a holder whose heartbeat has stopped; False while it lives."""
+        return self._take_over(token)
 
     def holder(self) -> str | None:
         """The ``host:pid`` of the process holding the lock, if any."""

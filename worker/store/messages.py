@@ -21,6 +21,18 @@ import redis
 from celery import Celery
 
 from worker import jsontext
+from worker.store.keyspace import (
+    MESSAGE_BODY,
+    MESSAGE_DELIVERY_INFO,
+    MESSAGE_DELIVERY_TAG,
+    MESSAGE_HEADERS,
+    MESSAGE_PROPERTIES,
+    MESSAGE_TASK,
+    UNACKED_KEY,
+    queue_keys,
+)
+
+__all__ = ["UNACKED_KEY", "TaskMessageEncoder", "live_task_arguments", "queue_keys"]  # the kombu facts: keyspace
 
 # Relay's own message format version, beside Celery's protocol 2: a message without it is version 1 (every message
 # Relay wrote before the header existed). Bumped, with a CHANGELOG line, when the task's name or arguments change.
@@ -44,24 +56,24 @@ class TaskMessageEncoder:
         )
         self._body_tail: list[Any] = list(body[1:])
         message = {
-            "body": _Slot.BODY,
+            MESSAGE_BODY: _Slot.BODY,
             "content-encoding": "utf-8",
             "content-type": "application/json",
-            "headers": {
+            MESSAGE_HEADERS: {
                 **headers,
                 "id": _Slot.TASK_ID,
                 "root_id": _Slot.TASK_ID,
                 "argsrepr": _Slot.ARGSREPR,
                 MESSAGE_VERSION_HEADER: MESSAGE_VERSION,
             },
-            "properties": {
+            MESSAGE_PROPERTIES: {
                 **properties,
                 "correlation_id": _Slot.TASK_ID,
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": queue},  # direct to the queue
+                MESSAGE_DELIVERY_INFO: {"exchange": "", "routing_key": queue},  # direct to the queue
                 "priority": 0,
                 "body_encoding": "base64",
-                "delivery_tag": _Slot.DELIVERY_TAG,
+                MESSAGE_DELIVERY_TAG: _Slot.DELIVERY_TAG,
             },
         }
         self._template = _split(jsontext.dumpb(message))
@@ -105,18 +117,6 @@ def _uuid4() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-# kombu's Redis transport keeps delivered-but-unacknowledged messages here (its defaults).
-UNACKED_KEY = "unacked"
-# kombu keeps one list per priority step: "<queue>", "<queue>\x06\x163", ... (count them all).
-_PRIORITY_SEPARATOR = "\x06\x16"
-_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def queue_keys(queue: str) -> list[str]:
-    """Every list kombu may keep for ``queue``."""
-    return [queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
-
-
 def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[str]:
     """First argument of every ``task_name`` message that is queued or delivered-but-unacked (ETA retries too)."""
     found: set[str] = set()
@@ -128,9 +128,9 @@ def live_task_arguments(client: redis.Redis, queue: str, task_name: str) -> set[
     for raw in raw_messages:
         with contextlib.suppress(ValueError, TypeError, KeyError, IndexError, binascii.Error):
             message = json.loads(raw)
-            if message["headers"].get("task") != task_name:
+            if message[MESSAGE_HEADERS].get(MESSAGE_TASK) != task_name:
                 continue
-            args = json.loads(base64.b64decode(message["body"]))[0]
+            args = json.loads(base64.b64decode(message[MESSAGE_BODY]))[0]
             if args:
                 found.add(str(args[0]))
     return found

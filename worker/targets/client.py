@@ -116,16 +116,19 @@ class TargetClient:
         """Make one call; on 401 re-read the token and retry once if it changed (a rotation happened)."""
         credential = self.tokens.current(self.token_name)
         sent = [credential]
+        kind = KINDS[self.config.kind]
         response = self._send(method, path, credential, params, json, headers, idempotency_key)
         body = _json_or_none(response)
-        if self._token_refused(response, body):
+        envelope = kind.error_envelope(body)  # parsed once per answer: the re-read and the failure both read it
+        if kind.reread_on(response.status_code, envelope[0] if envelope else None):
             fresh = self.tokens.current(self.token_name)
             if _changed(credential, fresh):
                 log.info("%s: token refused, retrying once with its newer version %s", self.name, fresh.version)
                 sent.append(fresh)
                 response = self._send(method, path, fresh, params, json, headers, idempotency_key)
                 body = _json_or_none(response)
-        failure = self._failure(response, body, sent)
+                envelope = kind.error_envelope(body)
+        failure = self._failure(response, body, envelope, sent)
         if failure is not None:
             raise failure
         return CallResult(response.status_code, body, response.headers)
@@ -201,14 +204,11 @@ class TargetClient:
         if self.observe is not None:
             self.observe(method, status_code, time.perf_counter() - started)
 
-    def _token_refused(self, response: httpx.Response, body: Any) -> bool:
-        envelope = KINDS[self.config.kind].error_envelope(body)
-        return KINDS[self.config.kind].reread_on(response.status_code, envelope[0] if envelope else None)
-
-    def _failure(self, response: httpx.Response, body: Any, sent: list[Credential]) -> TargetError | None:
+    def _failure(
+        self, response: httpx.Response, body: Any, envelope: tuple[str, str] | None, sent: list[Credential]
+    ) -> TargetError | None:
         status = response.status_code
         kind = KINDS[self.config.kind]
-        envelope = kind.error_envelope(body)
         answer = classify(status, response.headers)
         if envelope is None and answer.meaning == Meaning.SUCCESS:
             return None

@@ -18,9 +18,10 @@ from worker import channels as _channels
 from worker.channels import Notifications, send_notification
 from worker.config import ChannelConfig, Settings
 from worker.errors import TargetError
+from worker.store.keyspace import token_sent_key
 from worker.tokens.policy import DAY, rotates, seconds_left
 from worker.tokens.records import TokenRecord
-from worker.tokens.store import TOKEN_KEY, TokenStore
+from worker.tokens.store import TokenStore
 
 Sender = Callable[[ChannelConfig, str, str], object]
 
@@ -51,7 +52,7 @@ def when(timestamp: float | None) -> str:
 
 def marker_prefix(record: TokenRecord, subject: str) -> str:
     """The key prefix of a notification's markers."""
-    return f"{TOKEN_KEY}{record.name}:sent:v{record.version}:{subject}"
+    return token_sent_key(record.name, record.version, subject)
 
 
 class Notifier:

@@ -15,9 +15,11 @@ so a worker that meets a 401 and asks again sees a rotation at once. While a rot
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +31,14 @@ from worker.config import Settings
 from worker.errors import StoreError, TokenError
 from worker.ops import stats
 from worker.ops.logs import register_secret
-from worker.store.locks import ROTATION_LOCK
+from worker.store.keyspace import (
+    ROTATION_LOCK,
+    TOKEN_HEAD_FIELDS,
+    TOKEN_KEY,
+    TOKENS_KEY,
+    TokenHead,
+    token_history_key,
+)
 from worker.targets.tokens import Credential
 from worker.tokens.keys import Cipher, fingerprint
 from worker.tokens.records import (
@@ -43,8 +52,8 @@ from worker.tokens.records import (
 )
 from worker.waiting import poll
 
-INDEX_KEY = "relay:tokens"
-TOKEN_KEY = "relay:token:"  # noqa: S105 (a key prefix)
+INDEX_KEY = TOKENS_KEY
+_primed: ContextVar[dict[str, TokenHead] | None] = ContextVar("relay_primed_token_heads", default=None)
 HISTORY_LIMIT = 200
 SECRET_FIELD = "secret"  # noqa: S105 (a field name)
 
@@ -89,7 +98,7 @@ _COUNTED = {
 
 def history_key(name: str) -> str:
     """The audit list of a token."""
-    return f"{TOKEN_KEY}{name}:history"
+    return token_history_key(name)
 
 
 class TokenStore:
@@ -161,7 +170,9 @@ class TokenStore:
 
     def current(self, name: str) -> Credential:
         """``TokenSource``: the newest credential; waits (bounded) while a rotation of the token runs."""
-        version, secret, status = self._head(name)
+        primed = _primed.get()
+        head = primed.pop(name, None) if primed is not None else None
+        version, secret, status = _parse_head(head) if head is not None else self._head(name)
         if version is None and name in self.seeds:
             self.seed(name)
             version, secret, status = self._head(name)
@@ -173,6 +184,19 @@ class TokenStore:
         if cached is not None and cached[0] == secret and cached[1].version == version:
             return cached[1]
         return self._decrypt(name, version, secret)
+
+    @contextlib.contextmanager
+    def primed(self, heads: Mapping[str, TokenHead]) -> Iterator[None]:
+        """Within the block, the first ``current(name)`` of each name uses ``heads[name]`` instead of reading it.
+
+        An event run reads its tokens' heads in its start script, a moment before its first call; any later read
+        (a 401's re-read, another call, a wait on a rotation) reads Redis again, so a rotation is seen at once.
+        """
+        reset = _primed.set(dict(heads))
+        try:
+            yield
+        finally:
+            _primed.reset(reset)
 
     def rotation_running(self, name: str) -> bool:
         """Whether some process holds the token's rotation lock right now."""
@@ -383,10 +407,7 @@ class TokenStore:
     # Internals
 
     def _head(self, name: str) -> tuple[int | None, bytes | None, str | None]:
-        version, secret, status = _call(
-            self.redis.hmget, TOKEN_KEY + check_name(name), "version", SECRET_FIELD, "status"
-        )
-        return (int(version) if version else None), secret, (status.decode() if status else None)
+        return _parse_head(_call(self.redis.hmget, TOKEN_KEY + check_name(name), *TOKEN_HEAD_FIELDS))
 
     def _wait_for_rotation(self, name: str, version: int, secret: bytes) -> tuple[int, bytes]:
         # A rotation is under way: the secret in hand may die any moment, so wait (bounded) for its successor.
@@ -444,3 +465,8 @@ def _call(function: Callable[..., Any], *args: Any) -> Any:
         return function(*args)
     except redis.RedisError as exc:
         raise StoreError(f"Redis error: {type(exc).__name__}") from None
+
+
+def _parse_head(head: TokenHead | list[bytes | None]) -> tuple[int | None, bytes | None, str | None]:
+    version, secret, status = head
+    return (int(version) if version else None), secret, (status.decode() if status else None)

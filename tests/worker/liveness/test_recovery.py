@@ -9,13 +9,10 @@ import pytest
 
 from worker.liveness.heartbeat import ALIVE_KEY
 from worker.liveness.recovery import (
-    CHANNELS_KEY,
-    HOLDERS_KEY,
-    UNACKED_INDEX_KEY,
-    UNACKED_KEY,
     UNKNOWN_HOLDER_GRACE_SECONDS,
     recover,
 )
+from worker.store.keyspace import CHANNELS_KEY, HOLDERS_KEY, UNACKED_INDEX_KEY, UNACKED_KEY
 
 QUEUE = "relay.events"
 NOW = 1_000_000.0

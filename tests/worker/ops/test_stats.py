@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from worker.ops import stats
+from worker.store import keyspace
 
 
 def _samples(client: redis.Redis) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -97,7 +98,7 @@ def test_the_minute_series_counts_finishes_failures_and_depth(fake_redis: redis.
         (0, 0, 0, None), (1, 1, 0, None), (1, 1, 1, 7)
     ]  # fmt: skip
     assert stats.totals(rows) == {"received": 2, "finished": 2, "failed": 1}
-    assert 0 < fake_redis.ttl(f"{stats.MINUTE_KEY}100") <= stats.MINUTE_TTL_SECONDS
+    assert 0 < fake_redis.ttl(keyspace.minute_key(100)) <= stats.MINUTE_TTL_SECONDS
 
 
 @pytest.mark.parametrize(

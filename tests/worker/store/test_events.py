@@ -11,13 +11,13 @@ from worker.store.events import (
     DLQ_KEY,
     EVENT_KEY,
     INDEX_KEY,
-    PENDING_KEY,
     ActionResult,
     EventStatus,
     EventStore,
     event_fields,
     parse_record,
 )
+from worker.store.keyspace import pending_key
 
 # Valid JSON that ``event_fields`` never writes (spaces, key order): a rewrite of the payload would change it.
 RECEIVED_PAYLOAD = b'{ "z": 1,  "a": [ 1, 2 ] }'
@@ -88,7 +88,7 @@ def test_prune_pending_drops_finished_and_vanished_events_only() -> None:
     store = EventStore(client, retention_seconds=60)
     for event_id, status in (("evt_running", "running"), ("evt_done", "done")):
         client.hset(EVENT_KEY + event_id, "status", status)
-    client.zadd(PENDING_KEY + "github", {"evt_running": 1, "evt_done": 2, "evt_expired": 3})
+    client.zadd(pending_key("github"), {"evt_running": 1, "evt_done": 2, "evt_expired": 3})
 
     assert store.prune_pending() == 2
-    assert client.zrange(PENDING_KEY + "github", 0, -1) == [b"evt_running"]
+    assert client.zrange(pending_key("github"), 0, -1) == [b"evt_running"]

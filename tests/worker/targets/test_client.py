@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -11,10 +12,19 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.worker.targets.helpers import NEW_TOKEN, TOKEN, MutableTokens, Recorder, make_client, value
+from tests.worker.targets.helpers import (
+    NEW_TOKEN,
+    TOKEN,
+    MutableTokens,
+    Recorder,
+    coding_failure,
+    make_client,
+    value,
+)
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
 from worker.targets import Credential
 from worker.targets.client import USER_AGENT
+from worker.targets.kinds import KINDS
 
 
 def test_a_2xx_answer_is_returned_with_its_json_body() -> None:
@@ -406,3 +416,42 @@ def test_the_base_url_path_is_kept() -> None:
     make_client(recorder, base_url="http://admin.test/prefix/").call("GET", "/api/gateway_groups")
 
     assert recorder.requests[0].url.path == "/prefix/api/gateway_groups"
+
+
+@pytest.fixture
+def envelopes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The bodies each target kind's ``error_envelope`` was asked to parse."""
+    parsed: list[Any] = []
+    for target_kind in KINDS.values():
+        original = target_kind.error_envelope
+
+        def counting(body: Any, original: Any = original) -> Any:
+            parsed.append(body)
+            return original(body)
+
+        monkeypatch.setattr(target_kind, "error_envelope", counting)
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [("api7", value({"id": "g1"})), ("api7", httpx.Response(404)), ("coding", coding_failure("InvalidParameter"))],
+)
+def test_an_answer_s_error_envelope_is_parsed_once(kind: str, answer: httpx.Response, envelopes: list[Any]) -> None:
+    with contextlib.suppress(TargetError):
+        make_client(Recorder([answer]), kind=kind).call("GET", "/x")
+
+    assert len(envelopes) == 1
+
+
+def test_a_refused_then_resent_call_parses_each_answer_once(envelopes: list[Any]) -> None:
+    tokens = MutableTokens()
+
+    def refused_then_rotated(_: httpx.Request) -> httpx.Response:
+        tokens.rotate()
+        return httpx.Response(401)
+
+    recorder = Recorder([refused_then_rotated, value({})])
+    make_client(recorder, tokens=tokens).call("GET", "/x")
+
+    assert len(recorder.requests) == len(envelopes) == 2

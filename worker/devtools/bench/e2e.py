@@ -14,12 +14,12 @@ from worker.celery_app import EVENTS_QUEUE
 from worker.devtools.bench import loadgen, sandbox
 from worker.devtools.bench.procs import Bench
 from worker.store.connection import connect
-from worker.store.events import EVENT_KEY, FINAL_STATUSES, EventStatus
+from worker.store.events import FINAL_STATUSES, EventStatus
+from worker.store.keyspace import FIELD_STATUS, FIELD_UPDATED_AT, UNACKED_KEY, event_key
 from worker.waiting import wait_until
 
 POST_CONNECTIONS = 32
 STEADY_CONNECTIONS = 4
-UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged messages
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def finished(client: redis.Redis, event_ids: list[str]) -> list[tuple[str, float
     """Status and last update of each event (``queued`` and 0 for one not written yet)."""
     with client.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
-            pipe.hmget(EVENT_KEY + event_id, "status", "updated_at")
+            pipe.hmget(event_key(event_id), FIELD_STATUS, FIELD_UPDATED_AT)
         rows = pipe.execute()
     return [((s or b"queued").decode(), float(u or 0)) for s, u in rows]
 

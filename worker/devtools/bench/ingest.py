@@ -11,6 +11,7 @@ from worker.devtools.bench import loadgen, peer, wrk
 from worker.devtools.bench.procs import Bench
 from worker.devtools.supervise.embedded import free_port
 from worker.store.connection import connect
+from worker.store.keyspace import INDEX_KEY
 
 CONNECTIONS = 32
 STEADY_RATE = 500.0
@@ -135,9 +136,9 @@ def run_ingest(bench: Bench, secret: str, plan: IngestPlan) -> dict[str, Any]:
     ports = _started(bench, secret, plan)
     client = connect(bench.redis.url)
     try:
-        stored_before = int(client.zcard("relay:events"))
+        stored_before = int(client.zcard(INDEX_KEY))
         figures = _figures(bench, secret, plan, {**ports, "receiver": bench.receiver_port})
-        stored = int(client.zcard("relay:events")) - stored_before
+        stored = int(client.zcard(INDEX_KEY)) - stored_before
     finally:
         client.close()
         for name in ports:
