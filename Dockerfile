@@ -4,6 +4,11 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
+# git reads the repositories of `repos:` (fetches into bare caches under /app/.relay/repos).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, pinned by requirements.lock (pip-compile of pyproject.toml's ranges; README "Deployment"):
 # this layer is rebuilt only when the lock changes, not on every code change.
 COPY requirements.lock ./

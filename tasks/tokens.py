@@ -27,7 +27,7 @@ def run_check(runtime: Runtime, *, checker: TokenChecker | None = None) -> list[
     settings = runtime.settings
     if checker is None:
         checker = TokenChecker(open_store(settings, runtime.redis), settings, transport=runtime.transport)
-    # The lock outlives any sane check, and a crashed holder delays the next check by one interval at most.
+    # The lock outlives any sane check; a holder killed mid-check is taken over once its heartbeat stops.
     lock = job_lock(runtime.redis, "check_tokens", max(settings.tokens.check_interval_seconds, 60))
     if not lock.acquire():
         log.info("token check skipped: another one is running")

@@ -14,7 +14,9 @@ import yaml
 
 from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
 from tests.worker.gitops.support import Gateway
+from tests.worker.repos.support import Origin, git_server, make_origin
 from worker.config import Settings, get_settings, load_settings
+from worker.devtools.sandbox.gitserver import GitServer
 from worker.devtools.supervise.children import Child, Supervisor, log_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis
 
@@ -146,6 +148,20 @@ def start_beat(processes: Supervisor, tmp_path: Path) -> Callable[[str], Child]:
         return processes.start(name, argv, env=environment, ready=log_ready("beat: Starting"), timeout=60)
 
     return start
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    """An empty repository ``payments`` under ``tmp_path/srv``."""
+    (tmp_path / "srv").mkdir()
+    return make_origin(tmp_path / "srv")
+
+
+@pytest.fixture
+def git_origin_server(origin: Origin) -> Iterator[GitServer]:
+    """The git server serving the origin's root, demanding ``GIT_TOKEN``."""
+    with git_server(origin.bare.parent) as running:
+        yield running
 
 
 @pytest.fixture

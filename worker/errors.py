@@ -19,6 +19,12 @@
     │       └── AuthError           401/403 with the current token (after one re-read of the token store);
     │                               ``token_version``: the version of the credential refused;
     │                               ``refused``: the token itself was refused (not a mere lack of permission)
+    ├── RepoError                   reading a repository (a mixin: each also sits under TargetError's branches)
+    │   ├── RepoUnavailable         + RetryableError: the git server unreachable, a timeout, 5xx, the cache busy
+    │   ├── RepoAuthError           + AuthError: the git server answered 401 (refused) or 403
+    │   ├── RepoNotFound            + PermanentError: the repository, commit or path is not there (names it)
+    │   ├── RepoLimitExceeded       + PermanentError: a fetch or a file past the repository's limits
+    │   └── GitMissing              + PermanentError: no usable ``git`` executable on this machine
     ├── TokenError                  token store problems (unknown token, undecryptable secret)
     └── RuleError                   a rule or template that cannot be evaluated
         └── GitOpsError             a reconcile that cannot go on with this revision
@@ -155,6 +161,30 @@ class TokenError(RelayError):
 
 class RuleError(RelayError):
     """A rule's condition or template cannot be evaluated (missing field, bad expression)."""
+
+
+class RepoError(RelayError):
+    """A repository could not be read; the concrete classes also say whether to retry (see the tree above)."""
+
+
+class RepoUnavailable(RepoError, RetryableError):
+    """The git server could not be reached or answered 5xx, a git command timed out, or the cache lock is busy."""
+
+
+class RepoAuthError(RepoError, AuthError):
+    """The git server refused the token (401: ``refused``) or the token lacks access (403)."""
+
+
+class RepoNotFound(RepoError, PermanentError):
+    """The repository, the commit or a path is not there; the message names which."""
+
+
+class RepoLimitExceeded(RepoError, PermanentError):
+    """A fetch or a file is larger than the repository's limits allow."""
+
+
+class GitMissing(RepoError, PermanentError):
+    """``git`` is not installed (or not runnable): reading repositories needs it."""
 
 
 class GitOpsError(RuleError):

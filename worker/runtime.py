@@ -1,5 +1,6 @@
-"""What a worker process holds: settings, a Redis client, the event store, the token source, one client per target
-and the notification channels; ``close`` releases them all.
+"""What a worker process holds: settings, a Redis client, the event store, the token source, one client per target,
+the notification channels, and (on first use) the repository reader and commit status reporter; ``close``
+releases them all.
 
 Created lazily in the process that uses it, so a Celery pool child opens its own connections after fork.
 """
@@ -20,6 +21,9 @@ from worker.channels import Notifications
 from worker.config import Settings
 from worker.gitops.source import CommitSource
 from worker.ops import stats
+from worker.repos.reader import RepoReader
+from worker.repos.runtime import open_reader, open_status_reporter
+from worker.repos.statuses import StatusReporter
 from worker.store.connection import connect, resolve_redis_url
 from worker.store.events import EventStore
 from worker.targets import TargetClient, TokenSource
@@ -48,10 +52,12 @@ class Runtime:
     redis: redis.Redis
     tokens: TokenSource
     transport: httpx.BaseTransport | None = None  # tests put an httpx.MockTransport here
-    commits: CommitSource | None = None  # reads repositories' commits (worker.repos); sync actions need it
+    commits: CommitSource | None = None  # tests put a fake reader here; else sync actions read through repos
     events: EventStore = field(init=False)
     notifications: Notifications = field(init=False)
     _clients: dict[str, TargetClient] = field(default_factory=dict, init=False, repr=False)
+    _repos: RepoReader | None = field(default=None, init=False, repr=False)
+    _statuses: StatusReporter | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.redis, retention_seconds=self.settings.retention_seconds)
@@ -69,6 +75,20 @@ class Runtime:
                 observe=partial(self._observe_call, target),
             )
         return self._clients[target]
+
+    @property
+    def repos(self) -> RepoReader:
+        """The reader of ``repos:`` (caches under the data directory; a refused token reported to its lifecycle)."""
+        if self._repos is None:
+            self._repos = open_reader(self.settings, self.tokens)
+        return self._repos
+
+    @property
+    def statuses(self) -> StatusReporter:
+        """The commit status reporter (outcomes counted on /metrics)."""
+        if self._statuses is None:
+            self._statuses = open_status_reporter(self.settings, self.tokens, self.redis, transport=self.transport)
+        return self._statuses
 
     def _observe_call(self, target: str, method: str, status_code: int | None, seconds: float) -> None:
         # relay_admin_calls_total and its duration, counted per request sent (retries and re-reads included).
@@ -94,6 +114,8 @@ class Runtime:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._statuses is not None:
+            self._statuses.close()
         self.notifications.close()
         # A token source holding resources of its own (a pool, a cache) says so with a ``close`` method.
         close_tokens = getattr(self.tokens, "close", None)

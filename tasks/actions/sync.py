@@ -65,11 +65,7 @@ def commit_source(runtime: Runtime) -> CommitSource:
     """The runtime's reader of repositories: one set on it (tests), else ``worker.repos``' (``Runtime.repos``)."""
     if runtime.commits is not None:
         return runtime.commits
-    # Runtime.repos comes with worker.repos (the repositories issue); until both are merged it may be absent.
-    reader: CommitSource | None = getattr(runtime, "repos", None)
-    if reader is None:
-        raise GitOpsError("no repository reader is configured (repos:, read through worker.repos)")
-    return reader
+    return runtime.repos
 
 
 def spec_with_version(settings: Settings, spec: SyncSpec) -> SyncSpec:

@@ -59,3 +59,8 @@ def test_the_lock_pins_every_runtime_dependency() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -> None:
     ignored = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
     assert {".git", ".venv", ".relay", "relay.yaml", ".env", "tests"} <= ignored
+
+
+def test_git_is_installed_for_reading_repositories() -> None:
+    runs = [args for name, args in _instructions() if name == "RUN"]
+    assert any("apt-get install" in args and " git " in f"{args} " for args in runs)

@@ -1,4 +1,5 @@
-"""The fault suite's short run: kills, restarts and a failing admin API lose nothing and duplicate nothing."""
+"""The fault suite's short run: kills, restarts and a failing admin API lose nothing and duplicate nothing, and
+tokens rotated meanwhile (one rotation cut by SIGKILLed workers) all still work."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from worker.devtools.chaos import ChaosPlan, run
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: Path) -> None:
     report = run(ChaosPlan(duration=20, rate=5, kill_every=3, settle_timeout=90, seed=7), tmp_path)
 
@@ -28,3 +29,13 @@ def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: P
     assert report.settled_after_last_fault_seconds < 60, report.to_json()
     assert any("redis killed" in fault for fault in report.faults)
     assert any("receiver killed" in fault for fault in report.faults)
+    # Tokens rotate through it all (an API7 and a GitLab token, the workers SIGKILLed mid-rotation) and none is lost.
+    assert any("SIGKILLed in the middle of rotating chaos-gitlab" in fault for fault in report.faults), report.faults
+    assert any("interrupted rotation settled, and the token rotated again" in f for f in report.faults), report.faults
+    gitlab = report.rotations["chaos-gitlab"]
+    assert "rotation-interrupted" in gitlab
+    assert gitlab[-1] == "rotated", gitlab
+    assert "rotated" in report.rotations["chaos-api7"]
+    assert report.tokens_lost == []  # every stored secret works at the sandbox
+    assert report.failed_calls_after_settle == 0
+    assert report.ok, report.to_json()

@@ -121,13 +121,29 @@ def _register() -> None:
     from worker.cli.events import dlq, events
     from worker.cli.gitops import gitops
     from worker.cli.health import health
+    from worker.cli.repos import repos
     from worker.cli.rules import rules
     from worker.cli.serve import sandbox, webhooks
     from worker.cli.status import status
     from worker.cli.tokens import tokens
     from worker.cli.up import up
 
-    for command in (up, webhooks, sandbox, status, events, dlq, rules, tokens, chaos, health, bench, gitops, demo):
+    for command in (
+        up,
+        webhooks,
+        sandbox,
+        status,
+        events,
+        dlq,
+        rules,
+        tokens,
+        repos,
+        chaos,
+        health,
+        bench,
+        gitops,
+        demo,
+    ):
         main.add_command(command)
 
 

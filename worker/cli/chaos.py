@@ -43,5 +43,9 @@ def chaos(
         click.echo(f"{key:34} {data[key]}")
     click.echo(f"{'longest wait (s)':34} {data['longest_wait_seconds']}")
     click.echo(f"{'settled after last fault (s)':34} {data['settled_after_last_fault_seconds']}")
-    click.echo("ok" if report.ok else "FAILED: events missing or effects duplicated")
+    for name, outcomes in data["rotations"].items():
+        click.echo(f"{'rotations of ' + name:34} {', '.join(outcomes)}")
+    click.echo(f"{'tokens lost':34} {data['tokens_lost'] or 0}")
+    click.echo(f"{'failed calls after settling':34} {data['failed_calls_after_settle']}")
+    click.echo("ok" if report.ok else "FAILED: events missing, effects duplicated, a token lost or calls failing")
     sys.exit(0 if report.ok else 1)

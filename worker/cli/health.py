@@ -50,11 +50,28 @@ def worker_health(node: str | None, timeout: float) -> None:
     from worker.celery_app import app
 
     name = node or f"celery@{socket.gethostname()}"
+    git_problem = _git_problem()
     try:
         replies = app.control.ping(destination=[name], timeout=timeout)
     except Exception as exc:  # the broker unreachable: kombu raises its own and redis' errors
-        _verdict(False, f"worker {name}: broker unreachable ({type(exc).__name__})")
-    _verdict(any(name in reply for reply in replies), f"worker {name}: {'pong' if replies else 'no reply'}")
+        _verdict(False, f"worker {name}: broker unreachable ({type(exc).__name__})" + git_problem)
+    healthy = any(name in reply for reply in replies) and not git_problem
+    _verdict(healthy, f"worker {name}: {'pong' if replies else 'no reply'}" + git_problem)
+
+
+def _git_problem() -> str:
+    """``; <why>`` when ``repos:`` is configured and git cannot read them, else empty."""
+    from worker.config import get_settings
+    from worker.errors import GitMissing
+    from worker.repos.git import check_git
+
+    if not get_settings().repos:
+        return ""
+    try:
+        check_git()
+    except GitMissing as exc:
+        return f"; repos: {exc}"
+    return ""
 
 
 @health.command("beat")

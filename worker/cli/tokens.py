@@ -39,6 +39,11 @@ class Context:
     store: TokenStore
 
 
+def open_context() -> Context:
+    """The settings and the token store, as every ``relay tokens`` command opens them."""
+    return _open()
+
+
 def _open() -> Context:
     from worker.config import get_settings
     from worker.store.connection import connect, resolve_redis_url
@@ -85,6 +90,8 @@ def read_secret(prompt: str) -> str:
     secret = secret.strip()
     if not secret:
         raise click.UsageError("no secret given (pipe it on standard input, or type it at the prompt)")
+    if secret.startswith("-----BEGIN ") and secret.endswith("PRIVATE KEY-----"):
+        return secret + "\n"  # a GitHub App's private key (PEM): its lines are part of it
     if any(char.isspace() for char in secret):
         raise click.UsageError("the secret holds whitespace: give exactly one secret")
     return secret
@@ -211,7 +218,7 @@ def set_secret(name: str, token_id: str | None, expires_at: str | None) -> None:
 @click.argument("name")
 @click.option("--show-secret", is_flag=True, help="Print the new secret once (Relay has already stored it).")
 def rotate(name: str, show_secret: bool) -> None:
-    """Rotate the token now through the admin API (API7's regenerate)."""
+    """Rotate the token now through its target kind's API (API7's regenerate, GitLab's self/rotate)."""
     from worker.tokens.checker import TokenChecker
     from worker.tokens.rotation import RotationOutcome
 

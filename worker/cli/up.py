@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from worker.config import load_settings
+from worker.config import Settings, load_settings
 from worker.devtools.supervise.children import ChildFailed, Supervisor, http_ready
 from worker.devtools.supervise.demo import DEMO_ENV_FILE
 from worker.devtools.supervise.gitops_demo import INFO_FILE
@@ -33,6 +33,7 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
     settings = load_settings()
     data_dir = (data_dir or settings.data_dir).resolve()
     demo = not settings.targets
+    _check_git(settings)
     with hold_data_dir(data_dir):
         check_ports_free(host, [port, *([sandbox_port] if demo else [])])
         stop = stop_on_signals()
@@ -61,3 +62,19 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             (data_dir / DEMO_ENV_FILE).unlink(missing_ok=True)
             (data_dir / INFO_FILE).unlink(missing_ok=True)
         click.echo("Relay stopped.", err=True)
+
+
+def _check_git(settings: Settings) -> None:
+    """Reading repositories needs git: stop before starting anything when ``repos:`` is set and git is missing."""
+    from worker.errors import GitMissing
+    from worker.repos.git import check_git
+
+    try:
+        found = check_git()
+    except GitMissing as exc:
+        if settings.repos:
+            raise click.ClickException(f"repos: is configured but {exc}") from None
+        click.echo(f"note: {exc}; reading repositories (repos:) will not work", err=True)
+        return
+    if settings.repos:
+        click.echo(f"{found} reads repositories", err=True)

@@ -1,4 +1,4 @@
-"""Cross-reference checks on the rules: the one place both the settings' validation and ``relay rules check`` ask."""
+"""Cross-reference checks (rules, repositories): what both the settings' validation and ``relay rules check`` ask."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from worker.config.rules import Action, Rule
+from worker.config.rules import Action, Rule, SyncAction
+from worker.repos.config import RepoConfig
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,23 @@ def rule_references(rules: list[Rule], known: Mapping[str, Collection[str]]) -> 
         if action.address not in known.get(action.addresses, ())
     ]
     return RuleReferences({name: count for name, count in counts.items() if count > 1}, unknown)
+
+
+def sync_repo_problems(rules: list[Rule], repos: Collection[str]) -> list[str]:
+    """Sync actions naming a repository that ``repos:`` does not have, in configuration order."""
+    return [
+        f"rule {rule.name!r} syncs from unknown repository {action.repo!r} (add it under repos:)"
+        for rule in rules
+        for action in rule.do
+        if isinstance(action, SyncAction) and action.repo not in repos
+    ]
+
+
+def repo_token_problems(repos: Mapping[str, RepoConfig], token_names: Collection[str]) -> list[str]:
+    """Repositories naming a token no target uses (every token in the store belongs to a target)."""
+    known = set(token_names)
+    return [
+        f"repos.{name}.token: unknown token {repo.token!r} (no target uses it: set targets.<name>.token: {repo.token})"
+        for name, repo in repos.items()
+        if repo.token not in known
+    ]

@@ -17,9 +17,10 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from worker.config.base import DAY, MiB, StrictModel
-from worker.config.checks import rule_references
+from worker.config.checks import repo_token_problems, rule_references, sync_repo_problems
 from worker.config.files import YamlSource
 from worker.config.rules import Rule, SyncAction
+from worker.repos.config import RepoConfig
 
 Network = IPv4Network | IPv6Network
 
@@ -80,7 +81,7 @@ class SourceConfig(StrictModel):
         return self
 
 
-TargetKindName = Literal["api7", "coding", "bearer"]
+TargetKindName = Literal["api7", "coding", "bearer", "gitlab", "github", "gitea"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ TARGET_AUTH: dict[str, TargetAuth] = {
     "api7": TargetAuth(frozenset({"header", "cookie"}), "header", can_rotate=True),
     "coding": TargetAuth(frozenset({"bearer", "basic"}), "bearer"),
     "bearer": TargetAuth(frozenset({"bearer"}), "bearer"),
+    "gitlab": TargetAuth(frozenset({"header", "bearer"}), "header", can_rotate=True),  # header: PRIVATE-TOKEN
+    "github": TargetAuth(frozenset({"bearer"}), "bearer"),
+    "gitea": TargetAuth(frozenset({"bearer"}), "bearer"),
 }
 
 
@@ -112,8 +116,12 @@ class TargetConfig(StrictModel):
     token_path_prefix: str = "/api/settings/tokens"  # noqa: S105 (a URL path)
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
-    rotate: bool | None = Field(default=None, description="rotate the token automatically (api7 only)")
+    rotate: bool | None = Field(default=None, description="rotate the token automatically (api7, gitlab)")
     verify_tls: bool = True
+    # kind github as a GitHub App: the token store keeps the App's private key (PEM) under ``token``, and Relay
+    # mints the installation's one-hour tokens with it.
+    app_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    installation_id: int | None = Field(default=None, gt=0)
     # api7: which admin API generation (3.2: service templates and publish; 3.5 and later: runtime resources per
     # gateway group); unset: found with GET /api/version (404 means 3.2).
     api7_version: str | None = Field(default=None, pattern=r"^3\.[0-9]+$")
@@ -131,6 +139,10 @@ class TargetConfig(StrictModel):
             raise ValueError("auth 'basic' needs 'basic_user' (the account the token belongs to)")
         if self.rotate and not TARGET_AUTH[self.kind].can_rotate:
             raise ValueError(f"kind {self.kind!r} cannot rotate tokens through its API")
+        if (self.app_id is None) != (self.installation_id is None):
+            raise ValueError("a GitHub App needs both app_id and installation_id")
+        if self.app_id is not None and self.kind != "github":
+            raise ValueError("app_id and installation_id are for kind 'github' (a GitHub App)")
         return self
 
 
@@ -252,11 +264,12 @@ class Settings(BaseSettings):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    repos: dict[str, RepoConfig] = Field(default_factory=dict)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     gitops: GitOpsConfig = Field(default_factory=GitOpsConfig)
 
-    @field_validator("sources", "targets", "channels")
+    @field_validator("sources", "targets", "channels", "repos")
     @classmethod
     def _names_are_url_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -300,6 +313,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"tokens.channels names unknown channel {channel!r}")
         if self.alerts.channel is not None and self.alerts.channel not in self.channels:
             raise ValueError(f"alerts.channel names unknown channel {self.alerts.channel!r}")
+        problems = sync_repo_problems(self.rules, self.repos) + repo_token_problems(
+            self.repos, self.token_names.values()
+        )
+        if problems:
+            raise ValueError(problems[0])
         return self
 
     @property

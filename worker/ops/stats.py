@@ -70,6 +70,10 @@ NOTIFICATIONS = Family(
 )
 TOKEN_ROTATIONS = Family(PREFIX + "token_rotations", "relay_token_rotations", "Token rotations", ("outcome",))
 TOKEN_WARNINGS = Family(PREFIX + "token_warnings", "relay_token_warnings", "Token expiry warnings", ("outcome",))
+COMMIT_STATUSES = Family(
+    PREFIX + "commit_statuses", "relay_commit_statuses", "Commit statuses reported to forges, by outcome",
+    ("repo", "outcome"),
+)  # fmt: skip
 GITOPS_RECONCILES = Family(
     PREFIX + "gitops_reconciles", "relay_gitops_reconciles", "GitOps reconciles, by outcome",
     ("target", "gateway_group", "outcome"),
@@ -84,7 +88,7 @@ GITOPS_DRIFT = Family(
 )  # fmt: skip
 FAMILIES = (
     EVENTS, EVENT_SECONDS, CALLS, CALL_SECONDS, NOTIFICATIONS, TOKEN_ROTATIONS, TOKEN_WARNINGS,
-    GITOPS_RECONCILES, GITOPS_CHANGES, GITOPS_DRIFT,
+    COMMIT_STATUSES, GITOPS_RECONCILES, GITOPS_CHANGES, GITOPS_DRIFT,
 )  # fmt: skip
 
 
@@ -127,6 +131,12 @@ def record_token(target: Target, kind: str, outcome: str) -> None:
     family = {"rotation": TOKEN_ROTATIONS, "warning": TOKEN_WARNINGS}[kind]
     with _batch(target) as pipe:
         pipe.hincrby(family.key, _field(outcome), 1)
+
+
+def record_commit_status(target: Target, repo: str, outcome: str) -> None:
+    """Count one commit status for ``repo`` (``sent``, ``failed``, ``unsupported``)."""
+    with _batch(target) as pipe:
+        pipe.hincrby(COMMIT_STATUSES.key, _field(repo, outcome), 1)
 
 
 def record_reconcile(target: Target, name: str, group: str, outcome: str, changed: dict[str, int]) -> None:

@@ -40,7 +40,7 @@ with the type it says).
     relay:alerts:dead_letters_seen    string  no expiry
         alerts job -> alerts job
     relay:stats:<family>              hash    no expiry
-        workers, token jobs -> /metrics (receiver)
+        workers, token jobs, commit statuses (worker.repos) -> /metrics (receiver)
     relay:stats:minute:<minute>       hash    2 hours
         worker, beat (depth) -> status page
     relay:tokens                      set     no expiry

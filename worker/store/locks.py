@@ -19,8 +19,11 @@ from redis.lock import Lock
 
 from worker.liveness.heartbeat import ensure_heartbeat, is_alive
 from worker.store.keyspace import EVENT_LOCK, JOB_LOCK, ROTATION_LOCK
+from worker.waiting import poll
 
 __all__ = ["EVENT_LOCK", "JOB_LOCK", "ROTATION_LOCK", "EventLock", "event_lock", "job_lock", "rotation_lock"]
+
+RELEASE_WAIT_SECONDS = 5.0
 
 
 class TransactionLock(Lock):
@@ -96,14 +99,33 @@ def event_lock(client: redis.Redis, event_id: str, seconds: float) -> Lock:
 
 
 def job_lock(client: redis.Redis, job: str, seconds: float) -> Lock:
-    """The lock that lets one beat job of a kind run at a time, whichever beat scheduled it."""
-    return TransactionLock(client, JOB_LOCK + job, timeout=seconds, blocking=False, thread_local=False)
+    """The lock that lets one beat job of a kind run at a time, whichever beat scheduled it.
+
+    It names its holder, so a job whose worker was killed is taken over once that worker's heartbeat stops (about
+    10 s), rather than blocking its kind until the timeout (the token check's is an hour): found by ``relay chaos``.
+    """
+    return EventLock(client, JOB_LOCK + job, timeout=seconds, blocking=False, thread_local=False)
 
 
-def release_quietly(lock: Lock) -> bool:
-    """Release ``lock``; False when it had already expired (its holder ran past the timeout)."""
-    try:
-        lock.release()
-    except LockError:
-        return False
-    return True
+def release_quietly(lock: Lock, *, redis_wait: float = RELEASE_WAIT_SECONDS) -> bool:
+    """Release ``lock``; False when it had already expired (its holder ran past the timeout) or Redis stayed away.
+
+    Redis restarting is waited for a few seconds: the release runs in ``finally`` blocks, and an error raised
+    there would replace the one being handled (a retryable store error turned into an "internal error"; found by
+    ``relay chaos``). Past the wait the lock is left to expire.
+    """
+    released: list[bool] = []
+
+    def settled() -> bool:
+        try:
+            lock.release()
+        except LockError:
+            released.append(False)
+        except redis.RedisError:
+            return False  # Redis away: ask again
+        else:
+            released.append(True)
+        return True
+
+    poll(settled, timeout=redis_wait, interval=0.2)
+    return released == [True]

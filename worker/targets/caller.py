@@ -19,6 +19,7 @@ class CallResult:
 
     status_code: int
     body: Any = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 class Caller(Protocol):

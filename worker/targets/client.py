@@ -131,7 +131,7 @@ class TargetClient:
         failure = self._failure(response, body, envelope, sent)
         if failure is not None:
             raise failure
-        return CallResult(response.status_code, body)
+        return CallResult(response.status_code, body, response.headers)
 
     def build_request(
         self,

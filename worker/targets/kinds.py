@@ -1,8 +1,18 @@
 """Target kinds: how each kind of admin API authenticates, reports errors and is probed; one class per kind.
 
 A new target kind is one class here, registered in ``KINDS``, and its name and auth modes in ``TargetKindName`` and
-``TARGET_AUTH`` (``worker.config.models``: what the configuration may say, checked when it is read). The generic
-``TargetClient`` asks the kind, never names it.
+``TARGET_AUTH`` (``worker.config.models``: what the configuration may say, checked when it is read, and whether it
+rotates). The generic ``TargetClient`` asks the kind, never names it; so does the token lifecycle (``probe``,
+``rotate``, ``needs_token_id``, ``console``).
+
+    kind     auth                       probe (cheap authenticated call)          rotation
+    api7     X-API-KEY header/cookie    GET <token prefix>/<id> (expiry)          PUT .../<id>/regenerate
+    coding   Bearer or Basic            DescribeCodingCurrentUser                 none: warnings, `relay tokens set`
+    bearer   Bearer                     none                                      none
+    gitlab   PRIVATE-TOKEN (or Bearer)  GET /api/v4/personal_access_tokens/self   POST .../self/rotate (new id+secret)
+    github   Bearer                     GET /rate_limit (GitHub-Authentication-   none (no rotate API): warnings; an
+                                        Token-Expiration header: the expiry)      App's installation tokens are minted
+    gitea    Bearer                     GET /api/v1/user                          none: warnings, `relay tokens set`
 
 CODING error codes (``Response.Error.Code``, which CODING sends even with HTTP 200). CODING's open API uses
 the Tencent Cloud API 3.0 conventions: a dotted code whose first part is the family (``AuthFailure.TokenFailure``).
@@ -19,11 +29,13 @@ the Tencent Cloud API 3.0 conventions: a dotted code whose first part is the fam
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.targets import gitlab_tokens
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import Caller
 from worker.targets.coding import CodingClient, coding_error
@@ -44,6 +56,10 @@ class Probe(StrEnum):
 
 class TargetKind:
     """The generic behaviour: Bearer auth, no error envelope, refusal only by HTTP 401, nothing to probe."""
+
+    needs_token_id: ClassVar[bool] = True  # rotation names the token by its id at the API
+    # Where an operator makes a new secret by hand when the one in the store is lost or refused.
+    console: ClassVar[str] = "in the admin console of target {target}, create a new token for the automation account"
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """Headers that carry the token, as the target's auth mode says."""
@@ -69,6 +85,10 @@ class TargetKind:
         """Make one cheap authenticated call (raising ``TargetError``); UNKNOWN when the kind has none."""
         return Probe.UNKNOWN, None
 
+    def rotate(self, client: Caller, token_id: str | None, expires_at: int, *, now: float) -> ApiToken:
+        """Replace the secret through the API (once, never retried): the new token with its secret."""
+        raise ValueError(f"target kind {client.config.kind} cannot rotate tokens through its API")
+
 
 class BearerKind(TargetKind):
     """Any API taking ``Authorization: Bearer``; Relay knows no cheap call to probe it."""
@@ -76,6 +96,8 @@ class BearerKind(TargetKind):
 
 class Api7Kind(TargetKind):
     """API7 Enterprise: ``X-API-KEY`` header or cookie; its tokens can be probed and rotated."""
+
+    console = "in API7's console of target {target} (Settings > Tokens), regenerate the token or create a new one"
 
     def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
         """``X-API-KEY`` as a header, or as a cookie."""
@@ -91,6 +113,12 @@ class Api7Kind(TargetKind):
             return Probe.WORKS, tokens.get(token_id)
         client.call("GET", tokens.prefix, params={"page": 1, "page_size": 1})
         return Probe.WORKS, None
+
+    def rotate(self, client: Caller, token_id: str | None, expires_at: int, *, now: float) -> ApiToken:
+        """API7's regenerate: a new secret, the old one dead at once."""
+        if not token_id:
+            raise ValueError("API7 regenerates a token by its id")
+        return Api7Tokens(client).regenerate(token_id, expires_at)
 
 
 class CodingKind(TargetKind):
@@ -130,7 +158,68 @@ class CodingKind(TargetKind):
         return Probe.WORKS, None
 
 
-KINDS: dict[str, TargetKind] = {"api7": Api7Kind(), "coding": CodingKind(), "bearer": BearerKind()}
+class GitLabKind(TargetKind):
+    """GitLab: a personal access token in ``PRIVATE-TOKEN``; it reads its own record and rotates itself."""
+
+    needs_token_id = False  # .../self/rotate: the token names itself
+    console = "in GitLab (User settings > Access tokens), create a personal access token with the api scope"
+
+    def auth_headers(self, config: TargetConfig, credential: Credential) -> dict[str, str]:
+        """``PRIVATE-TOKEN``, or Bearer."""
+        secret = credential.secret.get_secret_value()
+        return {"Authorization": f"Bearer {secret}"} if config.auth_mode == "bearer" else {"PRIVATE-TOKEN": secret}
+
+    def probe(self, client: Caller, token_id: str | None) -> tuple[Probe, ApiToken | None]:
+        """``GET /api/v4/personal_access_tokens/self``: its answer carries the expiry."""
+        return Probe.WORKS, gitlab_tokens.current(client)
+
+    def rotate(self, client: Caller, token_id: str | None, expires_at: int, *, now: float) -> ApiToken:
+        """``POST .../self/rotate``: a new id and secret, the old secret dead at once."""
+        return gitlab_tokens.rotate(client, expires_at, now=now)
+
+
+class GitHubKind(TargetKind):
+    """GitHub: a classic or fine-grained token (no rotate API: warnings only), or an App's installation tokens."""
+
+    console = "on GitHub (Settings > Developer settings > Personal access tokens), generate a new token"
+
+    def probe(self, client: Caller, token_id: str | None) -> tuple[Probe, ApiToken | None]:
+        """``GET /rate_limit`` (free of rate limits); a token's expiry comes in an answer header."""
+        result = client.call("GET", "/rate_limit")
+        expiry = github_expiry(result.headers.get("github-authentication-token-expiration"))
+        return Probe.WORKS, (ApiToken(id=token_id or "", name="", expires_at=expiry) if expiry else None)
+
+
+class GiteaKind(TargetKind):
+    """Gitea and Forgejo: no rotate API (warnings, `relay tokens set`); ``GET /api/v1/user`` checks the token."""
+
+    console = "in Gitea (Settings > Applications), generate a new access token"
+
+    def probe(self, client: Caller, token_id: str | None) -> tuple[Probe, ApiToken | None]:
+        """``GET /api/v1/user``."""
+        client.call("GET", "/api/v1/user")
+        return Probe.WORKS, None
+
+
+KINDS: dict[str, TargetKind] = {
+    "api7": Api7Kind(),
+    "coding": CodingKind(),
+    "bearer": BearerKind(),
+    "gitlab": GitLabKind(),
+    "github": GitHubKind(),
+    "gitea": GiteaKind(),
+}
+
+
+def github_expiry(header: str | None) -> int:
+    """GitHub's ``GitHub-Authentication-Token-Expiration`` (``2026-01-31 12:00:00 UTC``) as Unix seconds; 0 if none."""
+    if not header:
+        return 0
+    try:
+        when = datetime.strptime(header.strip().replace("UTC", "+0000"), "%Y-%m-%d %H:%M:%S %z")
+    except ValueError:
+        return 0
+    return int(when.timestamp())
 
 
 def kind_of(config: TargetConfig) -> TargetKind:

@@ -19,7 +19,7 @@ from worker.targets.client import TargetClient
 from worker.targets.kinds import KINDS, Probe
 from worker.targets.tokens import Credential
 
-__all__ = ["FixedToken", "Probe", "answer_lost", "client_for", "probe", "regenerate", "revoke"]
+__all__ = ["FixedToken", "Probe", "answer_lost", "client_for", "console", "probe", "revoke", "rotate"]
 
 
 class FixedToken:
@@ -58,9 +58,14 @@ def probe(client: TargetClient, token_id: str | None) -> tuple[Probe, ApiToken |
         return Probe.WORKS, None
 
 
-def regenerate(client: TargetClient, token_id: str, expires_at: int) -> ApiToken:
-    """API7's regenerate: a new secret (in ``.token``), the old one dead at once. Never retried here."""
-    return Api7Tokens(client).regenerate(token_id, expires_at)
+def rotate(client: TargetClient, token_id: str | None, expires_at: int, *, now: float) -> ApiToken:
+    """The target kind's rotation (API7 regenerate, GitLab self/rotate): the new token with its secret, once."""
+    return KINDS[client.config.kind].rotate(client, token_id, expires_at, now=now)
+
+
+def console(kind: str) -> str:
+    """Where an operator of this target kind makes a new secret by hand (``{target}`` left to fill in)."""
+    return KINDS[kind].console
 
 
 def revoke(client: TargetClient, token_id: str) -> None:

@@ -18,9 +18,10 @@ import httpx
 import redis
 
 from worker.channels import Notifications
-from worker.config import Settings
-from worker.errors import RelayError
-from worker.tokens import admin, metrics
+from worker.config import Settings, TargetConfig
+from worker.errors import AuthError, RelayError, TargetError
+from worker.targets.tokens import Credential
+from worker.tokens import admin, github_app, metrics
 from worker.tokens.notify import Notifier, Sender, default_sender, when
 from worker.tokens.policy import (
     Decision,
@@ -166,6 +167,8 @@ class TokenChecker:
             actions.append(f"target {record.target!r} is not configured: secret not checked")
             return record
         credential = self.store.credential(record.name)
+        if target.app_id is not None:
+            return self._probe_app(record, target, credential, actions)
         with admin.client_for(record.target, target, credential, self.transport) as client:
             result, api_token = admin.probe(client, record.token_id)
         if result == admin.Probe.UNKNOWN:
@@ -174,6 +177,20 @@ class TokenChecker:
         if result == admin.Probe.REFUSED:
             return self._refused(record, actions)
         return self._works(record, api_token, actions)
+
+    def _probe_app(self, record: TokenRecord, target: TargetConfig, key: Credential, actions: list[str]) -> TokenRecord:
+        """A GitHub App's key works when GitHub mints an installation token with it (the token is dropped)."""
+        try:
+            github_app.mint(record.target, target, key, now=self.clock(), transport=self.transport)
+        except AuthError as exc:
+            if exc.refused:
+                return self._refused(record, actions)
+            actions.append(f"the App key works, but the installation refuses it ({exc.status_code})")
+            return record
+        except TargetError:
+            actions.append("secret not confirmed (GitHub unreachable)")
+            return record
+        return self._works(record, None, actions)
 
     def _refused(self, record: TokenRecord, actions: list[str]) -> TokenRecord:
         """The admin API refuses the secret: mark exactly this version invalid (unless a dry run)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from worker.config import TARGET_AUTH, RotationPolicy, Settings
+from worker.targets.kinds import KINDS
 from worker.tokens.records import TokenRecord, TokenStatus
 
 DAY = 86400.0
@@ -48,7 +49,8 @@ def rotation_refusal(record: TokenRecord, settings: Settings) -> str | None:
     """Why Relay does not rotate this token through its admin API, or None when it does.
 
     The one place that decides: the target's kind must be able to (``TARGET_AUTH[kind].can_rotate``), the target
-    must not say ``rotate: false``, and the admin API's id of the token must be known.
+    must not say ``rotate: false``, and the admin API's id of the token must be known when the kind's rotation names
+    the token by it (``KINDS[kind].needs_token_id``: API7's regenerate does, GitLab's ``self/rotate`` does not).
     """
     target = settings.targets.get(record.target)
     if target is None:
@@ -56,7 +58,7 @@ def rotation_refusal(record: TokenRecord, settings: Settings) -> str | None:
     able = TARGET_AUTH[target.kind].can_rotate
     if not able or target.rotate is False:
         return f"target {record.target} ({target.kind}) does not rotate tokens through its API"
-    if not record.token_id:
+    if not record.token_id and KINDS[target.kind].needs_token_id:
         return f"no admin API token id is known (`relay tokens edit {record.name} --token-id ID`)"
     return None
 

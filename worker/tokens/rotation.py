@@ -1,10 +1,13 @@
-"""Rotating a token with API7's regenerate, which kills the old secret the moment it succeeds.
+"""Rotating a token through its target kind's API (API7's regenerate, GitLab's self/rotate: ``KINDS[kind].rotate``),
+which kills the old secret the moment it succeeds.
 
 The protocol, per token, under its Redis lock (one rotation at a time across every process):
 
 1. re-read the record under the lock (another process may have rotated it already) and mark it ``rotating``;
-2. call regenerate once, with the secret the store holds;
-3. on an answer: store the new secret (new version) before anything else, then audit and notify;
+2. call the kind's rotation once, with the secret the store holds (GitLab punishes a second call with the old secret
+   by revoking the whole token family, gitlab-org/gitlab#524639);
+3. on an answer: store the new secret (new version, and the new token id) before anything else, then audit and
+   notify;
 4. when the answer is lost (timeout, connection reset, 5xx, a body without the secret) regenerate is NOT sent again:
    the old secret is probed for a while (the server may still be acting on the request). Refused: the new secret
    is gone, so the token is marked ``invalid`` and operators get the exact recovery steps. Still working at the end
@@ -33,7 +36,7 @@ from worker.tokens import admin
 from worker.tokens.notify import Notifier, when
 from worker.tokens.policy import DAY, rotation_refusal
 from worker.tokens.records import Origin, TokenRecord, TokenStatus
-from worker.tokens.store import TokenStore
+from worker.tokens.store import KEEP, TokenStore
 from worker.waiting import poll
 
 log = logging.getLogger("relay.tokens")
@@ -62,12 +65,17 @@ class Rotation:
     secret: SecretStr | None = None
 
 
-def recovery_steps(record: TokenRecord) -> str:
-    """What an operator does when the token's secret is lost or refused."""
+def recovery_steps(record: TokenRecord, console: str | None = None) -> str:
+    """What an operator does when the token's secret is lost or refused; ``console``: the target kind's own steps."""
     where = f"regenerate token {record.token_id} there" if record.token_id else "create a new token"
+    first = (
+        console.format(target=record.target)
+        if console
+        else f"in the admin console of target {record.target} (API7: Settings > Tokens), {where} "
+        f"or create a new token for the automation account"
+    )
     return (
-        f"To recover: 1) in the admin console of target {record.target} (API7: Settings > Tokens), {where} "
-        f"or create a new token for the automation account, and copy its secret; "
+        f"To recover: 1) {first}, and copy its secret; "
         f"2) run `relay tokens set {record.name}` (with --token-id NEW_ID if it is a new token) and paste it; "
         f"3) run `relay tokens check {record.name}`. Until then calls to {record.target} fail."
     )
@@ -79,7 +87,7 @@ def default_settle_seconds(settings: Settings) -> float:
 
 
 class Rotator:
-    """Runs the rotation protocol for tokens of API7 targets."""
+    """Runs the rotation protocol for tokens of targets whose kind can rotate (API7, GitLab)."""
 
     def __init__(
         self,
@@ -142,14 +150,13 @@ class Rotator:
             return self._settle_interrupted(record)
         started = time.monotonic()
         target = self.settings.targets[record.target]
-        assert record.token_id is not None  # checked by rotation_refusal
         credential = self.store.credential(name)
         expires_at = int(self.clock() + self.settings.tokens.rotate.new_lifetime_days * DAY)
         self.store.set_status(name, TokenStatus.ROTATING, f"rotating: {reason}")
         self.store.audit(name, "rotation-started", reason, version=record.version)
         try:
             with admin.client_for(record.target, target, credential, self.transport) as client:
-                issued = admin.regenerate(client, record.token_id, expires_at)
+                issued = admin.rotate(client, record.token_id, expires_at, now=self.clock())
         except TargetError as exc:
             # Watch a lost answer only while the lock is surely still ours (a second past its end at the latest).
             left = self.settings.tokens.lock_seconds - (time.monotonic() - started) - 1
@@ -157,8 +164,10 @@ class Rotator:
         except ValueError as exc:
             # Refused before sending (an invalid token id): nothing happened at the API.
             return self._restore(record, f"rotation not attempted: {exc}")
-        assert issued.token is not None  # Api7Tokens raises when regenerate answers no secret
-        new = self._install(name, issued.token, issued.expires_at)
+        assert issued.token is not None  # each kind's rotate raises when the answer holds no secret
+        # Until a second before the lock runs out: past it another rotation could start on the old secret.
+        deadline = started + self.settings.tokens.lock_seconds - 1
+        new = self._install(name, issued.token, issued.expires_at, issued.id, deadline=deadline)
         message = (
             f"rotated to version {new.version} (fingerprint {new.fingerprint}), "
             f"expires {when(new.expires_at) if new.expires_at else 'never'}"
@@ -168,18 +177,26 @@ class Rotator:
         log.info("token %s: %s", name, message)
         return Rotation(name, RotationOutcome.ROTATED, message, new.version, issued.token)
 
-    def _install(self, name: str, secret: SecretStr, expires_at: int) -> TokenRecord:
-        # The secret exists nowhere else: a short Redis hiccup must not lose it, so try a few times.
-        for attempt in range(5):
+    def _install(self, name: str, secret: SecretStr, expires_at: int, token_id: str, *, deadline: float) -> TokenRecord:
+        # The secret exists nowhere else: Redis restarting (seconds, not a hiccup) must not lose it, so keep trying
+        # while the lock is ours. The id goes with it (GitLab's rotation issues a new one).
+        failures: list[StoreError] = []
+
+        def stored() -> TokenRecord | None:
             try:
                 return self.store.install(
-                    name, secret.get_secret_value(), origin=Origin.ROTATION, rotated=True, expires_at=expires_at
-                )
-            except StoreError:
-                if attempt == 4:
-                    raise
-                self.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+                    name, secret.get_secret_value(), origin=Origin.ROTATION, rotated=True, expires_at=expires_at,
+                    token_id=token_id or KEEP,
+                )  # fmt: skip
+            except StoreError as exc:
+                failures.append(exc)
+                return None
+
+        left = max(0.0, deadline - time.monotonic())
+        record = poll(stored, timeout=left, interval=0.2, max_interval=1.0, sleep=self.sleep)
+        if record is None:
+            raise failures[-1]
+        return record
 
     def _failed(self, record: TokenRecord, credential: Credential, exc: TargetError, *, settle: float) -> Rotation:
         if admin.answer_lost(exc):
@@ -203,17 +220,21 @@ class Rotator:
 
         with admin.client_for(record.target, target, credential, self.transport) as client:
             if poll(refused, timeout=settle, interval=0.2, max_interval=2.0, sleep=self.sleep):
-                return self._invalid(record, "a regenerate whose answer was lost replaced the secret")
+                return self._invalid(record, "a rotation whose answer was lost replaced the secret")
         if answers[-1] == admin.Probe.WORKS:
             return self._restore(record, "the rotation did not happen (the old secret still works); next check retries")
         text = (
             f"Relay: rotating token {record.name} (target {record.target}) lost its answer and the admin API cannot "
             "be reached to tell whether the secret changed. Relay checks again at the next run. "
-            + recovery_steps(record)
+            + recovery_steps(record, self._console(record))
         )
         self.store.set_status(record.name, TokenStatus.ROTATING, "outcome unknown: admin API unreachable")
         self.notifier.alert(record, "rotation-unknown", text)
         return Rotation(record.name, RotationOutcome.UNKNOWN, "outcome unknown: admin API unreachable", record.version)
+
+    def _console(self, record: TokenRecord) -> str | None:
+        target = self.settings.targets.get(record.target)
+        return admin.console(target.kind) if target is not None and target.kind != "api7" else None
 
     def _restore(self, record: TokenRecord, message: str) -> Rotation:
         status = record.status if record.status != TokenStatus.ROTATING else TokenStatus.OK
@@ -225,7 +246,7 @@ class Rotator:
     def _invalid(self, record: TokenRecord, why: str) -> Rotation:
         self.store.set_status(record.name, TokenStatus.INVALID, why, expected_version=record.version)
         text = f"Relay: token {record.name} (target {record.target}) is no longer valid: {why}. " + recovery_steps(
-            record
+            record, self._console(record)
         )
         self.store.audit(record.name, "invalid", why, version=record.version)
         self.notifier.alert(record, "invalid", text)

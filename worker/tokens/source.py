@@ -9,6 +9,7 @@ import redis
 from worker.config import Settings
 from worker.errors import StoreError, TokenError
 from worker.targets.tokens import ConfigTokens, Credential, TokenSource
+from worker.tokens.github_app import with_app_tokens
 from worker.tokens.keys import load_cipher
 from worker.tokens.store import INDEX_KEY, TokenStore, seeds_from_settings
 
@@ -34,6 +35,8 @@ def open_store(settings: Settings, client: redis.Redis) -> TokenStore:
 def token_source(settings: Settings, client: redis.Redis) -> TokenSource:
     """The store, seeded from targets' ``token_secret``; without a key, the configuration (while the store is empty).
 
+    GitHub App targets' token names answer installation tokens minted with the stored key (``github_app``).
+
     Without RELAY_TOKEN_KEY a worker keeps working from ``token_secret`` as before the store existed, with a
     warning. Once the store holds tokens it never falls back: a configured secret may be one a rotation killed.
     """
@@ -56,4 +59,4 @@ def token_source(settings: Settings, client: redis.Redis) -> TokenSource:
     else:
         if seeded:
             log.info("token store seeded from the configuration: %s", ", ".join(seeded))
-    return store
+    return with_app_tokens(store, settings)

@@ -246,3 +246,19 @@ def test_a_missing_key_is_named(relay: Callable[..., Result], monkeypatch: pytes
     result = CliRunner().invoke(main, ["tokens", "add", "x", "--target", "gw"], input=SECRET)
     assert result.exit_code == 1
     assert "RELAY_TOKEN_KEY is not set" in result.output
+
+
+def test_a_github_apps_private_key_is_stored_whole(relay: Callable[..., Result], fake_redis: redis.Redis) -> None:
+    from tests.support import rsa_key_pair
+
+    private, _ = rsa_key_pair()
+    result = relay("add", "app-key", "--target", "mirror", input=private)
+    assert result.exit_code == 0, result.output
+    assert stored(fake_redis).credential("app-key").secret.get_secret_value() == private
+    assert "PRIVATE KEY" not in result.output
+
+
+def test_a_secret_with_spaces_is_still_refused(relay: Callable[..., Result]) -> None:
+    result = CliRunner().invoke(main, ["tokens", "add", "two", "--target", "gw"], input="one two\n")
+    assert result.exit_code != 0
+    assert "whitespace" in result.output

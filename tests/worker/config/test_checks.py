@@ -1,4 +1,4 @@
-"""Cross-checks of the rules (worker/config/checks.py): unknown targets and channels, rule names used twice."""
+"""Cross-checks (worker/config/checks.py): unknown targets, channels and repositories, rule names used twice."""
 
 from __future__ import annotations
 
@@ -18,6 +18,16 @@ from tests.worker.config.support import load_error
             "rules: [{name: r, do: [{notify: c, text: a}]}, {name: r, do: [{notify: c, text: b}]}]\n"
             "channels: {c: {kind: slack, url: 'https://x'}}",
             "rule names must be unique: 'r'",
+        ),
+        (
+            "targets: {gw: {kind: api7, base_url: 'https://gw.test'}}\n"
+            "rules: [{name: r, do: [{sync: gw, repo: nowhere, revision: main}]}]",
+            "rule 'r' syncs from unknown repository 'nowhere' (add it under repos:)",
+        ),
+        (
+            "targets: {gw: {kind: api7, base_url: 'https://gw.test'}}\n"
+            "repos: {cfg: {url: 'https://git.test/acme/cfg.git', token: nobody}}",
+            "repos.cfg.token: unknown token 'nobody'",
         ),
     ],
 )

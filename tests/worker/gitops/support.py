@@ -234,7 +234,9 @@ def sync_runtime(
 ) -> Runtime:
     """A worker's runtime whose target ``gw`` is the sandbox and whose repositories are ``repo``."""
     target = {"kind": "api7", "base_url": gateway.sandbox.url, "token_secret": gateway.sandbox.token}
-    settings = Settings(targets={"gw": target}, rules=rules, **extra)
+    # The repository the sync actions name (read through ``repo`` here, not this URL).
+    repos = {"gateway-config": {"url": "https://git.example.com/acme/gateway-config.git", "token": "gw"}}
+    settings = Settings(targets={"gw": target}, rules=rules, repos=repos, **extra)
     runtime = Runtime(settings, client, ConfigTokens(settings), transport=gateway.transport)
     runtime.commits = repo
     return runtime

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from tests.worker.targets.helpers import TOKEN, Recorder, coding_failure, make_client
 from worker.config import TARGET_AUTH, TargetConfig, TargetKindName
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind
+from worker.targets.kinds import KINDS, Api7Kind, BearerKind, CodingKind, GiteaKind, GitHubKind, GitLabKind, TargetKind
 from worker.targets.tokens import Credential
 
 BASIC = base64.b64encode(f"bot:{TOKEN}".encode()).decode()
@@ -27,6 +27,9 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
         "api7": Api7Kind,
         "coding": CodingKind,
         "bearer": BearerKind,
+        "gitlab": GitLabKind,
+        "github": GitHubKind,
+        "gitea": GiteaKind,
     }
 
 
@@ -39,6 +42,10 @@ def test_the_table_has_one_object_per_configurable_kind() -> None:
         ("coding", {}, {"Authorization": f"Bearer {TOKEN}"}),
         ("coding", {"auth": "basic", "basic_user": "bot"}, {"Authorization": f"Basic {BASIC}"}),
         ("bearer", {}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("gitlab", {}, {"PRIVATE-TOKEN": TOKEN}),
+        ("gitlab", {"auth": "bearer"}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("github", {}, {"Authorization": f"Bearer {TOKEN}"}),
+        ("gitea", {}, {"Authorization": f"Bearer {TOKEN}"}),
     ],
 )
 def test_auth_headers_per_kind_and_mode(kind: str, extra: dict[str, Any], expected: dict[str, str]) -> None:
@@ -51,9 +58,14 @@ def test_every_configurable_kind_has_its_auth_facts_and_a_class() -> None:
     assert set(get_args(TargetKindName)) == set(TARGET_AUTH) == set(KINDS)
 
 
-@pytest.mark.parametrize(("kind", "rotates"), [("api7", True), ("coding", False), ("bearer", False)])
-def test_only_api7_can_rotate(kind: str, rotates: bool) -> None:
+@pytest.mark.parametrize(
+    ("kind", "rotates"),
+    [("api7", True), ("gitlab", True), ("coding", False), ("bearer", False), ("github", False), ("gitea", False)],
+)
+def test_only_api7_and_gitlab_can_rotate(kind: str, rotates: bool) -> None:
     assert TARGET_AUTH[kind].can_rotate is rotates
+    # What the configuration says a kind can do, its class does: a rotating kind has its own rotate.
+    assert (type(KINDS[kind]).rotate is not TargetKind.rotate) is rotates
 
 
 ENVELOPE = {"Response": {"Error": {"Code": "AuthFailure.TokenFailure", "Message": "bad"}}}

@@ -182,6 +182,36 @@ def test_one_function_decides_whether_relay_rotates_a_token_and_every_caller_agr
         )
 
 
+@pytest.mark.parametrize(
+    ("kind", "refusal"),
+    [
+        ("gitlab", None),  # GitLab's self/rotate names no token: no token id needed
+        ("github", "target forge (github) does not rotate tokens through its API"),
+        ("gitea", "target forge (gitea) does not rotate tokens through its API"),
+    ],
+)
+def test_a_forge_kind_rotates_by_the_same_decision_gitlab_without_a_token_id(
+    fake_redis: redis.Redis, kind: str, refusal: str | None
+) -> None:
+    settings = make_settings(targets={"forge": {"kind": kind, "base_url": BASE}}, tokens={"warn_days": [30]})
+    store = TokenStore(fake_redis, new_cipher(), clock=lambda: NOW - 10 * DAY)
+    with api7_sandbox(lambda: NOW) as api, api.sandbox.admin() as admin:
+        secret = admin.post("/_sandbox/forges/gitlab/tokens", json={"name": "relay"}).json()["token"]
+        record = store.add("t", "forge", secret, expires_at=NOW + 20 * DAY)
+        rotates = refusal is None
+        rotator = Rotator(
+            store, settings, Notifier(store, settings, send=Sent()), transport=api.transport, settle_seconds=0,
+            clock=lambda: NOW, sleep=lambda s: None,
+        )  # fmt: skip
+
+        assert rotation_refusal(record, settings) == refusal
+        assert (next_rotation(record, settings) is not None) is rotates
+        result = rotator.rotate("t", reason="test")
+
+    assert result.outcome == (RotationOutcome.ROTATED if rotates else RotationOutcome.REFUSED)
+    assert (store.get("t").version == 2) is rotates
+
+
 def test_the_next_rotation_is_the_earlier_of_max_age_and_lifetime_left(fake_redis: redis.Redis) -> None:
     settings = make_settings(tokens={"rotate": {"before_fraction": 0.25, "max_age_days": 90}})
     store = TokenStore(fake_redis, new_cipher(), clock=lambda: NOW)

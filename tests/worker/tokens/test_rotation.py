@@ -203,3 +203,24 @@ def test_a_rotation_never_regenerates_on_top_of_an_unsettled_one(
     assert regenerate_calls(api) == 0
     assert store.get("gw-token").status == TokenStatus.OK
     assert rotator.rotate("gw-token", reason="test").outcome == RotationOutcome.ROTATED
+
+
+def test_the_new_secret_is_stored_even_when_redis_is_down_for_a_restart(
+    rotator: Rotator, store: TokenStore, api: Api7, old_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.errors import StoreError
+
+    real_install = store.install
+    failures = iter(range(12))  # a Redis restart: many more failures than a hiccup's few
+
+    def flaky_install(*args: object, **kwargs: object) -> object:
+        if next(failures, None) is not None:
+            raise StoreError("Redis error: ConnectionError")
+        return real_install(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "install", flaky_install)
+
+    result = rotator.rotate("gw-token", reason="test")
+
+    assert result.outcome == RotationOutcome.ROTATED
+    assert api.accepts(store.credential("gw-token").secret.get_secret_value())

@@ -38,10 +38,15 @@ class Cluster:
         """The receiver's base URL."""
         return f"http://127.0.0.1:{self.receiver_port}"
 
+    @property
+    def child_env(self) -> dict[str, str]:
+        """The environment of every Relay process of the run (and of the ``relay`` commands it runs)."""
+        return {**self.env, "RELAY_CONFIG": str(self.config), "RELAY_REDIS_URL": self.redis.url}
+
     def start(self, sandbox_port: int) -> None:
         """Start Redis (append-only file on), the sandbox, the receiver, the workers and beat."""
         self.redis.start()
-        self.supervisor.env.update({"RELAY_CONFIG": str(self.config), "RELAY_REDIS_URL": self.redis.url})
+        self.supervisor.env.update(self.child_env)
         python = [sys.executable, "-m"]
         start = self.supervisor.start
         sandbox = start("sandbox", [*python, "worker.cli", "sandbox", "--port", str(sandbox_port)])

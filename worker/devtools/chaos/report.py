@@ -32,11 +32,19 @@ class Report:
     longest_wait_seconds: float
     settled_after_last_fault_seconds: float | None
     faults: list[str] = field(default_factory=list)
+    rotations: dict[str, list[str]] = field(default_factory=dict)  # token -> each rotation's outcome
+    tokens_lost: list[str] = field(default_factory=list)  # tokens whose stored secret the sandbox refuses
+    failed_calls_after_settle: int = 0  # calls of deliveries posted once all settled that failed or never came
 
     @property
     def ok(self) -> bool:
-        """True when no acknowledged event is missing and no create took effect twice."""
-        return not self.missing and not self.duplicated_effects
+        """True when nothing is missing, nothing done twice, no token lost and no call fails once settled."""
+        return (
+            not self.missing
+            and not self.duplicated_effects
+            and not self.tokens_lost
+            and self.failed_calls_after_settle == 0
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -73,7 +81,9 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
         longest_wait_seconds=round(
             max((finals[e][1] - at for e, at in acknowledged.items() if e in finals), default=0), 2
         ),
-        settled_after_last_fault_seconds=round(settled - last_fault, 2) if len(finals) == len(acknowledged) else None,
+        settled_after_last_fault_seconds=(
+            round(max(0.0, settled - last_fault), 2) if len(finals) == len(acknowledged) else None
+        ),
         faults=[what for _, what in timeline.faults],
     )
 

@@ -20,7 +20,9 @@ from typing import Any
 
 import httpx
 import yaml
+from cryptography.fernet import Fernet
 
+from worker.devtools.chaos import rotations
 from worker.devtools.chaos.cluster import Cluster
 from worker.devtools.chaos.report import Report, build_report
 from worker.devtools.chaos.timeline import Posted, Timeline
@@ -43,18 +45,16 @@ class ChaosPlan:
 
 
 def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:
-    """A relay.yaml: one GitHub source, the sandbox as target, a rule whose action is a non-idempotent create."""
+    """A relay.yaml: one GitHub source, the sandbox's API7 and GitLab as targets (their tokens in the store, rotated
+    during the run), a rule whose actions are a non-idempotent create and a GitLab call."""
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    timeouts = {"connect_timeout": 1, "read_timeout": READ_TIMEOUT}
     config = {
         "data_dir": str(work_dir / ".relay"),
         "sources": {"chaos": {"kind": "github", "secret": secret}},
         "targets": {
-            "sandbox": {
-                "kind": "api7",
-                "base_url": f"http://127.0.0.1:{sandbox_port}",
-                "token_secret": f"${{{CHAOS_TOKEN_ENV}}}",
-                "connect_timeout": 1,
-                "read_timeout": READ_TIMEOUT,
-            }
+            "sandbox": {"kind": "api7", "base_url": sandbox, "token": rotations.API7_TOKEN, **timeouts},
+            "lab": {"kind": "gitlab", "base_url": sandbox, "token": rotations.GITLAB_TOKEN, **timeouts},
         },
         "rules": [
             {
@@ -65,11 +65,13 @@ def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:
                         "method": "POST",
                         "path": "/apisix/admin/services",
                         "json": {"name": "chaos-{{ event.id }}"},
-                    }
+                    },
+                    {"call": "lab", "method": "GET", "path": rotations.GITLAB_SELF},
                 ],
             }
         ],
         "celery": {"max_retries": 12, "retry_backoff_max": 4},
+        "tokens": {"lock_seconds": rotations.LOCK_SECONDS, "rotate": {"max_age_days": rotations.MAX_AGE_DAYS}},
     }
     path = work_dir / "relay.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -117,7 +119,7 @@ def inject_faults(cluster: Cluster, plan: ChaosPlan, timeline: Timeline, rng: ra
             cluster.restart("receiver")
             timeline.faults.append((time.time(), "receiver killed and restarted"))
             receiver_at = None  # type: ignore[assignment]
-        if elapsed >= next_kill:
+        if elapsed >= next_kill and not rotations.rotating(cluster.redis.url):
             victim = rng.choice([name for name in cluster.children if name.startswith("worker")])
             cluster.restart(victim)
             timeline.faults.append((time.time(), f"{victim} killed and restarted"))
@@ -143,32 +145,71 @@ def run(plan: ChaosPlan, work_dir: Path) -> Report:
     rng = random.Random(plan.seed)
     secret, token, sandbox_port = secrets.token_hex(16), secrets.token_urlsafe(24), free_port()
     config = write_config(work_dir, secret, sandbox_port)
-    env = _environment(token)
+    key = Fernet.generate_key().decode()
+    env = _environment(token, key)
     cluster = Cluster(work_dir, config, env)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     timeline = Timeline()
     try:
         cluster.start(sandbox_port)
-        httpx.post(f"{sandbox}/_sandbox/faults", json=sandbox_faults(), timeout=5).raise_for_status()
-        stop = threading.Event()
-        sender = threading.Thread(
-            target=post_steadily, args=(f"{cluster.receiver_url}/hooks/chaos", secret, plan, timeline, stop)
-        )
-        sender.start()
-        try:
-            inject_faults(cluster, plan, timeline, rng)
-        finally:
-            sender.join(plan.duration + 30)
-            stop.set()
+        tokens = rotations.Tokens(sandbox, token, cluster.child_env, key, sandbox_faults())
+        rotations.seed(tokens)
+        tokens.set_faults()
+        _under_faults(cluster, plan, timeline, rng, secret, tokens)
         httpx.delete(f"{sandbox}/_sandbox/faults", timeout=5)
         timeline.faults.append((time.time(), "faults stopped"))
-        return build_report(cluster.redis.url, sandbox, timeline, plan.settle_timeout)
+        report = build_report(cluster.redis.url, sandbox, timeline, plan.settle_timeout)
+        return _with_tokens(report, tokens, cluster, secret)
     finally:
         cluster.stop()
 
 
-def _environment(token: str) -> dict[str, Any]:
+def _under_faults(
+    cluster: Cluster,
+    plan: ChaosPlan,
+    timeline: Timeline,
+    rng: random.Random,
+    secret: str,
+    tokens: rotations.Tokens,
+) -> None:
+    """Deliveries, faults and rotations at once, until the plan's duration is over (and the rotations done)."""
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=post_steadily, args=(f"{cluster.receiver_url}/hooks/chaos", secret, plan, timeline, stop)
+    )
+    sender.start()
+    rotator = rotations.start(cluster, tokens, plan.duration, lambda what: timeline.faults.append((time.time(), what)))
+    try:
+        inject_faults(cluster, plan, timeline, rng)
+    finally:
+        sender.join(plan.duration + 30)
+        stop.set()
+        rotator.join(rotations.LOCK_SECONDS * 3 + 60)
+
+
+def _with_tokens(report: Report, tokens: rotations.Tokens, cluster: Cluster, secret: str) -> Report:
+    """Add what became of the tokens: the rotations, the tokens lost, and calls failing once all has settled."""
+    report.rotations = rotations.outcomes(tokens, cluster.redis.url)
+    report.tokens_lost = rotations.lost_tokens(tokens, cluster.redis.url)
+    report.failed_calls_after_settle = calls_after_settle(cluster, tokens.sandbox, secret)
+    return report
+
+
+def calls_after_settle(cluster: Cluster, sandbox: str, secret: str, count: int = 5) -> int:
+    """Post ``count`` more deliveries once all has settled: their failed calls, and the deliveries not done."""
+    since = time.time()
+    timeline = Timeline()
+    plan = ChaosPlan(duration=count / 10, rate=10)
+    post_steadily(f"{cluster.receiver_url}/hooks/chaos", secret, plan, timeline, threading.Event())
+    final = build_report(cluster.redis.url, sandbox, timeline, 60)
+    records = httpx.get(f"{sandbox}/_sandbox/requests", timeout=10).json()
+    answered = [r for r in records if r["time"] >= since and not r["path"].startswith("/_sandbox")]
+    failed = sum(1 for r in answered if r["status"] >= 400)
+    return failed + (final.posted - final.done)
+
+
+def _environment(token: str, key: str) -> dict[str, Any]:
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("RELAY_")}
-    return {**env, CHAOS_TOKEN_ENV: token, "RELAY_SANDBOX_TOKEN": token}
+    return {**env, CHAOS_TOKEN_ENV: token, "RELAY_SANDBOX_TOKEN": token, "RELAY_TOKEN_KEY": key}

@@ -1,4 +1,6 @@
-"""A local stand-in for API7 Enterprise's admin API and CODING's open API (see `create_app`).
+"""A local stand-in for API7 Enterprise's admin API and CODING's open API (see `create_app`), and for the parts of
+GitLab, GitHub and Gitea Relay calls (token self-rotation, App installation tokens, commit statuses: see
+`forge_gitlab`, `forge_github` and `forge_control`). `gitserver` is a smart-HTTP git server that demands a token.
 
 One generation of API7 per instance (`api7_version`, see `versions`): 3.2's service and route templates with
 publishing (`admin_services`, `admin_v32`), or 3.5+'s runtime resources per gateway group (`admin_runtime`).

@@ -19,6 +19,9 @@ from worker.devtools.sandbox.admin_v32 import v32_routes
 from worker.devtools.sandbox.coding import coding_routes
 from worker.devtools.sandbox.control import control_routes
 from worker.devtools.sandbox.control_groups import group_control_routes
+from worker.devtools.sandbox.forge_control import forge_control_routes
+from worker.devtools.sandbox.forge_github import github_routes
+from worker.devtools.sandbox.forge_gitlab import gitlab_routes
 from worker.devtools.sandbox.middleware import SandboxMiddleware
 from worker.devtools.sandbox.state import SandboxState, new_state
 from worker.devtools.sandbox.versions import DEFAULT_VERSION
@@ -48,6 +51,9 @@ def build_app(state: SandboxState) -> Starlette:
         routes.extend(runtime_routes(state))
     else:
         routes.extend([*service_routes(state), *v32_routes(state)])
+    # GitLab's, GitHub's and Gitea's endpoints Relay calls, whichever API7 version the sandbox plays.
+    routes += [*forge_control_routes(state.forges, state.clock), *gitlab_routes(state.forges, state.clock)]
+    routes += github_routes(state.forges, state.clock)
     for prefix in TOKEN_PREFIXES:
         routes.extend(token_routes(state, prefix))
     app = Starlette(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from worker.devtools.sandbox.catalog import Catalog
 from worker.devtools.sandbox.effects import EffectLog
 from worker.devtools.sandbox.faults import FaultQueue
+from worker.devtools.sandbox.forge_state import ForgeState
 from worker.devtools.sandbox.recorder import Recorder
 from worker.devtools.sandbox.runtime import RuntimeStore
 from worker.devtools.sandbox.tokens import IssuedTokens
@@ -34,6 +35,7 @@ class SandboxState:
     faults: FaultQueue = field(default_factory=FaultQueue)
     recorder: Recorder = field(default_factory=Recorder)
     effects: EffectLog = field(default_factory=EffectLog)
+    forges: ForgeState = field(default_factory=ForgeState)
 
     @property
     def runtime_api(self) -> bool:
