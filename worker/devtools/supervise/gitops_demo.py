@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.devtools.sandbox.gitserver import HTTP_BACKEND
+
 REPO = "gateway-config"
 FULL_NAME = f"demo/{REPO}"
 GROUP = "default"
@@ -24,7 +26,6 @@ BRANCH = "main"
 GIT_TARGET = "demo-git"
 GIT_TOKEN_ENV = "RELAY_UP_GIT_TOKEN"  # noqa: S105 (a variable name, not a secret)
 INFO_FILE = "demo.json"
-HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"  # Debian's git ships it (the git server's backend)
 _IDENTITY = {"user.name": "Relay demo", "user.email": "demo@relay.invalid"}
 
 FIRST_FILE = """\
