@@ -211,8 +211,9 @@ def test_pushes_delivered_out_of_order_end_at_the_newest_commit(
     revisions = Revisions(redis.Redis.from_url(relay.redis_url), "gw", "default")
     assert (revisions.state().last_applied, revisions.state().outcome) == (shas[2], "applied")
     applied = [entry["revision"] for entry in reversed(revisions.history()) if entry["outcome"] == "applied"]
-    assert applied[-1] == shas[2]
-    assert shas[2] not in applied[:-1]  # once the newest applied, nothing older was applied after it
+    # Once the newest was applied, nothing older was applied after it (the newest may be checked again: a deferred
+    # push's retry finds it applied and writes nothing).
+    assert set(applied[applied.index(shas[2]) :]) == {shas[2]}
 
 
 def test_a_bad_file_fails_the_event_naming_its_file_and_line_and_writes_nothing(
