@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import redis
 
 from tests.integration.support import rule, stack_config
 from tests.support import Sandbox
@@ -86,21 +85,3 @@ def secret_forms(secrets: Iterable[str], users: Iterable[str] = ()) -> list[byte
 def leaked(blob: bytes, forms: list[bytes]) -> list[bytes]:
     """The forms found in ``blob``."""
     return [form for form in forms if form in blob]
-
-
-def redis_dump(client: redis.Redis) -> bytes:
-    """Every key and every value in the database, as bytes."""
-    readers: dict[bytes, Callable[[bytes], Any]] = {
-        b"string": lambda key: [client.get(key)],
-        b"hash": lambda key: [part for pair in client.hgetall(key).items() for part in pair],
-        b"list": lambda key: client.lrange(key, 0, -1),
-        b"set": lambda key: client.smembers(key),
-        b"zset": lambda key: client.zrange(key, 0, -1),
-    }
-    out: list[bytes] = []
-    for key in client.scan_iter(count=1000):
-        out.append(key)
-        kind: Any = client.type(key)
-        assert kind in readers, f"{key!r} is a {kind!r}: read it too"
-        out.extend(value for value in readers[kind](key) if isinstance(value, bytes))
-    return b"\n".join(out)

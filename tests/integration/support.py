@@ -5,10 +5,12 @@ The ``stack`` fixture (tests/integration/conftest.py) builds a :class:`Stack` fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import redis
 
 from tests.support import GITHUB_SECRET, Sandbox, Server, github_delivery
 from worker.config import Settings
@@ -80,3 +82,21 @@ class Stack:
         assert answer.status_code == 202, answer.text
         event_id: str = answer.json()["event_id"]
         return event_id
+
+
+def redis_dump(client: redis.Redis) -> bytes:
+    """Every key and every value in the database, as bytes."""
+    readers: dict[bytes, Callable[[bytes], Any]] = {
+        b"string": lambda key: [client.get(key)],
+        b"hash": lambda key: [part for pair in client.hgetall(key).items() for part in pair],
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"set": lambda key: client.smembers(key),
+        b"zset": lambda key: client.zrange(key, 0, -1),
+    }
+    out: list[bytes] = []
+    for key in client.scan_iter(count=1000):
+        out.append(key)
+        kind: Any = client.type(key)
+        assert kind in readers, f"{key!r} is a {kind!r}: read it too"
+        out.extend(value for value in readers[kind](key) if isinstance(value, bytes))
+    return b"\n".join(out)

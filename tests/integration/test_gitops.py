@@ -27,12 +27,11 @@ from tests.integration.gitops_support import (
     gitops_config,
     leaked,
     push,
-    redis_dump,
     route,
     route_id,
     secret_forms,
 )
-from tests.integration.support import Stack
+from tests.integration.support import Stack, redis_dump
 from tests.support import ROOT, Sandbox, wait_for, wait_for_event
 from tests.worker.repos.support import GIT_TOKEN, Origin, git_server, make_origin
 from worker.devtools.sandbox.gitserver import GitServer

@@ -18,6 +18,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
+from tests.integration.support import redis_dump
 from tests.support import ROOT
 from tests.worker.repos.support import GIT_TOKEN, Origin
 from worker.config import Settings
@@ -111,23 +112,6 @@ def relay(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "worker.cli", *args], cwd=ROOT, env=dict(os.environ), capture_output=True, timeout=120
     )
-
-
-def redis_dump(client: redis.Redis) -> bytes:
-    """Every key and value in the database, as bytes."""
-    out: list[bytes] = []
-    readers: dict[bytes, Callable[[bytes], Any]] = {
-        b"string": lambda key: [client.get(key)],
-        b"hash": lambda key: [part for pair in client.hgetall(key).items() for part in pair],
-        b"list": lambda key: client.lrange(key, 0, -1),
-        b"set": lambda key: client.smembers(key),
-        b"zset": lambda key: client.zrange(key, 0, -1),
-    }
-    for key in client.scan_iter(count=1000):
-        out.append(key)
-        kind: Any = client.type(key)
-        out.extend(value for value in readers[kind](key) if isinstance(value, bytes))
-    return b"".join(out)
 
 
 def test_a_file_is_read_at_a_commit_and_the_token_leaks_nowhere(
