@@ -20,6 +20,7 @@ from worker.gitops.envvars import policy
 from worker.gitops.reconcile import Reconciler, SyncSpec
 from worker.gitops.source import CommitSource
 from worker.ops import stats
+from worker.repos.statuses import DESCRIPTION_MAX, SHA, CommitState, CommitStatus
 from worker.runtime import Runtime, get_runtime
 from worker.store.events import ActionResult
 from worker.tokens.lifecycle import report_refused
@@ -68,6 +69,24 @@ def commit_source(runtime: Runtime) -> CommitSource:
     return runtime.repos
 
 
+def outcome_line(spec: SyncSpec, outcome: str, changed: dict[str, int]) -> str:
+    """One line for the commit: what the reconcile did to the group."""
+    if outcome != "applied":
+        return f"gateway group {spec.group}: {outcome}"
+    counts = ", ".join(f"{changed.get(op, 0)} {op}" for op in ("create", "update", "delete"))
+    return f"gateway group {spec.group}: applied ({counts})"
+
+
+def report_commit(runtime: Runtime, spec: SyncSpec, event: str, state: CommitState, line: str) -> None:
+    """Tell the repository's forge what Relay did with the commit; a failure to report never fails the event."""
+    if not SHA.fullmatch(spec.revision):  # a branch or tag name: the status belongs to a commit id
+        return
+    public_url = runtime.settings.receiver.public_url
+    story = f"{str(public_url).rstrip('/')}/status/events/{event}" if public_url and event else None
+    status = CommitStatus(state, line.splitlines()[0][:DESCRIPTION_MAX], story, context=f"relay/{spec.group}")
+    runtime.statuses.report(spec.repo, spec.revision, status)
+
+
 def spec_with_version(settings: Settings, spec: SyncSpec) -> SyncSpec:
     """The spec with its target's configured API7 version."""
     version = settings.targets[spec.target].api7_version
@@ -87,23 +106,34 @@ class SyncRunner(Runner[SyncAction, SyncSpec]):
         """Reconcile; the result keeps the revision, the outcome and every write made."""
         spec = spec_with_version(runtime.settings, render_sync(action, context))
         event = str((context.get("event") or {}).get("id", ""))
+        report_commit(runtime, spec, event, CommitState.PENDING, f"reconciling gateway group {spec.group}")
         try:
             outcome = reconciler_for(runtime, action.sync).reconcile(spec, step.key, event)
         except AuthError as exc:
             token_name = runtime.settings.token_names[action.sync]
             report_refused(runtime.tokens, runtime.settings, token_name, exc, notifications=runtime.notifications)
-            stats.record_reconcile(runtime.redis, action.sync, spec.group, "failed", {})
+            self._failed(runtime, spec, event, exc)
             raise
-        except RelayError:
-            stats.record_reconcile(runtime.redis, action.sync, spec.group, "failed", {})
+        except RelayError as exc:
+            self._failed(runtime, spec, event, exc)
             raise
         changed = outcome.summary if outcome.outcome == "applied" else {}
         stats.record_reconcile(runtime.redis, action.sync, spec.group, outcome.outcome, changed)
+        if not outcome.waiting:
+            report_commit(runtime, spec, event, CommitState.SUCCESS, outcome_line(spec, outcome.outcome, changed))
         if outcome.waiting:
             # Left to the running reconcile, which takes it at its end; retried too, so that it is never stranded if
             # that reconcile fails first (the retry finds it applied, or older than what was, and does nothing).
             raise RetryableError(f"deferred: {outcome.reason}", retry_after=DEFERRED_RETRY_SECONDS)
         return step.result(action, status_code=None, detail=outcome.detail())
+
+    @staticmethod
+    def _failed(runtime: Runtime, spec: SyncSpec, event: str, exc: RelayError) -> None:
+        stats.record_reconcile(runtime.redis, spec.target, spec.group, "failed", {})
+        # A retry may still apply it: the commit stays pending until the event's last try fails.
+        final = not isinstance(exc, RetryableError)
+        state = CommitState.FAILURE if final else CommitState.PENDING
+        report_commit(runtime, spec, event, state, f"{'failed' if final else 'retrying'}: {exc}")
 
     def templates(self, action: SyncAction) -> dict[str, Any]:
         """The revision."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from pydantic import ValidationError
@@ -30,6 +31,7 @@ SYNC = {
     "gateway_group": "default",
     "env": {"allow": ["CI_BOT_KEY"]},
 }
+GH_REPO = "https://github.example.com/acme/gw.git"
 RULE = {"name": "gitops", "on": {"source": "coding", "event": "push"}, "do": [SYNC]}
 
 
@@ -199,3 +201,40 @@ def test_the_event_story_shows_each_write(
 def test_the_sync_target_must_be_an_api7_target() -> None:
     with pytest.raises(ValidationError, match="syncs target 'coding', which is no api7 target"):
         Settings(**support.config_with([{"name": "r", "do": [{**SYNC, "sync": "coding"}]}]))
+
+
+def test_the_commit_gets_pending_then_success_or_failure_with_a_link_to_the_story(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, bad = "a" * 40, "b" * 40
+    repo = FakeRepo()
+    repo.commit(good, {"gateway/a.yaml": EXAMPLE})
+    repo.commit(bad, {"gateway/a.yaml": "services:\n  - name: x\n    routes: [{name: r}]\n"})
+    url = gateway.sandbox.url
+    forge_token = httpx.post(f"{url}/_sandbox/forges/tokens", json={"forge": "github"}, timeout=5).json()["token"]
+    monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
+    runtime = sync_runtime(
+        fake_redis,
+        gateway,
+        repo,
+        [RULE],
+        receiver={"public_url": "https://relay.example.com/"},
+        targets_extra={"gh": {"kind": "github", "base_url": url, "token_secret": forge_token}},
+        repos={"gateway-config": {"url": GH_REPO, "token": "gh", "forge": "github", "api_url": url}},
+    )
+    applied, refused = _push(runtime, good), _push(runtime, bad)
+    assert pipeline.process(runtime, applied).status == EventStatus.DONE
+    assert pipeline.process(runtime, refused).status == EventStatus.FAILED
+
+    seen = httpx.get(f"{url}/_sandbox/forges/statuses", timeout=5).json()
+    assert [(s["sha"], s["state"]) for s in seen] == [
+        (good, "pending"), (good, "success"), (bad, "pending"), (bad, "failure")
+    ]  # fmt: skip
+    assert seen[1]["description"] == "gateway group default: applied (4 create, 0 update, 0 delete)"
+    assert "gateway/a.yaml" in seen[3]["description"]
+    assert len(seen[3]["description"]) <= 140
+    assert {s["target_url"] for s in seen} == {
+        f"https://relay.example.com/status/events/{applied}",
+        f"https://relay.example.com/status/events/{refused}",
+    }
+    assert {s["context"] for s in seen} == {"relay/default"}

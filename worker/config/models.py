@@ -189,6 +189,8 @@ class ReceiverConfig(StrictModel):
     timeout_keep_alive: int = Field(default=5, ge=1)
     # Set: /metrics and /status need it (Bearer, or Basic's password), so the public port does not show token names.
     metrics_token: SecretStr | None = None
+    # Where operators reach this receiver (https://relay.example.com): commit statuses link to the event's story there.
+    public_url: AnyHttpUrl | None = None
 
 
 class CeleryConfig(StrictModel):

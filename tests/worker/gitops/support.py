@@ -236,7 +236,9 @@ def sync_runtime(
     target = {"kind": "api7", "base_url": gateway.sandbox.url, "token_secret": gateway.sandbox.token}
     # The repository the sync actions name (read through ``repo`` here, not this URL).
     repos = {"gateway-config": {"url": "https://git.example.com/acme/gateway-config.git", "token": "gw"}}
-    settings = Settings(targets={"gw": target}, rules=rules, repos=repos, **extra)
+    repos = extra.pop("repos", repos)
+    targets = {"gw": target, **extra.pop("targets_extra", {})}
+    settings = Settings(targets=targets, rules=rules, repos=repos, **extra)
     runtime = Runtime(settings, client, ConfigTokens(settings), transport=gateway.transport)
     runtime.commits = repo
     return runtime
