@@ -26,6 +26,11 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4  # masking shorter strings would garble ordinary words; they are no real secrets anyway
 
 
+def basic_credentials(user: str, secret: str) -> str:
+    """The credentials of an HTTP Basic header: the one encoding every client sends and the redactor masks."""
+    return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+
+
 def forms(secret: str, *, basic_user: str | None = None) -> set[str]:
     """Every text form of ``secret``: plain, URL-encoded, JSON-escaped, and Basic credentials of ``basic_user``."""
     if len(secret) < MIN_SECRET_LENGTH:
@@ -33,7 +38,7 @@ def forms(secret: str, *, basic_user: str | None = None) -> set[str]:
     found = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
     found |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     if basic_user is not None:
-        found.add(base64.b64encode(f"{basic_user}:{secret}".encode()).decode("ascii"))
+        found.add(basic_credentials(basic_user, secret))
     return found
 
 

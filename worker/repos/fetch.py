@@ -21,9 +21,10 @@ from worker.errors import (
     RepoNotFound,
     RepoUnavailable,
 )
+from worker.redaction import basic_credentials
 from worker.repos.cache import RepoCache
 from worker.repos.config import RepoConfig
-from worker.repos.git import Git, GitAborted, GitResult, basic_header
+from worker.repos.git import Git, GitAborted, GitResult
 
 FULL_DEPTH = 2147483647  # git: "--depth=2147483647 has the same meaning as --unshallow"
 BRANCH_DEPTHS = (1, 50, FULL_DEPTH)
@@ -181,7 +182,7 @@ def classify(repo: str, stderr: str, version: int | None) -> RepoError:
 
 def access_for(config: RepoConfig, secret: str, version: int | None) -> Access:
     """The header carrying ``secret`` for this repository's forge."""
-    return Access(basic_header(config.user, secret), version)
+    return Access("Basic " + basic_credentials(config.user, secret), version)
 
 
 def _last_line(stderr: str) -> str:

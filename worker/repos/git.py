@@ -10,7 +10,6 @@ shows those to every user), never a URL, never a file. A process's environment i
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
@@ -64,11 +63,6 @@ class Git(Protocol):
 
 class GitAborted(RepoUnavailable):
     """``watch`` stopped the command (it returned a reason); the caller turns the reason into its own error."""
-
-
-def basic_header(user: str, secret: str) -> str:
-    """The ``Authorization`` header value for HTTP Basic with the token as password."""
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
 
 
 def environment(config: Mapping[str, str] | None, home: Path) -> dict[str, str]:

@@ -28,13 +28,13 @@ the Tencent Cloud API 3.0 conventions: a dotted code whose first part is the fam
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.redaction import basic_credentials
 from worker.targets import gitlab_tokens
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.caller import Caller
@@ -128,7 +128,7 @@ class CodingKind(TargetKind):
         """Bearer, or Basic with ``basic_user``."""
         secret = credential.secret.get_secret_value()
         if config.auth_mode == "basic":
-            return {"Authorization": f"Basic {basic(config.basic_user or 'relay', secret)}"}
+            return {"Authorization": f"Basic {basic_credentials(config.basic_user or 'relay', secret)}"}
         return {"Authorization": f"Bearer {secret}"}
 
     def error_envelope(self, body: Any) -> tuple[str, str] | None:
@@ -225,11 +225,6 @@ def github_expiry(header: str | None) -> int:
 def kind_of(config: TargetConfig) -> TargetKind:
     """The kind object of a target."""
     return KINDS[config.kind]
-
-
-def basic(user: str, secret: str) -> str:
-    """The credentials of an HTTP Basic header."""
-    return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
 
 
 def _in_family(code: str, families: tuple[str, ...]) -> bool:
