@@ -84,7 +84,13 @@ class Applier:
     def _send(self, write: Write) -> TargetError | None:
         self.journal.sent(write.key)
         try:
-            self.client.call(write.method, write.path, params=write.params or None, json=write.body)
+            self.client.call(
+                write.method,
+                write.path,
+                params=write.params or None,
+                json=write.body,
+                idempotency_key=self.journal.idempotency_key(write.key),
+            )
         except TargetError as exc:
             return exc
         self._record(write)

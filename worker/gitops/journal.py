@@ -10,6 +10,7 @@ there cannot apply twice).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import redis
@@ -24,6 +25,7 @@ class Journal:
 
     def __init__(self, client: redis.Redis, step: str, ttl_seconds: int) -> None:
         self.client = client
+        self.step = step
         self.name = keys.JOURNAL + step
         self.ttl = ttl_seconds
 
@@ -32,6 +34,14 @@ class Journal:
         value = self.client.hget(self.name, write)
         text = value.decode() if isinstance(value, bytes) else value
         return text if text in ("sent", "done") else None  # type: ignore[return-value]
+
+    def idempotency_key(self, write: str) -> str:
+        """The ``Idempotency-Key`` a write is sent with: the step, then a digest of the write (request and bodies).
+
+        API7 ignores it; it names the write in the gateway's access log, and lets a fault run count a write that
+        took effect twice.
+        """
+        return f"{self.step}:{hashlib.sha256(write.encode()).hexdigest()[:16]}"
 
     def sent(self, write: str) -> None:
         """About to send ``write``."""

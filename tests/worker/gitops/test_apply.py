@@ -123,7 +123,9 @@ def test_a_write_only_resource_cut_short_is_sent_again(gateway: Gateway, fake_re
         reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
     gateway.transport = None
     reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "step", "evt")
-    assert list(gateway.effective().values()) == [2]
+    # Sent twice, the same body: the second PUT changed nothing, so the key took effect once.
+    assert len(gateway.writes(effect=None)) == 2
+    assert list(gateway.effective().values()) == [1]
     assert reconciler(gateway, repo, fake_redis).plan(spec("c1")).plan.changes == []
 
 
@@ -163,3 +165,15 @@ def test_an_api7_error_envelope_stops_the_run_with_its_message(gateway: Gateway,
     assert "answered 400" in message
     assert "applied 1 write(s)" in message  # the service, before its route
     assert gateway.sandbox.token not in message
+
+
+def test_each_write_carries_an_idempotency_key_naming_its_step_and_revision(
+    gateway: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": MANY})
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "evt:rule:0", "evt")
+    keys = [r["idempotency_key"] for r in gateway.sandbox.requests() if r["method"] == "PUT"]
+    assert len(keys) == WRITES_OF_MANY
+    assert len(set(keys)) == WRITES_OF_MANY  # one per write
+    assert all(key.startswith("evt:rule:0:c1:") for key in keys), keys

@@ -27,7 +27,8 @@ Control API, under `/_sandbox` (no authentication, never recorded, never faulted
   (any header, query or JSON field named like token, key, secret, password, authorization, cookie, credential).
   `DELETE /_sandbox/requests` -> `{"deleted": n}`.
 - `GET /_sandbox/effects?by=idempotency_key|path|route&path=<prefix>&method=<M>` -> writes that took effect (2xx
-  POST/PUT/PATCH/DELETE on admin routes, dry runs excluded), not bounded like the request log:
+  POST/PUT/PATCH/DELETE on admin routes; dry runs and PUTs that left the resource as it was excluded), not
+  bounded like the request log:
   `{"by", "total", "counts": {label: n}, "duplicates": {label: n > 1}, "without_key": n}` (`route` labels are
   `"POST /path"`). `DELETE /_sandbox/effects` -> `{"deleted": n}`.
 """

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.catalog import Catalog
+from worker.devtools.sandbox.effects import stored
 from worker.devtools.sandbox.runtime import Resource, RuntimeStore
 from worker.devtools.sandbox.runtime_defaults import core_schema
 from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, Kind
@@ -92,7 +93,7 @@ def kind_routes(state: SandboxState, kind: Kind) -> list[BaseRoute]:
 
     async def put_one(request: Request) -> JSONResponse:
         group_id, ident = group(request), path_id(request, "id")
-        resource, _ = store.put(group_id, kind, ident, await read_object(request))
+        resource = stored(request.scope, store.put(group_id, kind, ident, await read_object(request)))
         return JSONResponse(value_envelope(resource.public()))
 
     async def delete_one(request: Request) -> JSONResponse:
@@ -143,7 +144,7 @@ def credential_routes(state: SandboxState) -> list[BaseRoute]:
     async def put_one(request: Request) -> JSONResponse:
         group_id, username = where(request)
         body = await read_object(request)
-        resource, _ = store.put(group_id, CREDENTIALS, path_id(request, "id"), body, username)
+        resource = stored(request.scope, store.put(group_id, CREDENTIALS, path_id(request, "id"), body, username))
         return JSONResponse(value_envelope(resource.public()))
 
     async def delete_one(request: Request) -> JSONResponse:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.admin_runtime import ADMIN, group_of, list_answer
+from worker.devtools.sandbox.effects import stored
 from worker.devtools.sandbox.runtime import TEMPLATES
 from worker.devtools.sandbox.runtime_kinds import KINDS, ROUTE_TEMPLATES, SSLS_V32, Kind
 from worker.devtools.sandbox.state import SandboxState
@@ -46,7 +47,7 @@ def route_template_routes(state: SandboxState) -> list[BaseRoute]:
         service_id = body.get("service_id")
         if isinstance(service_id, str) and service_id and service_id not in catalog.services:
             raise bad_request(f"service not found: {service_id}")
-        resource, _ = store.put(TEMPLATES, ROUTE_TEMPLATES, ident, body)
+        resource = stored(request.scope, store.put(TEMPLATES, ROUTE_TEMPLATES, ident, body))
         return answer(ident, resource.public())
 
     async def delete_one(request: Request) -> JSONResponse:
@@ -93,7 +94,7 @@ def group_kind_routes(state: SandboxState, kind: Kind, param: str) -> list[BaseR
         holder = store.find(kind, ident)
         if by_id_alone and holder not in (None, group_id):
             raise bad_request(f"{kind.label} {ident} exists in another gateway group")
-        resource, _ = store.put(group_id, kind, ident, await read_object(request))
+        resource = stored(request.scope, store.put(group_id, kind, ident, await read_object(request)))
         return JSONResponse(value_envelope(resource.public()))
 
     async def delete_one(request: Request) -> JSONResponse:
@@ -128,7 +129,7 @@ def metadata_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def put_one(request: Request) -> JSONResponse:
         group_id, name = where(request)
-        resource, _ = state.runtime.put(group_id, kind, name, await read_object(request))
+        resource = stored(request.scope, state.runtime.put(group_id, kind, name, await read_object(request)))
         return JSONResponse(value_envelope(resource.public()))
 
     one = ADMIN + "/plugin_metadata/{plugin_name}"

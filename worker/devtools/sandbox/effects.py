@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TypeVar
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+T = TypeVar("T")
 GROUPINGS = ("idempotency_key", "path", "route")
+# Set in a request's scope by a handler whose PUT left the resource as it was (the same body sent again).
+UNCHANGED_SCOPE_KEY = "relay.sandbox.unchanged"
 
 
-def is_effect(method: str, status: int, query: Mapping[str, Any]) -> bool:
-    """Tell whether an answered request changed the sandbox: a 2xx write that is not a dry run."""
-    return method in WRITE_METHODS and 200 <= status < 300 and "dry-run" not in query
+def stored(scope: MutableMapping[str, Any], put: tuple[T, bool]) -> T:
+    """The resource a PUT stored; the request is marked as no effect when the PUT changed nothing."""
+    resource, changed = put
+    if not changed:
+        scope[UNCHANGED_SCOPE_KEY] = True
+    return resource
+
+
+def is_effect(method: str, status: int, query: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
+    """Tell whether an answered request changed the sandbox: a 2xx write, not a dry run, that changed something.
+
+    A PUT of a body equal to what is stored is answered like any other, but changes nothing, so it is no effect:
+    a fault run counts a write sent again after it took effect only when it changed the gateway a second time.
+    """
+    changed = not scope.get(UNCHANGED_SCOPE_KEY, False)
+    return method in WRITE_METHODS and 200 <= status < 300 and "dry-run" not in query and changed
 
 
 class EffectLog:

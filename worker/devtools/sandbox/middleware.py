@@ -182,7 +182,7 @@ class SandboxMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                self._count_effect(record, status, coding=coding)
+                self._count_effect(record, status, scope, coding=coding)
                 if after is not None and after.latency_ms:
                     # Counted before the delay: a client that times out meanwhile does not undo the write.
                     await asyncio.sleep(after.latency_ms / 1000)
@@ -192,9 +192,9 @@ class SandboxMiddleware:
         await self.app(scope, replay_receive, capture_send)
         return status
 
-    def _count_effect(self, record: RequestRecord, status: int, *, coding: bool) -> None:
+    def _count_effect(self, record: RequestRecord, status: int, scope: Scope, *, coding: bool) -> None:
         # CODING's only action is a read, and its errors come back with HTTP 200: nothing to count there.
-        if not coding and is_effect(record.method, status, record.query):
+        if not coding and is_effect(record.method, status, record.query, scope):
             record.effect = True
             self.state.effects.add(record.method, record.path, record.idempotency_key)
 

@@ -84,7 +84,7 @@ class RuntimeStore:
     def put(
         self, group_id: str, kind: Kind, ident: str, body: Mapping[str, Any], parent: str | None = None
     ) -> tuple[Resource, bool]:
-        """Create or replace a resource (a PUT replaces the whole body); return it and whether it is new."""
+        """Create or replace a resource (a PUT replaces the whole body); return it and whether that changed it."""
         check_id_fields(body, ident, kind.id_fields)
         config = {k: v for k, v in body.items() if k not in SERVER_FIELDS and k not in kind.id_fields}
         kind.check(config)
@@ -96,8 +96,9 @@ class RuntimeStore:
         bucket = self.bucket(group_id, kind)
         existing = bucket.get(_key(ident, parent))
         if existing is not None:
+            changed = existing.config != config
             existing.config, existing.updated_at = config, now
-            return existing, False
+            return existing, changed
         self._seq += 1
         created = Resource(kind, ident, config, now, now, self._seq, parent)
         bucket[_key(ident, parent)] = created

@@ -106,3 +106,17 @@ async def test_recorded_requests_can_be_filtered(
     await client.get("/api/gateway_groups")
     records = (await anon.get("/_sandbox/requests", params=params)).json()
     assert [(r["method"], r["status"]) for r in records] == expected
+
+
+async def test_a_put_that_changes_nothing_is_answered_but_is_no_effect(rt: httpx.AsyncClient) -> None:
+    path, params = "/apisix/admin/services/billing", {"gateway_group_id": "default"}
+    bodies = (SERVICE, SERVICE, {**SERVICE, "desc": "changed"}, {**SERVICE, "desc": "changed"})
+    for n, body in enumerate(bodies):
+        response = await rt.put(path, params=params, json=body, headers={"Idempotency-Key": f"k{n // 2}"})
+        assert response.status_code == 200, response.text
+
+    # The first PUT created it, the third changed it; the same body sent again changed nothing either time.
+    body = await effects(rt)
+    assert (body["counts"], body["duplicates"]) == ({"k0": 1, "k1": 1}, {})
+    recorded = (await rt.get("/_sandbox/requests", params={"method": "PUT"})).json()
+    assert [r["effect"] for r in recorded] == [True, False, True, False]
