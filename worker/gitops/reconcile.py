@@ -1,8 +1,8 @@
 """One reconcile: read the commit, read the gateway group, plan, apply, record; newest revision wins.
 
 ``Reconciler.plan`` is read-only (``relay rules test``, ``relay gitops plan`` and the drift check use it);
-``Reconciler.reconcile`` holds the group's lock, skips a revision older than the last applied one, applies, and then
-takes the revision that arrived meanwhile (if newer) before letting go.
+``Reconciler.reconcile`` holds the group's lock, skips a revision older than the last applied one (or than a newer one
+left half-applied), applies, and then takes the revision that arrived meanwhile (if newer) before letting go.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from worker.gitops.journal import Journal
 from worker.gitops.limits import DEFAULT_LIMITS, Limits
 from worker.gitops.paths import check_pattern
 from worker.gitops.plan import Plan, PlanInput, build_plan
-from worker.gitops.revisions import Pending, Revisions
+from worker.gitops.revisions import GroupState, Pending, Revisions
 from worker.gitops.source import CommitContent, CommitSource
 from worker.gitops.writeonly import redact_sensitive
 from worker.redaction import Secrets
@@ -179,11 +179,11 @@ class Reconciler:
         return outcome
 
     def _once(self, spec: SyncSpec, step: str, revisions: Revisions) -> Outcome:
-        applied = revisions.state().last_applied
         commit = self.read_commit(spec)
         sha = commit.sha
-        if applied and sha != applied and self.commits.is_ancestor(spec.repo, sha, applied):
-            return Outcome("skipped", sha, f"{sha[:12]} is older than the last applied revision {applied[:12]}")
+        superseded = self._superseded(spec.repo, sha, revisions.state())
+        if superseded is not None:
+            return Outcome("skipped", sha, superseded)
         revisions.attempted(sha, spec.repo)
         try:
             planned = self.plan(spec, commit)
@@ -213,6 +213,23 @@ class Reconciler:
             secrets=frozenset(planned.desired.secrets),
         )  # fmt: skip
         return applier.apply(planned.phases)
+
+    def _superseded(self, repo: str, sha: str, state: GroupState) -> str | None:
+        """Why ``sha`` must not be applied: it is older than the last applied revision, or than a newer one whose
+        reconcile started and did not finish (some of its writes may be on the gateway; its event retries it)."""
+        applied, attempted = state.last_applied, state.last_attempted
+        if applied and sha != applied and self.commits.is_ancestor(repo, sha, applied):
+            return f"{sha[:12]} is older than the last applied revision {applied[:12]}"
+        if attempted and attempted != applied and state.repo == repo and self._older(repo, sha, attempted):
+            return f"{sha[:12]} is older than {attempted[:12]}, whose reconcile started and did not finish"
+        return None
+
+    def _older(self, repo: str, sha: str, than: str) -> bool:
+        """``sha`` is an ancestor of ``than``; one the reader cannot compare is not."""
+        try:
+            return sha != than and self.commits.is_ancestor(repo, sha, than)
+        except (RelayError, ValueError):
+            return False
 
     def _newer_for(self, repo: str) -> Callable[[str, str], bool]:
         return lambda candidate, than: self._newer(repo, candidate, than)

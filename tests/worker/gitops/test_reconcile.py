@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, reconciler, spec
-from worker.errors import DesiredStateError, GitOpsError
+from worker.errors import DesiredStateError, GitOpsError, RetryableError
 from worker.gitops.ids import sha1
 from worker.gitops.revisions import Revisions
 from worker.gitops.source import CommitFiles
@@ -76,6 +76,26 @@ def test_a_failed_reconcile_moves_last_attempted_only(fake_redis: redis.Redis, g
     assert (state.last_attempted, state.last_applied, state.outcome) == ("bad", "c1", "failed")
     history = Revisions(fake_redis, "gw", "default").history()
     assert [entry["outcome"] for entry in history] == ["failed", "applied"]
+
+
+def test_an_older_revision_than_a_newer_one_left_half_applied_is_skipped(
+    fake_redis: redis.Redis, gateway: Gateway
+) -> None:
+    # c3's reconcile fails after some of its writes took effect; c2, delivered late, must not be applied over them.
+    repo = _repo()
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    gateway.sandbox.fault(status=503, method="PUT", path="/apisix/admin/routes/", count=1)
+    with pytest.raises(RetryableError):
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c3"), "s3", "e3")
+    writes = len(gateway.writes())
+
+    outcome = reconciler(gateway, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+
+    assert outcome.outcome == "skipped"
+    assert outcome.reason == "c2 is older than c3, whose reconcile started and did not finish"
+    assert len(gateway.writes()) == writes
+    assert reconciler(gateway, repo, fake_redis).reconcile(spec("c3"), "s3", "e3").outcome == "applied"
+    assert _methods(gateway) == ["POST"]
 
 
 def test_an_unchanged_gateway_reconciles_to_nothing(fake_redis: redis.Redis, gateway: Gateway) -> None:
