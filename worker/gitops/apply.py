@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from worker.errors import AuthError, RetryableError, TargetError
 from worker.gitops.backends.base import Write, WritePhase
-from worker.gitops.inventory import Entry, Inventory
+from worker.gitops.inventory import PENDING, Entry, Inventory
 from worker.gitops.journal import Journal
 from worker.gitops.writeonly import secret_values
 from worker.redaction import Secrets
@@ -82,6 +82,9 @@ class Applier:
         return failures
 
     def _send(self, write: Write) -> TargetError | None:
+        for change in write.changes:
+            if change.op != "delete":
+                self.inventory.claim(Entry.of(change.resource, self.repo, PENDING))
         self.journal.sent(write.key)
         try:
             self.client.call(

@@ -1,7 +1,9 @@
 """What Relay applied, per target and gateway group: the only resources ``prune`` may ever delete.
 
 Each entry names the repository that wrote it and the keyed digest of the body written (write-only values included),
-so that a second plan knows whether the file changed since, even where the gateway hides the value.
+so that a second plan knows whether the file changed since, even where the gateway hides the value. A resource is
+claimed (an entry with the ``PENDING`` digest) before its first write goes out: a write whose answer is lost may
+still have taken effect, and a later revision that drops the resource must be able to prune it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import redis
 
 from worker.gitops import keys
 from worker.gitops.resources import GatewayResource, ResourceType
+
+PENDING = ""  # the digest of a claimed entry: its first write was sent, its answer not yet seen
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class Inventory:
     def record(self, entry: Entry) -> None:
         """Remember that Relay wrote this resource."""
         self.client.hset(keys.INVENTORY + self.scope, entry.key, json.dumps(asdict(entry), separators=(",", ":")))
+
+    def claim(self, entry: Entry) -> None:
+        """Own a resource before its first write goes out; an entry already there (with its digest) is kept."""
+        self.client.hsetnx(keys.INVENTORY + self.scope, entry.key, json.dumps(asdict(entry), separators=(",", ":")))
 
     def forget(self, key: str) -> None:
         """Forget a resource Relay deleted (or that is gone)."""

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from worker.errors import PlanRefused
 from worker.gitops.desired import DesiredState
 from worker.gitops.diff import ABSENT, FieldChange, field_changes
-from worker.gitops.inventory import Entry
+from worker.gitops.inventory import PENDING, Entry
 from worker.gitops.normalize import reduce
 from worker.gitops.resources import DELETE_ORDER, PARENT_TYPE, WRITE_ORDER, GatewayResource, owned_by
 from worker.gitops.writeonly import (
@@ -121,6 +121,8 @@ def _compare(given: PlanInput, resource: GatewayResource, plan: Plan) -> Resourc
     public = strip(resource.type, resource.body)
     changes = field_changes(reduce(resource.type, strip(current.type, current.body), public), public)
     applied = given.inventory.get(resource.key)
+    if applied is not None and applied.digest == PENDING:
+        applied = None  # claimed, but what was applied is not known
     if changes:
         return ResourceChange("update", resource, tuple(changes), digest=wanted)
     if applied is not None and applied.digest == wanted:

@@ -177,3 +177,21 @@ def test_each_write_carries_an_idempotency_key_naming_its_step_and_revision(
     assert len(keys) == WRITES_OF_MANY
     assert len(set(keys)) == WRITES_OF_MANY  # one per write
     assert all(key.startswith("evt:rule:0:c1:") for key in keys), keys
+
+
+def test_a_create_whose_answer_was_lost_is_still_pruned_by_a_later_revision(
+    gateway: Gateway, fake_redis: redis.Redis
+) -> None:
+    # c1's route s2 is created but its answer is lost; c2 (another event) drops s2 before c1's rerun settles it.
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": MANY})
+    repo.commit("c2", {"gateway/a.yaml": MANY.replace("    routes: [{name: r, uris: [/r2]}]\n", "")})
+    gateway.sandbox.fault(status=502, method="PUT", path=f"/apisix/admin/routes/{sha1('s2.r')}", when="after", count=1)
+    with pytest.raises(RetryableError):
+        reconciler(gateway, repo, fake_redis).reconcile(spec("c1", max_in_flight=1), "e1", "e1")
+    assert sha1("s2.r") in gateway.resources()["routes"]  # it took effect
+
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c2", prune=True), "e2", "e2")
+
+    assert sha1("s2.r") not in gateway.resources()["routes"]
+    assert set(gateway.resources()["routes"]) == {sha1("s0.r"), sha1("s1.r")}
