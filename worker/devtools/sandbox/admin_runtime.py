@@ -5,7 +5,7 @@ resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}`
 `page_size`, filtered by `search` (fuzzy) and ADC's label selector `labels[<key>]=<value>`; one resource answers
 `{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted. Route and stream
 route lists take `service_id=` too. A service's named upstreams live under it (`services/{id}/upstreams`): its list
-shows the service's inline upstream first, under the service's id; deleting the service deletes them.
+shows the service's inline upstream too, under the service's id; deleting the service deletes them.
 """
 
 from __future__ import annotations
