@@ -102,3 +102,69 @@ def test_api7_32_takes_ssls_with_one_or_several_certificates(gateway_32: Gateway
     ssls = gateway_32.resources()["ssls"]
     assert {tuple(value["snis"]) for value in ssls.values()} == {("a.example.com",), ("b.example.com",)}
     assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []
+
+
+NAMED = """\
+services:
+  - name: billing
+    upstream:
+      name: default
+      nodes: [{host: billing.internal, port: 8080, weight: 100}]
+    upstreams:
+      - name: canary
+        description: the next release
+        labels: {track: canary}
+        nodes: [{host: canary.internal, port: 8080, weight: 100}]
+    routes:
+      - name: list-invoices
+        uris: [/invoices]
+global_rules:
+  prometheus: {prefer_name: true}
+"""
+
+
+def _named_upstreams(gateway: Gateway) -> dict[str, dict[str, object]]:
+    """The group's named upstreams by ``<service id>/<id>``, without their server timestamps."""
+    held = gateway.resources().get("service_upstreams", {})
+    return {
+        key: {k: v for k, v in value.items() if k not in ("created_at", "updated_at")} for key, value in held.items()
+    }
+
+
+def _upstream(name: str, host: str) -> dict[str, object]:
+    """A named upstream as the sandbox stores what Relay writes (the gateway's defaults filled in)."""
+    uid = sha1(f"billing.{name}")
+    nodes = [{"host": host, "port": 8080, "weight": 100, "priority": 0}]
+    body = {"id": uid, "name": name, "nodes": nodes, "type": "roundrobin", "scheme": "http", "pass_host": "pass"}
+    labels = {"track": "canary", "managed-by": "relay", "relay-repo": "gateway-config"}
+    return {f"{SERVICE}/{uid}": {**body, "desc": "the next release", "labels": labels}}
+
+
+def test_api7_35_applies_renames_and_prunes_a_services_named_upstreams(
+    gateway: Gateway, fake_redis: redis.Redis
+) -> None:
+    renamed = NAMED.replace("name: canary", "name: canary-2").replace("canary.internal", "canary-2.internal")
+    without = NAMED.split("    upstreams:\n")[0] + "    routes:\n" + NAMED.split("    routes:\n")[1]
+    repo = FakeRepo()
+    for sha, text in (("c1", NAMED), ("c2", renamed), ("c3", without), ("c4", "global_rules:\n  prometheus: {}\n")):
+        repo.commit(sha, {"gateway/a.yaml": text})
+    canary = _upstream("canary", "canary.internal")
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert ("PUT", f"/apisix/admin/services/{SERVICE}/upstreams/{sha1('billing.canary')}") in gateway.writes()
+    assert _named_upstreams(gateway) == canary
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c1")).plan.changes == []
+
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+    assert _named_upstreams(gateway) == _upstream("canary-2", "canary-2.internal")
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c2", prune=True)).plan.changes == []
+
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c3", prune=True), "s3", "e3")
+    assert _named_upstreams(gateway) == {}
+    assert reconciler(gateway, repo, fake_redis).plan(spec("c3", prune=True)).plan.changes == []
+    # The service's inline upstream is listed among its upstreams, under its id: not a child that blocks its prune.
+    planned = reconciler(gateway, repo, fake_redis).plan(spec("c4", prune=True)).plan
+    assert planned.kept == []
+    assert {(c.op, c.resource.type) for c in planned.changes} >= {("delete", "service"), ("delete", "route")}
+    reconciler(gateway, repo, fake_redis).reconcile(spec("c4", prune=True), "s4", "e4")
+    held = {kind: sorted(values) for kind, values in gateway.resources().items() if values}
+    assert held == {"global_rules": ["prometheus"]}

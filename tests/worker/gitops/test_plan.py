@@ -189,7 +189,7 @@ def test_every_kind_round_trips_and_a_second_plan_is_empty(gateway: Gateway, fak
     planned = reconciler(gateway, repo, fake_redis).plan(spec("c1"))
     kinds = [c.resource.type for c in planned.plan.changes]
     assert kinds == [
-        "ssl", "service", "service", "route", "stream_route", "consumer", "credential", "credential",
+        "ssl", "service", "service", "upstream", "route", "stream_route", "consumer", "credential", "credential",
         "global_rule", "plugin_metadata",
     ]  # fmt: skip
     _apply(gateway, repo, fake_redis, "c1")

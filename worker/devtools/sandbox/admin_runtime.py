@@ -3,7 +3,9 @@
 Every call names its gateway group with `?gateway_group_id=` (api7/a7 `docs/api7ee-api-spec.md`: "All runtime
 resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}` paged by `page` (from 1) and
 `page_size`, filtered by `search` (fuzzy) and ADC's label selector `labels[<key>]=<value>`; one resource answers
-`{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted.
+`{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted. Route and stream
+route lists take `service_id=` too. A service's named upstreams live under it (`services/{id}/upstreams`): its list
+shows the service's inline upstream too, under the service's id; deleting the service deletes them.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.catalog import Catalog
 from worker.devtools.sandbox.effects import stored
-from worker.devtools.sandbox.runtime import Resource, RuntimeStore
+from worker.devtools.sandbox.runtime import IN_A_SERVICE, Resource, RuntimeStore
 from worker.devtools.sandbox.runtime_defaults import core_schema
-from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, Kind
+from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, SERVICE_UPSTREAMS, Kind
 from worker.devtools.sandbox.state import SandboxState
 from worker.devtools.sandbox.web import (
     ID_PATTERN,
@@ -63,6 +65,18 @@ def label_filter(query: QueryParams) -> dict[str, str]:
     return selector
 
 
+def in_service(resources: list[Resource], query: QueryParams) -> list[Resource]:
+    """Keep the routes of the service `service_id=` names, when it is given.
+
+    3.2's description lists it for `GET /apisix/admin/routes`; ADC's api7ee fetcher lists 3.5's routes and stream
+    routes per service with it and takes the answer as that service's.
+    """
+    service_id = query.get("service_id")
+    if service_id is None:
+        return resources
+    return [r for r in resources if r.config.get("service_id") == service_id]
+
+
 def list_answer(resources: list[Resource], query: QueryParams, default_page_size: int | None = None) -> JSONResponse:
     """Answer a list: label selector, fuzzy search, order, one page (`default_page_size` when none is asked)."""
     q = parse_list_query(query, order_fields=("created_at", "updated_at"), default_order="updated_at")
@@ -86,7 +100,10 @@ def kind_routes(state: SandboxState, kind: Kind) -> list[BaseRoute]:
         return found
 
     async def list_all(request: Request) -> JSONResponse:
-        return list_answer(store.items(group(request), kind), request.query_params, state.default_page_size)
+        found = store.items(group(request), kind)
+        if kind.name in IN_A_SERVICE:
+            found = in_service(found, request.query_params)
+        return list_answer(found, request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
         return JSONResponse(value_envelope(store.get(group(request), kind, path_id(request, "id")).public()))
@@ -121,38 +138,41 @@ def metadata_list_route(state: SandboxState) -> Route:
     return Route(f"{ADMIN}/plugin_metadata", all_metadata, methods=["GET"])
 
 
-def credential_routes(state: SandboxState) -> list[BaseRoute]:
-    """Return a consumer's credentials: /apisix/admin/consumers/{username}/credentials[/{id}]."""
+def child_routes(state: SandboxState, owner: Kind, param: str, kind: Kind, segment: str) -> list[BaseRoute]:
+    """Return the resources held by another: /apisix/admin/<owner>/{<param>}/<segment>[/{id}].
+
+    A consumer's credentials (`consumers/{username}/credentials`) and, from 3.5, a service's named upstreams
+    (`services/{service_id}/upstreams`, ADC's api7ee `fetcher.ts` and `operator.ts`): an unknown owner is a 404.
+    """
     store = state.runtime
 
     def where(request: Request) -> tuple[str, str]:
         group_id = group_of(request, state.catalog)
         assert group_id is not None
-        username = path_id(request, "username")
-        store.get(group_id, KINDS["consumers"], username)  # 404 for an unknown consumer
-        return group_id, username
+        parent = path_id(request, param)
+        store.get(group_id, owner, parent)
+        return group_id, parent
 
     async def list_all(request: Request) -> JSONResponse:
-        group_id, username = where(request)
-        return list_answer(store.items(group_id, CREDENTIALS, username), request.query_params, state.default_page_size)
+        group_id, parent = where(request)
+        return list_answer(store.listed(group_id, kind, parent), request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:
-        group_id, username = where(request)
-        found = store.get(group_id, CREDENTIALS, path_id(request, "id"), username)
-        return JSONResponse(value_envelope(found.public()))
+        group_id, parent = where(request)
+        return JSONResponse(value_envelope(store.get(group_id, kind, path_id(request, "id"), parent).public()))
 
     async def put_one(request: Request) -> JSONResponse:
-        group_id, username = where(request)
+        group_id, parent = where(request)
         body = await read_object(request)
-        resource = stored(request.scope, store.put(group_id, CREDENTIALS, path_id(request, "id"), body, username))
+        resource = stored(request.scope, store.put(group_id, kind, path_id(request, "id"), body, parent))
         return JSONResponse(value_envelope(resource.public()))
 
     async def delete_one(request: Request) -> JSONResponse:
-        group_id, username = where(request)
-        gone = store.delete(group_id, CREDENTIALS, path_id(request, "id"), username)
+        group_id, parent = where(request)
+        gone = store.delete(group_id, kind, path_id(request, "id"), parent)
         return JSONResponse(value_envelope(gone.public()))
 
-    base = ADMIN + "/consumers/{username}/credentials"
+    base = f"{ADMIN}/{owner.name}/{{{param}}}/{segment}"
     return [
         Route(base, list_all, methods=["GET"]),
         Route(base + "/{id}", get_one, methods=["GET"]),
@@ -180,7 +200,8 @@ def runtime_routes(state: SandboxState) -> list[BaseRoute]:
         version_route(state),
         Route("/api/schema/core", _core_schema, methods=["GET"]),
         metadata_list_route(state),
-        *credential_routes(state),
+        *child_routes(state, KINDS["consumers"], "username", CREDENTIALS, "credentials"),
+        *child_routes(state, KINDS["services"], "service_id", SERVICE_UPSTREAMS, "upstreams"),
     ]
     for kind in KINDS.values():
         routes.extend(kind_routes(state, kind))

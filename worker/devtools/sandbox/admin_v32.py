@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from worker.devtools.sandbox.admin_runtime import ADMIN, group_of, list_answer
+from worker.devtools.sandbox.admin_runtime import ADMIN, group_of, in_service, list_answer
 from worker.devtools.sandbox.effects import stored
 from worker.devtools.sandbox.runtime import TEMPLATES
 from worker.devtools.sandbox.runtime_kinds import KINDS, ROUTE_TEMPLATES, SSLS_V32, Kind
@@ -32,10 +32,7 @@ def route_template_routes(state: SandboxState) -> list[BaseRoute]:
         return JSONResponse(value_envelope(value, key=f"/apisix/routes/{resource_id}"))
 
     async def list_all(request: Request) -> JSONResponse:
-        routes = store.items(TEMPLATES, ROUTE_TEMPLATES)
-        service_id = request.query_params.get("service_id")
-        if service_id is not None:
-            routes = [r for r in routes if r.config.get("service_id") == service_id]
+        routes = in_service(store.items(TEMPLATES, ROUTE_TEMPLATES), request.query_params)
         return list_answer(routes, request.query_params, state.default_page_size)
 
     async def get_one(request: Request) -> JSONResponse:

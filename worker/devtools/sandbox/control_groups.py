@@ -4,14 +4,16 @@
   console; tests need several, with names a fuzzy search confuses).
 - `GET /_sandbox/gateway_groups/{id}` -> the group's whole state, for tests' assertions:
   `{"api7_version", "gateway_group", "resources": {kind: {id: value}}, "published": {service_id: value}}`
-  (credentials are keyed `<username>/<id>`; write-only values such as SSL keys and credential keys appear only as
+  (credentials are keyed `<username>/<id>`, a service's named upstreams, kind `service_upstreams`,
+  `<service_id>/<id>`; write-only values such as SSL keys and credential keys appear only as
   `"sha256:<hex>"` digests, never in clear; `published` is 3.2's, each with the `routes` its service had when
   published).
-- `POST /_sandbox/gateway_groups/{id}/resources` `{"kind", "id", "value", "made_by": "hand"|"adc", "consumer"?}`
+- `POST /_sandbox/gateway_groups/{id}/resources`
+  `{"kind", "id", "value", "made_by": "hand"|"adc", "consumer"?, "service"?}`
   -> 201 and the stored value: a resource made outside Relay, through the same checks and defaults as the admin
   API. In 3.2 mode the kinds are consumers, ssls, global_rules and plugin_metadata (services and routes are
   templates: make and publish them through the admin API). `made_by: "adc"` adds the label `managed-by: adc`,
-  as ADC does (adc#533). `consumer` names a credential's.
+  as ADC does (adc#533). `consumer` names a credential's, `service` a named upstream's.
 - `GET /_sandbox/templates` -> 3.2's service and route templates: `{"services": {id: value}, "routes": {...}}`.
 """
 
@@ -24,18 +26,28 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.runtime import TEMPLATES
-from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, ROUTE_TEMPLATES, SSLS_V32, Kind, digest
+from worker.devtools.sandbox.runtime_kinds import (
+    CREDENTIALS,
+    KINDS,
+    ROUTE_TEMPLATES,
+    SERVICE_UPSTREAMS,
+    SSLS_V32,
+    Kind,
+    digest,
+)
 from worker.devtools.sandbox.state import SandboxState
 from worker.devtools.sandbox.web import ID_PATTERN, bad_request, path_id, read_object, require_str
 
-SEED_FIELDS = frozenset({"kind", "id", "value", "made_by", "consumer"})
+SEED_FIELDS = frozenset({"kind", "id", "value", "made_by", "consumer", "service"})
 MADE_BY = ("hand", "adc")
+# The field naming the resource a held kind lives under.
+OWNER_FIELDS = {CREDENTIALS.name: "consumer", SERVICE_UPSTREAMS.name: "service"}
 
 
 def seed_kinds(state: SandboxState) -> dict[str, Kind]:
     """Return the kinds a gateway group holds in this generation (3.2's services and routes are templates)."""
     if state.runtime_api:
-        return {**KINDS, CREDENTIALS.name: CREDENTIALS}
+        return {**KINDS, CREDENTIALS.name: CREDENTIALS, SERVICE_UPSTREAMS.name: SERVICE_UPSTREAMS}
     return {
         "consumers": KINDS["consumers"],
         "ssls": SSLS_V32,
@@ -56,6 +68,16 @@ def _seed_kind(state: SandboxState, body: dict[str, Any]) -> Kind:
     if not isinstance(body.get("value"), dict):
         raise bad_request("value must be an object")
     return kinds[name]
+
+
+def _seed_owner(kind: Kind, body: dict[str, Any]) -> str | None:
+    field = OWNER_FIELDS.get(kind.name)
+    if field is None:
+        return None
+    owner = body.get(field)
+    if not isinstance(owner, str):
+        raise bad_request(f"{field} is required for kind {kind.name}")
+    return owner
 
 
 def group_control_routes(state: SandboxState) -> list[BaseRoute]:
@@ -89,13 +111,11 @@ def group_control_routes(state: SandboxState) -> list[BaseRoute]:
         body = await read_object(request)
         kind = _seed_kind(state, body)
         ident = require_str(body, "id", max_length=256)
-        consumer = body.get("consumer") if kind is CREDENTIALS else None
-        if kind is CREDENTIALS and not isinstance(consumer, str):
-            raise bad_request("consumer is required for a credential")
+        owner = _seed_owner(kind, body)
         value = dict(body["value"])
         if body.get("made_by") == "adc":
             value["labels"] = {**value.get("labels", {}), "managed-by": "adc"}
-        resource, _ = store.put(group.id, kind, str(ident), value, consumer)
+        resource, _ = store.put(group.id, kind, str(ident), value, owner)
         return JSONResponse(resource.public(digest), status_code=201)
 
     async def templates(request: Request) -> JSONResponse:

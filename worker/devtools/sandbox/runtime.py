@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, Hide, Kind
+from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, SERVICE_UPSTREAMS, Hide, Kind
 from worker.devtools.sandbox.runtime_schemas import check_id_fields
 from worker.devtools.sandbox.web import ApiError, bad_request, not_found
 
@@ -16,6 +16,9 @@ SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
 TEMPLATES = ""
 # Kinds whose `service_id` must name a service of the same gateway group.
 IN_A_SERVICE = ("routes", "stream_routes")
+# Kinds stored under a resource of another kind (the path names it), which takes them with it when deleted
+# (ADC's api7ee operator skips deleting a deleted consumer's credentials and a deleted service's upstreams).
+OWNERS: dict[Kind, Kind] = {CREDENTIALS: KINDS["consumers"], SERVICE_UPSTREAMS: KINDS["services"]}
 
 
 @dataclass
@@ -54,6 +57,12 @@ def _key(ident: str, parent: str | None) -> str:
     return ident if parent is None else f"{parent}/{ident}"
 
 
+def _not_the_default(kind: Kind, ident: str, parent: str | None) -> None:
+    # Inferred (nothing documents a write to it): the default upstream is the service's `upstream`, written with it.
+    if kind is SERVICE_UPSTREAMS and ident == parent:
+        raise bad_request(f"upstream {ident} is the default upstream of service {parent}: write it with the service")
+
+
 class RuntimeStore:
     """Resources of every gateway group, by kind and id."""
 
@@ -70,12 +79,31 @@ class RuntimeStore:
         """Return the resources of one kind (of one consumer, for credentials)."""
         return [r for r in self.bucket(group_id, kind).values() if r.parent == parent]
 
+    def listed(self, group_id: str, kind: Kind, parent: str | None = None) -> list[Resource]:
+        """Return what a list of one kind answers: a service's upstreams include its inline (default) one."""
+        found = self.items(group_id, kind, parent)
+        default = self._default_upstream(group_id, kind, parent)
+        return found if default is None else [default, *found]
+
     def get(self, group_id: str, kind: Kind, ident: str, parent: str | None = None) -> Resource:
         """Return one resource or raise a 404."""
         found = self.bucket(group_id, kind).get(_key(ident, parent))
+        if found is None and ident == parent:
+            found = self._default_upstream(group_id, kind, parent)
         if found is None:
             raise not_found(kind.label, ident)
         return found
+
+    def _default_upstream(self, group_id: str, kind: Kind, parent: str | None) -> Resource | None:
+        # API7 lists a service's inline upstream among its upstreams under the service's id: ADC's api7ee backend
+        # leaves out the item whose id is the service's ("ignore default upstream", transformer.ts).
+        if kind is not SERVICE_UPSTREAMS or parent is None:
+            return None
+        service = self.get(group_id, KINDS["services"], parent)
+        upstream = service.config.get("upstream")
+        if not isinstance(upstream, dict):
+            return None
+        return Resource(kind, service.id, upstream, service.created_at, service.updated_at, service.seq, service.id)
 
     def find(self, kind: Kind, ident: str) -> str | None:
         """Return the gateway group holding a resource of this id (3.2 names consumers and SSLs by id alone)."""
@@ -86,6 +114,7 @@ class RuntimeStore:
     ) -> tuple[Resource, bool]:
         """Create or replace a resource (a PUT replaces the whole body); return it and whether that changed it."""
         check_id_fields(body, ident, kind.id_fields)
+        _not_the_default(kind, ident, parent)
         config = {k: v for k, v in body.items() if k not in SERVER_FIELDS and k not in kind.id_fields}
         kind.check(config)
         if kind.name == "consumers" and config["username"] != ident:
@@ -111,28 +140,34 @@ class RuntimeStore:
         upstream_id = config.get("upstream_id")
         if upstream_id is not None and upstream_id not in self.bucket(group_id, KINDS["upstreams"]):
             raise bad_request(f"failed to fetch upstream info by upstream id [{upstream_id}]: not found")
-        if kind is CREDENTIALS and parent not in self.bucket(group_id, KINDS["consumers"]):
-            raise not_found("consumer", str(parent))
+        owner = OWNERS.get(kind)
+        if owner is not None and parent not in self.bucket(group_id, owner):
+            raise not_found(owner.label, str(parent))
 
     def delete(self, group_id: str, kind: Kind, ident: str, parent: str | None = None) -> Resource:
-        """Delete a resource: a service takes its routes with it, a consumer its credentials."""
+        """Delete a resource: a service takes its routes and upstreams with it, a consumer its credentials."""
+        _not_the_default(kind, ident, parent)
         gone = self.get(group_id, kind, ident, parent)
         if kind.name == "upstreams":
             users = [s.id for s in self.items(group_id, KINDS["services"]) if s.config.get("upstream_id") == ident]
             if users:
                 raise ApiError(400, f"can not delete this upstream, service [{users[0]}] is still using it now")
         del self.bucket(group_id, kind)[_key(ident, parent)]
+        self._cascade(group_id, kind, ident)
+        return gone
+
+    def _cascade(self, group_id: str, kind: Kind, ident: str) -> None:
         if kind.name == "services":
             # API7 deletes a service's routes with it (ADC's api7ee operator skips those deletes for that reason).
             for child in IN_A_SERVICE:
                 bucket = self.bucket(group_id, KINDS[child])
                 for key in [k for k, r in bucket.items() if r.config.get("service_id") == ident]:
                     del bucket[key]
-        if kind.name == "consumers":
-            credentials = self.bucket(group_id, CREDENTIALS)
-            for key in [k for k, r in credentials.items() if r.parent == ident]:
-                del credentials[key]
-        return gone
+        for held_kind, owner in OWNERS.items():
+            if owner is kind:
+                held = self.bucket(group_id, held_kind)
+                for key in [k for k, r in held.items() if r.parent == ident]:
+                    del held[key]
 
     def snapshot(self, group_id: str, hide: Hide) -> dict[str, dict[str, dict[str, Any]]]:
         """Return every resource of a gateway group by kind and id, write-only values shown through `hide`."""

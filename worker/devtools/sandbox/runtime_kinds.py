@@ -96,6 +96,9 @@ KINDS: dict[str, Kind] = {
 }
 # Credentials live under a consumer: /apisix/admin/consumers/{username}/credentials/{id}.
 CREDENTIALS = Kind("credentials", "credential", ("id",), s.check_credential, d.consumer_defaults, _hide_plugins)
+# A service's named upstreams (3.5's multi-upstream): /apisix/admin/services/{service_id}/upstreams/{id}, with the
+# body ADC's api7ee backend sends (`transformUpstream`: a stand-alone upstream's fields, `id` when it has one).
+SERVICE_UPSTREAMS = Kind("service_upstreams", "upstream", ("id",), s.check_upstream_resource, d.upstream_defaults)
 # 3.2's SSLs: the description's oneOf takes `cert`/`key` or `certs`/`keys`, not both (3.5+ takes both, from ADC).
 SSLS_V32 = Kind("ssls", "ssl", ("id",), s.check_ssl_v32, d.ssl_defaults, _hide_ssl, search_field="snis")
 # 3.2's route templates (/apisix/admin/routes without a gateway group): stored as sent, no runtime defaults.

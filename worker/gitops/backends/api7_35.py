@@ -117,7 +117,9 @@ class Api7Backend:
         found: list[GatewayResource] = list(services)
         for service in services:
             upstreams = self._list(f"{ADMIN}/services/{service.id}/upstreams", missing_ok=True)
-            found += [self._child("upstream", item, service) for item in upstreams]
+            # The list holds the service's inline upstream too, under the service's id: that one is the service's
+            # ``upstream``, not a named upstream (ADC's ``ToADC.transformService`` leaves it out the same way).
+            found += [self._child("upstream", item, service) for item in upstreams if item.get("id") != service.id]
         for kind in ("route", "stream_route"):
             found += attach(kind, self._list(f"{ADMIN}/{kind}s", missing_ok=True), services, self._child)
         for item in self._list(f"{ADMIN}/consumers"):

@@ -27,6 +27,7 @@ from worker.devtools.sandbox.state import SandboxState, new_state
 pytestmark = pytest.mark.anyio
 
 A = "/apisix/admin"
+CANARY: dict[str, Any] = {"name": "canary", "nodes": [{"host": "canary.internal", "port": 8080, "weight": 1}]}
 # Every runtime operation, with a body where it takes one: each must name its gateway group.
 OPERATIONS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", f"{A}/services", None),
@@ -37,6 +38,9 @@ OPERATIONS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", f"{A}/routes/r1", ROUTE),
     ("GET", f"{A}/upstreams", None),
     ("PUT", f"{A}/upstreams/u1", {"nodes": [{"host": "h", "port": 80, "weight": 1}]}),
+    ("GET", f"{A}/services/billing/upstreams", None),
+    ("PUT", f"{A}/services/billing/upstreams/u1", {"nodes": [{"host": "h", "port": 80, "weight": 1}]}),
+    ("DELETE", f"{A}/services/billing/upstreams/u1", None),
     ("GET", f"{A}/stream_routes", None),
     ("GET", f"{A}/consumers", None),
     ("PUT", f"{A}/consumers/ci-bot", {"username": "ci-bot"}),
@@ -304,3 +308,50 @@ async def test_runtime_calls_need_the_api_key(
         response = await anon.request(method, path, params=GG, json=body)
         assert response.status_code == 401
         assert not any((await group_state(anon))["resources"].values())
+
+
+async def test_a_services_upstreams_are_served_under_it_as_adcs_api7ee_backend_calls_them(
+    rt: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    base = f"{A}/services/billing/upstreams"
+    orphan = await rt.put(f"{base}/u1", params=GG, json=CANARY)
+    assert (orphan.status_code, orphan.json()) == (404, {"error_msg": "service not found: billing"})
+    service = await put_ok(rt, f"{A}/services/billing", SERVICE)
+    clock.advance(1)
+    created = await put_ok(rt, f"{base}/u1", CANARY)
+    assert (created["id"], created["name"], created["type"]) == ("u1", "canary", "roundrobin")
+    listed = (await rt.get(base, params=GG)).json()
+    assert listed["total"] == 2
+    assert [item["id"] for item in listed["list"]] == ["u1", "billing"]  # newest first; the default is the service's
+    assert listed["list"][1]["nodes"] == service["upstream"]["nodes"]
+    paged = (await rt.get(base, params={**GG, "page": 2, "page_size": 1})).json()
+    assert paged == {"total": 2, "list": [listed["list"][1]]}
+    assert (await rt.get(f"{base}/u1", params=GG)).json() == {"value": created}
+    deleted = await rt.delete(f"{base}/u1", params=GG)
+    assert deleted.json() == {"value": created}
+    again = await rt.delete(f"{base}/u1", params=GG)
+    assert (again.status_code, again.json()) == (404, {"error_msg": "upstream not found: u1"})
+    default = await rt.delete(f"{base}/billing", params=GG)
+    assert default.status_code == 400
+    assert (await rt.get(base, params=GG)).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [("routes", ROUTE), ("stream_routes", {"name": "tcp", "service_id": "billing", "server_port": 9100})],
+)
+async def test_route_lists_take_a_service_id_filter(rt: httpx.AsyncClient, kind: str, body: dict[str, Any]) -> None:
+    await put_ok(rt, f"{A}/services/billing", SERVICE)
+    await put_ok(rt, f"{A}/services/orders", {**SERVICE, "name": "orders"})
+    await put_ok(rt, f"{A}/{kind}/r1", body)
+    await put_ok(rt, f"{A}/{kind}/r2", {**body, "service_id": "orders"})
+
+    async def ids(**query: str) -> list[str]:
+        answer = (await rt.get(f"{A}/{kind}", params={**GG, **query})).json()
+        assert answer["total"] == len(answer["list"])
+        return sorted(item["id"] for item in answer["list"])
+
+    assert await ids(service_id="billing") == ["r1"]
+    assert await ids(service_id="orders") == ["r2"]
+    assert await ids(service_id="nope") == []
+    assert await ids() == ["r1", "r2"]

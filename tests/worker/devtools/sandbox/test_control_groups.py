@@ -68,6 +68,20 @@ async def test_seeding_a_credential_needs_its_consumer(rt: httpx.AsyncClient) ->
     assert "ci/c1" in (await group_state(rt))["resources"]["credentials"]
 
 
+async def test_seeding_a_named_upstream_needs_its_service(rt: httpx.AsyncClient) -> None:
+    nodes = [{"host": "canary.internal", "port": 80, "weight": 1}]
+    seed = {"kind": "service_upstreams", "id": "u1", "value": {"name": "canary", "nodes": nodes}}
+    missing = await rt.post("/_sandbox/gateway_groups/default/resources", json=seed)
+    assert missing.json() == {"error_msg": "service is required for kind service_upstreams"}
+    unknown = await rt.post("/_sandbox/gateway_groups/default/resources", json={**seed, "service": "billing"})
+    assert unknown.status_code == 404
+    service = {"kind": "services", "id": "billing", "value": {"name": "billing"}}
+    await rt.post("/_sandbox/gateway_groups/default/resources", json=service)
+    created = await rt.post("/_sandbox/gateway_groups/default/resources", json={**seed, "service": "billing"})
+    assert created.status_code == 201
+    assert (await group_state(rt))["resources"]["service_upstreams"]["billing/u1"]["name"] == "canary"
+
+
 @pytest.mark.parametrize(
     "seed",
     [
