@@ -20,6 +20,7 @@ class Cluster:
     config: Path
     env: dict[str, str]
     workers: int = 2
+    sandbox_args: tuple[str, ...] = ()  # e.g. ("--api7-version", "3.5.0")
     redis: EmbeddedRedis = field(init=False)
     supervisor: Supervisor = field(init=False)
     receiver_port: int = field(default_factory=free_port, init=False)
@@ -49,7 +50,7 @@ class Cluster:
         self.supervisor.env.update(self.child_env)
         python = [sys.executable, "-m"]
         start = self.supervisor.start
-        sandbox = start("sandbox", [*python, "worker.cli", "sandbox", "--port", str(sandbox_port)])
+        sandbox = start("sandbox", [*python, "worker.cli", "sandbox", "--port", str(sandbox_port), *self.sandbox_args])
         receiver = start("receiver", [*python, "worker.cli", "webhooks", "--port", str(self.receiver_port)])
         for n in range(self.workers):
             node = ["-n", f"chaos{n}@%h", "--concurrency", "2", "--without-gossip", "--without-mingle"]

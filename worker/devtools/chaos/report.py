@@ -50,6 +50,19 @@ class Report:
         """A JSON-ready dict."""
         return {**asdict(self), "missing_count": len(self.missing), "ok": self.ok}
 
+    def lines(self) -> list[tuple[str, Any]]:
+        """What ``relay chaos`` prints, label by label."""
+        data = self.to_json()
+        keys = ("posted", "acknowledged", "done", "dead_lettered", "replayed_unknown", "done_after_replay")
+        return [
+            *((key, data[key]) for key in (*keys, "missing_count", "duplicated_effects")),
+            ("longest wait (s)", self.longest_wait_seconds),
+            ("settled after last fault (s)", self.settled_after_last_fault_seconds),
+            *((f"rotations of {name}", ", ".join(kinds)) for name, kinds in self.rotations.items()),
+            ("tokens lost", self.tokens_lost or 0),
+            ("failed calls after settling", self.failed_calls_after_settle),
+        ]
+
 
 def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeout: float) -> Report:
     """Wait until every acknowledged event is final (or the timeout), then count."""
@@ -57,13 +70,13 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
     store = EventStore(client, retention_seconds=86400)
     last_fault = timeline.faults[-1][0] if timeline.faults else time.time()
-    finals = _wait_final(store, set(acknowledged), settle_timeout)
+    finals = wait_final(store, set(acknowledged), settle_timeout)
     settled = max((record[1] for record in finals.values()), default=last_fault)
     dead = Counter(_reason(error) for status, _, error in finals.values() if status == EventStatus.FAILED)
     # Then as an operator: resolve the unknown outcomes, replay them, and see every one finish.
     replayed_at = time.time()
     replayed, replayed_ids = replay_unknown(store, sandbox, redis_url)
-    after = {**finals, **_wait_final(store, replayed_ids, settle_timeout, settled_after=replayed_at)}
+    after = {**finals, **wait_final(store, replayed_ids, settle_timeout, settled_after=replayed_at)}
     effects = _effects(sandbox)
     return Report(
         posted=len(timeline.posted),
@@ -88,7 +101,7 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
     )
 
 
-def _wait_final(
+def wait_final(
     store: EventStore, ids: set[str], timeout: float, *, settled_after: float = 0.0
 ) -> dict[str, tuple[EventStatus, float, str]]:
     """``id -> (status, updated_at, error)`` of the events final within ``timeout``, updated after ``settled_after``."""

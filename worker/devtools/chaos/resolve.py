@@ -20,9 +20,7 @@ from worker.store.messages import TaskMessageEncoder
 
 def replay_unknown(store: EventStore, sandbox: str, redis_url: str) -> tuple[dict[str, int], set[str]]:
     """Replay every dead letter whose outcome is unknown, resolved by what the sandbox applied: counts and ids."""
-    # Only the message template is needed, not this process's configuration.
-    app = private_app(Settings.model_construct(), redis_url=redis_url)
-    encoder = TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)
+    encoder = _encoder(redis_url)
     applied = _applied(sandbox)
     chosen: Counter[str] = Counter()
     replayed: set[str] = set()
@@ -42,3 +40,16 @@ def _applied(sandbox: str) -> Counter[str]:
     answer = httpx.get(f"{sandbox}/_sandbox/effects", params={"by": "idempotency_key"}, timeout=30)
     answer.raise_for_status()
     return Counter({key: int(n) for key, n in answer.json().get("counts", {}).items()})
+
+
+def replay_all(store: EventStore, redis_url: str, event_ids: set[str]) -> None:
+    """Replay dead letters as they are, as ``relay replay`` does."""
+    encoder = _encoder(redis_url)
+    for event_id in sorted(event_ids):
+        store.replay(event_id, queue=EVENTS_QUEUE, message=encoder.encode(event_id))
+
+
+def _encoder(redis_url: str) -> TaskMessageEncoder:
+    # Only the message template is needed, not this process's configuration.
+    app = private_app(Settings.model_construct(), redis_url=redis_url)
+    return TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)

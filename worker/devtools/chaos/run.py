@@ -6,14 +6,11 @@ took effect twice at the sandbox.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import os
 import random
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +21,9 @@ from cryptography.fernet import Fernet
 
 from worker.devtools.chaos import rotations
 from worker.devtools.chaos.cluster import Cluster
+from worker.devtools.chaos.delivery import post_delivery
 from worker.devtools.chaos.report import Report, build_report
-from worker.devtools.chaos.timeline import Posted, Timeline
+from worker.devtools.chaos.timeline import Timeline
 from worker.devtools.supervise.embedded import free_port
 
 CHAOS_TOKEN_ENV = "RELAY_CHAOS_SANDBOX_TOKEN"  # noqa: S105 (a variable name)
@@ -42,6 +40,7 @@ class ChaosPlan:
     redis_restarts: int = 2
     settle_timeout: float = 120.0
     seed: int | None = None
+    pushes: int = 12  # the reconcile workload's revisions
 
 
 def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:
@@ -85,20 +84,7 @@ def post_steadily(url: str, secret: str, plan: ChaosPlan, timeline: Timeline, st
     with httpx.Client(timeout=5) as client:
         n = 0
         while not stop.is_set() and time.monotonic() - started < plan.duration:
-            body = json.dumps({"n": n}).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "push",
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-            }
-            at = time.time()
-            try:
-                answer = client.post(url, content=body, headers=headers)
-                event_id = answer.json().get("event_id") if answer.status_code == 202 else None
-                timeline.posted.append(Posted(at, answer.status_code, event_id))
-            except (httpx.HTTPError, ValueError):
-                timeline.posted.append(Posted(at, None))
+            timeline.posted.append(post_delivery(client, url, secret, {"n": n}))
             n += 1
             stop.wait(max(0.0, started + n * interval - time.monotonic()))
 
@@ -146,7 +132,7 @@ def run(plan: ChaosPlan, work_dir: Path) -> Report:
     secret, token, sandbox_port = secrets.token_hex(16), secrets.token_urlsafe(24), free_port()
     config = write_config(work_dir, secret, sandbox_port)
     key = Fernet.generate_key().decode()
-    env = _environment(token, key)
+    env = environment(token, key)
     cluster = Cluster(work_dir, config, env)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     timeline = Timeline()
@@ -208,8 +194,7 @@ def calls_after_settle(cluster: Cluster, sandbox: str, secret: str, count: int =
     return failed + (final.posted - final.done)
 
 
-def _environment(token: str, key: str) -> dict[str, Any]:
-    import os
-
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RELAY_")}
+def environment(token: str, key: str) -> dict[str, Any]:
+    """The run's processes' environment: this one's without its Relay settings, the sandbox's token, the token key."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RELAY_")}
     return {**env, CHAOS_TOKEN_ENV: token, "RELAY_SANDBOX_TOKEN": token, "RELAY_TOKEN_KEY": key}

@@ -20,3 +20,11 @@ class Timeline:
 
     posted: list[Posted] = field(default_factory=list)
     faults: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass
+class Pushes:
+    """The commits a reconcile run pushed, oldest first, and which commit each acknowledged delivery named."""
+
+    shas: list[str] = field(default_factory=list)
+    by_event: dict[str, str] = field(default_factory=dict)
