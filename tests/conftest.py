@@ -19,6 +19,7 @@ from worker.config import Settings, get_settings, load_settings
 from worker.devtools.sandbox.gitserver import GitServer
 from worker.devtools.supervise.children import Child, Supervisor, log_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis
+from worker.liveness.heartbeat import stop_heartbeat
 from worker.store import events
 
 
@@ -32,6 +33,13 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def heartbeats_stop_with_their_test() -> Iterator[None]:
+    """A heartbeat a test starts (a run's event lock starts one) stops with it, not beating on after its Redis."""
+    yield
+    stop_heartbeat()
 
 
 @pytest.fixture
