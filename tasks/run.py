@@ -272,7 +272,7 @@ class EventRun:
             self.calls.clear()
         if last:
             self.writes.release(self.lock.name, self.token.encode())
-        self.writes.commit(self.runtime.redis, now=time.time())
+        self.writes.commit(self.runtime.redis)
         if last:
             self.token = ""
 

@@ -12,13 +12,15 @@ import pytest
 import redis
 import yaml
 
-from tests.support import ROOT, Sandbox, Server, beat_argv, serve, worker_argv
+from tests.support import ROOT, FakeClock, Sandbox, Server, beat_argv, serve, worker_argv
 from tests.worker.gitops.support import Gateway
 from tests.worker.repos.support import Origin, git_server, make_origin
 from worker.config import Settings, get_settings, load_settings
 from worker.devtools.sandbox.gitserver import GitServer
 from worker.devtools.supervise.children import Child, Supervisor, log_ready
 from worker.devtools.supervise.embedded import EmbeddedRedis
+from worker.liveness.heartbeat import stop_heartbeat
+from worker.store import events
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +35,27 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def heartbeats_stop_with_their_test() -> Iterator[None]:
+    """A heartbeat a test starts (a run's event lock starts one) stops with it, not beating on after its Redis."""
+    yield
+    stop_heartbeat()
+
+
 @pytest.fixture
 def fake_redis() -> Iterator[redis.Redis]:
     """An in-memory Redis for unit tests."""
     client = fakeredis.FakeRedis()
     yield client
     client.flushall()
+
+
+@pytest.fixture
+def event_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The event store's one clock (``worker.store.events.clock``) set to a time no wall clock reads today."""
+    clock = FakeClock(2_000_000_000.25)
+    monkeypatch.setattr(events, "clock", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,8 @@ def test_relay_up_runs_the_walkthrough_and_stops_cleanly(tmp_path: Path) -> None
     up = Child("up", argv, out, {**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path).start()
     try:
         wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="relay up to start")
+        # Up means up: the sandbox the demo calls answers at once, no waiting on it (the bench relies on this).
+        assert httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/health").status_code == 200
         text = out.read_text()
         children = _children(up.pid)
         assert len(children) == 6, text  # redis, git server, sandbox, receiver, worker, beat

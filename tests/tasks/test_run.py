@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 
 from tasks import pipeline
 from tasks.run import attempts_allowed, retries_spent
+from tests.support import FakeClock
 from tests.tasks import support
 from tests.tasks.support import RoundTrips
 from worker.errors import CorruptRecord
@@ -105,6 +106,15 @@ def test_a_failed_event_is_still_one_write_at_the_end(client: redis.Redis) -> No
     assert trips.commands() == ["EVALSHA", "MULTI"]
     assert client.zscore(keyspace.DLQ_KEY, event_id) is not None
     assert client.ttl(keyspace.event_key(event_id)) == -1  # a dead letter is kept
+
+
+def test_a_run_s_writes_are_stamped_by_the_event_store_s_clock(client: redis.Redis, event_clock: FakeClock) -> None:
+    runtime = _runtime(client, [GET, POST])
+    event_id = support.store_event(runtime, "github", "push", {})
+
+    assert pipeline.process(runtime, event_id).status == EventStatus.DONE
+
+    assert runtime.events.get(event_id).updated_at == event_clock.now
 
 
 @pytest.mark.parametrize("max_retries", [0, 2])

@@ -12,7 +12,7 @@ from tests.worker.targets.helpers import make_client
 from worker.channels.client import send_notification
 from worker.config import ChannelConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
-from worker.http_answer import Answer, Meaning, classify, parse_retry_after
+from worker.http_answer import Acted, Answer, Meaning, acted, classify, parse_retry_after
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 STATUSES = [200, 201, 204, 301, 302, 307, 308, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504]
@@ -41,6 +41,30 @@ STATUSES = [200, 201, 204, 301, 302, 307, 308, 400, 401, 403, 404, 408, 409, 422
 )
 def test_each_status_has_one_meaning(status: int, meaning: Meaning) -> None:
     assert classify(status, {}) == Answer(meaning, None, maybe_applied=status == 504)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (200, Acted.YES),
+        (204, Acted.YES),
+        (301, Acted.NO),
+        (400, Acted.NO),
+        (401, Acted.NO),
+        (404, Acted.NO),
+        (429, Acted.NO),
+        (500, Acted.UNLIKELY),
+        (502, Acted.UNLIKELY),
+        (503, Acted.UNLIKELY),
+        (599, Acted.UNLIKELY),
+        (504, Acted.MAYBE),
+        (None, Acted.MAYBE),  # no answer came back
+    ],
+)
+def test_each_answer_says_whether_the_server_acted(status: int | None, expected: Acted) -> None:
+    assert acted(status) == expected
+    if status is not None:
+        assert classify(status, {}).maybe_applied is (expected == Acted.MAYBE)
 
 
 def test_retry_after_is_read_whatever_the_status() -> None:

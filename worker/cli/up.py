@@ -47,11 +47,10 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             redis_server = start_redis(settings.redis_url, data_dir, env)
             demo_secret = start_children(supervisor, env, data_dir, host, port, sandbox_port, demo)
             receiver = f"http://{host}:{port}"
-            try:
-                supervisor["webhooks"].wait_ready(http_ready(f"{receiver}/healthz"), 30)
-            except ChildFailed:
-                log = data_dir / "logs" / "webhooks.log"
-                raise click.ClickException(f"the receiver did not start; see {log}") from None
+            _wait_ready(supervisor, "webhooks", f"{receiver}/healthz", data_dir, what="the receiver")
+            if demo:  # the demo's rule calls the sandbox: "Relay is up." means it answers too
+                sandbox = f"http://127.0.0.1:{sandbox_port}/_sandbox/health"
+                _wait_ready(supervisor, "sandbox", sandbox, data_dir, what="the sandbox")
             wait_worker(settings, env, 30)
             announce(receiver, redis_server, data_dir, sandbox_port if demo else None, demo_secret)
             supervise(supervisor, data_dir, stop, follower)
@@ -62,6 +61,14 @@ def up(data_dir: Path | None, host: str, port: int, sandbox_port: int) -> None:
             (data_dir / DEMO_ENV_FILE).unlink(missing_ok=True)
             (data_dir / INFO_FILE).unlink(missing_ok=True)
         click.echo("Relay stopped.", err=True)
+
+
+def _wait_ready(supervisor: Supervisor, name: str, url: str, data_dir: Path, *, what: str) -> None:
+    """Wait (30 s at most) until child ``name`` answers ``url``; stop, naming its log, if it exits or never does."""
+    try:
+        supervisor[name].wait_ready(http_ready(url), 30)
+    except ChildFailed:
+        raise click.ClickException(f"{what} did not start; see {data_dir / 'logs' / (name + '.log')}") from None
 
 
 def _check_git(settings: Settings) -> None:

@@ -123,6 +123,17 @@ def new_event_id(now: float | None = None) -> str:
     return f"evt_{millis:012x}{os.urandom(8).hex()}"
 
 
+def clock() -> float:
+    """The time an event record is changed at: the one clock its ``updated_at`` is read from (tests set it here)."""
+    return time.time()
+
+
+def stamp(record: EventRecord) -> float:
+    """Mark ``record`` as changed now; every writer of a record's status or time stamps it here (or reads ``clock``)."""
+    record.updated_at = clock()
+    return record.updated_at
+
+
 def event_fields(record: EventRecord) -> dict[str, str]:
     """The hash fields of a record; JSON where the value is structured."""
     return {
@@ -273,7 +284,7 @@ class EventStore:
         index: bool = False,
         also: Also | None = None,
     ) -> None:
-        record.updated_at = time.time()  # the one place a store write stamps the record
+        stamp(record)
         key = event_key(record.id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields(record))  # type: ignore[arg-type]
@@ -309,18 +320,13 @@ class EventStore:
 
     def dead_letter_corrupt(self, event_id: str, reason: str) -> None:
         """Move a record that cannot be parsed to the dead letters, with the reason, touching nothing else."""
-        key = event_key(event_id)
+        key, at = event_key(event_id), clock()
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                key,
-                mapping={
-                    FIELD_STATUS: str(EventStatus.FAILED),
-                    FIELD_ERROR: reason,
-                    FIELD_UPDATED_AT: repr(time.time()),
-                },
+                key, mapping={FIELD_STATUS: str(EventStatus.FAILED), FIELD_ERROR: reason, FIELD_UPDATED_AT: repr(at)}
             )
             pipe.persist(key)
-            pipe.zadd(DLQ_KEY, {event_id: time.time()})
+            pipe.zadd(DLQ_KEY, {event_id: at})
             self._call(pipe.execute)
 
     def unfinished(self, *, idle_seconds: float, now: float | None = None) -> list[tuple[str, str]]:
@@ -328,7 +334,7 @@ class EventStore:
 
         Reads two fields per event, not whole records: it runs every minute over the retention window.
         """
-        now = time.time() if now is None else now
+        now = clock() if now is None else now
         oldest = int((now - self.retention_seconds) * 1000)
         newest = int((now - idle_seconds) * 1000)
         ids = [event_id.decode() for event_id in self._call(self.redis.zrangebyscore, INDEX_KEY, oldest, newest)]
@@ -358,7 +364,7 @@ class EventStore:
                 if current != updated_at or status is None or EventStatus(status) in FINAL_STATUSES:
                     return False
                 pipe.multi()
-                pipe.hset(key, mapping={FIELD_STATUS: str(EventStatus.QUEUED), FIELD_UPDATED_AT: repr(time.time())})
+                pipe.hset(key, mapping={FIELD_STATUS: str(EventStatus.QUEUED), FIELD_UPDATED_AT: repr(clock())})
                 pipe.lpush(queue, message)
                 self._call(pipe.execute)
             except redis.WatchError:
@@ -411,7 +417,7 @@ class EventStore:
         record.status = EventStatus.QUEUED
         record.attempts = 0
         record.error = None
-        record.updated_at = time.time()
+        stamp(record)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DLQ_KEY, event_id)
             pipe.hset(event_key(event_id), mapping=event_fields(record))  # type: ignore[arg-type]

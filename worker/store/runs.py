@@ -14,7 +14,6 @@ delete script queued inside that transaction, so finishing an event costs one ro
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -24,8 +23,8 @@ import redis
 from redis.exceptions import NoScriptError
 
 from worker.errors import StoreError
-from worker.store import history
-from worker.store.events import EventRecord, EventStatus, parse_record, queue_lifetime, status_fields
+from worker.store import events, history
+from worker.store.events import EventRecord, EventStatus, parse_record, queue_lifetime, stamp, status_fields
 from worker.store.keyspace import (
     FIELD_ATTEMPTS,
     FIELD_STATUS,
@@ -114,7 +113,7 @@ class StartArgs:
 
 def start(client: redis.Redis, event_id: str, args: StartArgs) -> Started:
     """Take the lock, read the record and mark a fresh attempt running: one round trip (``START_SCRIPT``)."""
-    now = time.time()
+    now = events.clock()
     # The entry as ``history.entry`` writes it, its attempt number (known only inside the script) left to append.
     head = history.entry("attempt", now=now, worker=args.worker, attempt=0)
     head = head[: head.rindex("0}")]
@@ -173,12 +172,11 @@ class Writes:
     def __bool__(self) -> bool:
         return bool(self.fields or self.drop or self.also)
 
-    def commit(self, client: redis.Redis, *, now: float) -> None:
-        """Write it all in one MULTI/EXEC, ``updated_at`` stamped ``now``; then start afresh."""
+    def commit(self, client: redis.Redis) -> None:
+        """Write it all in one MULTI/EXEC, the record stamped (``events.stamp``) when it changed; then start afresh."""
         key = event_key(self.record.id)
         if self.fields or self.drop:
-            self.record.updated_at = now
-            self.fields[FIELD_UPDATED_AT] = repr(now)
+            self.fields[FIELD_UPDATED_AT] = repr(stamp(self.record))
         with client.pipeline(transaction=True) as pipe:
             if self.fields:
                 pipe.hset(key, mapping=self.fields)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import httpx
 
 from worker.config import TargetConfig
 from worker.errors import AuthError, PermanentError, RetryableError, TargetError
+from worker.http_answer import Acted, acted
 from worker.targets.api7_tokens import Api7Tokens, ApiToken
 from worker.targets.client import TargetClient
 from worker.targets.kinds import KINDS, Probe
@@ -74,9 +75,12 @@ def revoke(client: TargetClient, token_id: str) -> None:
 
 
 def answer_lost(exc: TargetError) -> bool:
-    """Whether a write may have happened although no usable answer came back (timeout, reset, 5xx, no secret)."""
+    """Whether a write may have happened although no usable answer came back (``http_answer.acted`` says).
+
+    A rotation can check afterwards (it probes the old secret), so any doubt counts: all but ``Acted.NO``.
+    """
     if isinstance(exc, RetryableError):
-        # 429 is the server saying no before doing anything; every other retryable failure is ambiguous.
-        return exc.status_code != 429
-    # A 2xx whose body could not be used (no secret, another shape): the server did act.
+        return acted(exc.status_code) != Acted.NO
+    # A PermanentError without a status is Relay's own, raised reading a 2xx it could not use (no secret, another
+    # shape): the server acted.
     return isinstance(exc, PermanentError) and exc.status_code is None and not isinstance(exc, AuthError)

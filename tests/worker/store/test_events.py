@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import fakeredis
 import pytest
 import redis
 
+from tests.support import FakeClock
 from tests.tasks.support import record_for
 from worker.store.events import (
     DLQ_KEY,
@@ -81,6 +84,46 @@ def test_the_sweeper_reads_what_a_status_change_wrote(store: EventStore) -> None
 
     [(found, updated_at)] = store.unfinished(idle_seconds=0, now=record.updated_at + 1)
     assert (found, updated_at) == (event_id, repr(record.updated_at))
+
+
+def _save_status(store: EventStore, event_id: str) -> None:
+    record = store.get(event_id)
+    record.status = EventStatus.RUNNING
+    store.save_status(record)
+
+
+def _save(store: EventStore, event_id: str) -> None:
+    record = store.get(event_id)
+    record.status, record.error = EventStatus.FAILED, "refused"
+    store.save(record)
+
+
+def _requeue(store: EventStore, event_id: str) -> None:
+    updated_at = store.get(event_id).updated_at
+    assert store.requeue_if_unchanged(event_id, repr(updated_at), queue="q", message=b"m")
+
+
+WRITERS: dict[str, Callable[[EventStore, str], object]] = {
+    "save_status": _save_status,
+    "save": _save,
+    "replay (relay events replay, relay dlq replay)": lambda store, event_id: store.replay(
+        event_id, queue="q", message=b"m"
+    ),
+    "requeue_if_unchanged (the sweeper)": _requeue,
+    "dead_letter_corrupt": lambda store, event_id: store.dead_letter_corrupt(event_id, "unreadable"),
+}
+
+
+@pytest.mark.parametrize("write", WRITERS.values(), ids=WRITERS.keys())
+def test_every_status_write_is_stamped_by_the_store_s_one_clock(
+    store: EventStore, event_clock: FakeClock, write: Callable[[EventStore, str], object]
+) -> None:
+    event_id = _stored(store)
+
+    write(store, event_id)
+
+    assert store.redis.hget(EVENT_KEY + event_id, "updated_at") == repr(event_clock.now).encode()
+    assert store.redis.zscore(DLQ_KEY, event_id) in (None, event_clock.now)  # a dead letter is listed by it too
 
 
 def test_prune_pending_drops_finished_and_vanished_events_only() -> None:

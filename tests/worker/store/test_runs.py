@@ -7,6 +7,7 @@ import json
 import pytest
 import redis
 
+from tests.support import FakeClock
 from tests.tasks.support import record_for
 from worker.errors import CorruptRecord
 from worker.store import history, runs
@@ -26,7 +27,9 @@ def _stored(client: redis.Redis, **changes: object) -> str:
 
 
 @pytest.mark.parametrize("status", [EventStatus.QUEUED, EventStatus.RETRYING])
-def test_a_fresh_attempt_is_locked_read_marked_and_told_at_once(fake_redis: redis.Redis, status: EventStatus) -> None:
+def test_a_fresh_attempt_is_locked_read_marked_and_told_at_once(
+    fake_redis: redis.Redis, event_clock: FakeClock, status: EventStatus
+) -> None:
     event_id = _stored(fake_redis, status=status, attempts=1)
 
     started = runs.start(fake_redis, event_id, ARGS)
@@ -34,6 +37,7 @@ def test_a_fresh_attempt_is_locked_read_marked_and_told_at_once(fake_redis: redi
     assert started.state == Start.MARKED
     assert started.record is not None
     assert (started.record.status, started.record.attempts) == (EventStatus.RUNNING, 2)
+    assert started.record.updated_at == event_clock.now  # stamped by the event store's clock
     assert fake_redis.get(event_lock_key(event_id)) == b"me|1"
     assert 0 < fake_redis.pttl(event_lock_key(event_id)) <= 60_000
     assert 0 < fake_redis.ttl(event_key(event_id)) <= 600
@@ -94,7 +98,9 @@ def test_an_unreadable_attempt_count_is_not_marked_and_the_record_is_reported_co
     assert fake_redis.hget(event_key(event_id), "status") == b"queued"
 
 
-def test_a_failed_run_ends_in_one_transaction_as_a_kept_dead_letter(fake_redis: redis.Redis) -> None:
+def test_a_failed_run_ends_in_one_transaction_as_a_kept_dead_letter(
+    fake_redis: redis.Redis, event_clock: FakeClock
+) -> None:
     event_id = _stored(fake_redis)
     fake_redis.zadd(pending_key("github"), {event_id: 1})
     fake_redis.hset(event_key(event_id), "inflight:k", "gw POST /x")
@@ -106,14 +112,15 @@ def test_a_failed_run_ends_in_one_transaction_as_a_kept_dead_letter(fake_redis: 
     writes.status()
     writes.landed("k")
     writes.release(event_lock_key(event_id), b"me|1")
-    writes.commit(fake_redis, now=1234.5)
+    event_clock.advance(1.5)
+    writes.commit(fake_redis)
 
     raw: dict[bytes, bytes] = fake_redis.hgetall(event_key(event_id))  # type: ignore[assignment]
     stored = {k.decode(): v.decode() for k, v in raw.items()}
-    assert (stored["status"], stored["error"], stored["updated_at"]) == ("failed", "refused", "1234.5")
+    assert (stored["status"], stored["error"], stored["updated_at"]) == ("failed", "refused", repr(event_clock.now))
     assert "inflight:k" not in stored
     assert fake_redis.ttl(event_key(event_id)) == -1
-    assert fake_redis.zscore(DLQ_KEY, event_id) == 1234.5
+    assert fake_redis.zscore(DLQ_KEY, event_id) == event_clock.now
     assert fake_redis.zscore(pending_key("github"), event_id) is None
     assert fake_redis.exists(event_lock_key(event_id)) == 0
     assert not writes  # written: nothing left gathered
@@ -127,7 +134,7 @@ def test_results_alone_leave_the_status_and_its_lifetime_untouched(fake_redis: r
     fake_redis.persist(event_key(event_id))
 
     writes.results()
-    writes.commit(fake_redis, now=2.0)
+    writes.commit(fake_redis)
 
     assert json.loads(fake_redis.hget(event_key(event_id), "actions") or b"") == []
     assert fake_redis.ttl(event_key(event_id)) == -1  # no EXPIRE without a status change
