@@ -1,5 +1,6 @@
-"""The fault suite's short run: kills, restarts and a failing admin API lose nothing and duplicate nothing, and
-tokens rotated meanwhile (one rotation cut by SIGKILLed workers) all still work."""
+"""The fault suite's short runs: kills, restarts and a failing admin API lose nothing and duplicate nothing, and
+tokens rotated meanwhile (one rotation cut by SIGKILLed workers) all still work; pushes of a changing ADC file leave
+the gateway group at the newest revision, nothing written twice or out of order, nothing not Relay's touched."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.devtools.chaos import ChaosPlan, run
+from worker.devtools.chaos import ChaosPlan, run, run_reconcile
 
 pytestmark = pytest.mark.integration
 
@@ -38,4 +39,24 @@ def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: P
     assert "rotated" in report.rotations["chaos-api7"]
     assert report.tokens_lost == []  # every stored secret works at the sandbox
     assert report.failed_calls_after_settle == 0
+    assert report.ok, report.to_json()
+
+
+@pytest.mark.timeout(300)
+def test_a_reconcile_fault_run_ends_at_the_newest_revision_and_writes_nothing_twice(tmp_path: Path) -> None:
+    report = run_reconcile(ChaosPlan(duration=20, pushes=8, kill_every=3, settle_timeout=90, seed=7), tmp_path)
+
+    assert report.pushed == 8
+    assert report.acknowledged > 0.5 * report.posted, report.to_json()
+    assert report.missing == [], report.to_json()
+    # The sandbox's gateway group holds exactly the newest revision's resources, and Relay says it applied that one.
+    assert report.state_differences == [], report.to_json()
+    assert report.last_applied == report.newest
+    assert report.revisions_written >= 2  # more than the first revision reached the gateway under the faults
+    assert report.duplicated_writes == {}, report.to_json()
+    assert report.older_after_newer == [], report.to_json()
+    assert report.foreign_touched == [], report.to_json()  # hand-made, ADC-made, another repository's
+    assert any("worker" in fault and "killed" in fault for fault in report.faults)
+    assert any("receiver killed" in fault for fault in report.faults)
+    assert (tmp_path / "logs" / "sandbox-requests.json").stat().st_size > 0  # the evidence is kept
     assert report.ok, report.to_json()

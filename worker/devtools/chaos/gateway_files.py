@@ -2,8 +2,9 @@
 
 Each revision keeps service ``billing`` and the consumer ``ci-bot`` (its key filled from ``${CHAOS_CI_KEY}``),
 and changes the rest: services ``orders`` and ``users`` come and go, routes are added, dropped and renamed (ADC's id
-is the name path's hash, so a rename is a delete and a create), their paths and methods change, upstream ports
-move, a second consumer is renamed and a global rule toggles. ``Expected`` is what the gateway group must hold once
+is the name path's hash, so a rename is a delete and a create), their paths, methods and rate limits change,
+upstream ports move, a service's named upstream comes, goes and is renamed, a second consumer is renamed and a global
+rule toggles. ``Expected`` is what the gateway group must hold once
 that revision is applied, computed here from the generator's own choices, not by Relay's code.
 """
 
@@ -27,12 +28,14 @@ METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD")
 @dataclass(frozen=True)
 class Expected:
     """What the gateway group holds after a revision, by kind: service id -> upstream port, route id -> (paths,
-    methods), consumer usernames, global rule ids."""
+    methods, limit-count's count or None), consumer usernames, global rule ids, ``<service id>/<id>`` of a service's
+    named upstream -> its port."""
 
     services: dict[str, int] = field(default_factory=dict)
-    routes: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    routes: dict[str, tuple[list[str], list[str], int | None]] = field(default_factory=dict)
     consumers: frozenset[str] = frozenset()
     global_rules: frozenset[str] = frozenset()
+    upstreams: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,23 +49,8 @@ class GatewayRevision:
 
 def revision(number: int, rng: random.Random) -> GatewayRevision:
     """The ``number``-th revision, drawn from ``rng``."""
-    services: list[dict[str, object]] = []
-    expected_services: dict[str, int] = {}
-    expected_routes: dict[str, tuple[list[str], list[str]]] = {}
-    for name in SERVICES:
-        if name != "billing" and rng.random() < 0.4:
-            continue
-        port = 8000 + rng.randrange(10)
-        routes = []
-        for route in sorted(rng.sample(ROUTES, rng.randint(1, 4))):
-            uri = f"/{name}/{route}/v{rng.randrange(3)}"
-            methods = sorted(rng.sample(METHODS, rng.randint(1, 3)))
-            routes.append({"name": route, "uris": [uri], "methods": methods})
-            expected_routes[sha1(f"{name}.{route}")] = ([uri], methods)
-        upstream = {"name": "default", "scheme": "http", "type": "roundrobin"}
-        nodes = [{"host": f"{name}.internal", "port": port, "weight": 100}]
-        services.append({"name": name, "upstream": {**upstream, "nodes": nodes}, "routes": routes})
-        expected_services[sha1(name)] = port
+    expected = Expected()
+    services = [_service(name, rng, expected) for name in SERVICES if name == "billing" or rng.random() >= 0.4]
     second = f"deployer-{number % 3}"
     consumers = [
         {"username": "ci-bot", "plugins": {"key-auth": {"key": "${" + KEY_VARIABLE + "}"}}},
@@ -73,8 +61,33 @@ def revision(number: int, rng: random.Random) -> GatewayRevision:
     if rules:
         content["global_rules"] = {"prometheus": {"prefer_name": True}}
     text = f"# revision {number}\n" + yaml.safe_dump(content, sort_keys=False)
-    expected = Expected(expected_services, expected_routes, frozenset({"ci-bot", second}), rules)
-    return GatewayRevision(number, text, expected)
+    final = Expected(
+        expected.services, expected.routes, frozenset({"ci-bot", second}), rules, expected.upstreams
+    )  # fmt: skip
+    return GatewayRevision(number, text, final)
+
+
+def _service(name: str, rng: random.Random, expected: Expected) -> dict[str, object]:
+    """One service of a revision (its routes, maybe a named upstream), noted in ``expected``."""
+    sid, port = sha1(name), 8000 + rng.randrange(10)
+    routes = []
+    for route in sorted(rng.sample(ROUTES, rng.randint(1, 4))):
+        uri, methods = f"/{name}/{route}/v{rng.randrange(3)}", sorted(rng.sample(METHODS, rng.randint(1, 3)))
+        limit = rng.choice((None, 10, 20))
+        plugins = {"plugins": {"limit-count": {"count": limit, "time_window": 60}}} if limit else {}
+        routes.append({"name": route, "uris": [uri], "methods": methods, **plugins})
+        expected.routes[sha1(f"{name}.{route}")] = ([uri], methods, limit)
+    upstream = {"name": "default", "scheme": "http", "type": "roundrobin"}
+    service: dict[str, object] = {
+        "name": name, "upstream": {**upstream, "nodes": [{"host": f"{name}.internal", "port": port, "weight": 100}]},
+    }  # fmt: skip
+    if rng.random() < 0.5:
+        named, named_port = rng.choice(("canary", "blue")), 9000 + rng.randrange(10)
+        nodes = [{"host": f"{name}-{named}.internal", "port": named_port, "weight": 100}]
+        service["upstreams"] = [{**upstream, "name": named, "nodes": nodes}]
+        expected.upstreams[f"{sid}/{sha1(f'{name}.{named}')}"] = named_port
+    expected.services[sid] = port
+    return {**service, "routes": routes}
 
 
 def series(count: int, seed: int | None) -> list[GatewayRevision]:

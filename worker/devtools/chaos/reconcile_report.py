@@ -187,7 +187,8 @@ def differences(state: dict[str, Any], expected: Expected, foreign: set[str], ci
     owned = {kind: {i: v for i, v in found.items() if f"{kind}/{i}" not in foreign} for kind, found in state.items()}
     wanted: dict[str, Any] = {
         "services": expected.services, "routes": expected.routes, "consumers": expected.consumers,
-        "global_rules": expected.global_rules, **dict.fromkeys(UNUSED_KINDS, ()),
+        "global_rules": expected.global_rules, "service_upstreams": expected.upstreams,
+        **dict.fromkeys(UNUSED_KINDS, ()),
     }  # fmt: skip
     found = [line for kind, ids in wanted.items() for line in _ids(kind, owned.get(kind, {}), ids)]
     return found + _fields(owned, expected, ci_key)
@@ -200,10 +201,15 @@ def _fields(owned: dict[str, dict[str, Any]], expected: Expected, ci_key: str) -
         ports = [node.get("port") for node in services.get(ident, {}).get("upstream", {}).get("nodes", [])]
         if ident in services and ports != [port]:
             found.append(f"service {ident}: upstream ports {ports}, the file says [{port}]")
-    for ident, (paths, methods) in expected.routes.items():
+    for ident, wanted in expected.routes.items():
         now = routes.get(ident)
-        if now is not None and (now.get("paths"), now.get("methods")) != (paths, methods):
-            found.append(f"route {ident}: {now.get('paths')} {now.get('methods')}, the file says {paths} {methods}")
+        if now is not None and _route_fields(now) != wanted:
+            found.append(f"route {ident}: {_route_fields(now)}, the file says {wanted}")
+    upstreams = owned.get("service_upstreams", {})
+    for key, port in expected.upstreams.items():
+        ports = [node.get("port") for node in upstreams.get(key, {}).get("nodes", [])]
+        if key in upstreams and ports != [port]:
+            found.append(f"upstream {key}: ports {ports}, the file says [{port}]")
     ci_bot = owned.get("consumers", {}).get("ci-bot")
     if ci_bot is not None and ci_bot.get("plugins", {}).get("key-auth", {}).get("key") != digest(ci_key):
         found.append("consumer ci-bot: its key is not the one the environment gives")
@@ -225,6 +231,11 @@ def write_order(records: list[dict[str, Any]], shas: list[str]) -> tuple[list[st
             found.append(f"{record['method']} {record['path']} of revision {number} after revision {newest}")
         newest = max(newest, number)
     return found, len(written)
+
+
+def _route_fields(route: dict[str, Any]) -> tuple[Any, Any, Any]:
+    limit = route.get("plugins", {}).get("limit-count", {}).get("count")
+    return route.get("paths"), route.get("methods"), limit
 
 
 def _ids(kind: str, found: dict[str, Any], wanted: Any) -> list[str]:

@@ -16,7 +16,11 @@ from worker.gitops.limits import DEFAULT_LIMITS
 def _ids(revision: GatewayRevision, kind: str) -> set[str]:
     filler = Filler(EnvPolicy(frozenset({KEY_VARIABLE})), {KEY_VARIABLE: "k" * 24})
     desired = load_desired({FILE: revision.text.encode()}, repo="r", filler=filler, limits=DEFAULT_LIMITS)
-    return {resource.id for resource in desired.resources.values() if resource.type == kind}
+    return {
+        f"{resource.parent}/{resource.id}" if kind == "upstream" else resource.id
+        for resource in desired.resources.values()
+        if resource.type == kind
+    }
 
 
 def test_one_seed_gives_one_series_and_another_seed_another() -> None:
@@ -32,6 +36,7 @@ def test_each_revision_is_strict_adc_whose_resources_are_the_expected_ones(seed:
         assert _ids(revision, "route") == set(expected.routes)
         assert _ids(revision, "consumer") == set(expected.consumers)
         assert _ids(revision, "global_rule") == set(expected.global_rules)
+        assert _ids(revision, "upstream") == set(expected.upstreams)
         assert sha1("billing") in expected.services
         assert "ci-bot" in expected.consumers
 
@@ -43,4 +48,6 @@ def test_the_series_adds_drops_and_renames() -> None:
     assert all(a != b for a, b in itertools.pairwise(routes))  # every push changes the routes
     assert any(b - a and a - b for a, b in itertools.pairwise(routes))  # some add and drop at once
     assert len({frozenset(s) for s in services}) > 1  # services come and go
+    assert len({frozenset(r.expected.upstreams) for r in revisions}) > 2  # named upstreams come, go and change
+    assert {limit for r in revisions for _, _, limit in r.expected.routes.values()} == {None, 10, 20}
     assert {frozenset(r.expected.global_rules) for r in revisions} == {frozenset(), frozenset({"prometheus"})}

@@ -14,15 +14,17 @@ from worker.devtools.sandbox.runtime_kinds import digest
 KEY = "ci-bot-key-from-the-environment"
 EXPECTED = Expected(
     services={"s1": 8001},
-    routes={"r1": (["/a"], ["GET"])},
+    routes={"r1": (["/a"], ["GET"], 10)},
     consumers=frozenset({"ci-bot"}),
     global_rules=frozenset({"prometheus"}),
+    upstreams={"s1/u1": 9001},
 )
 STATE: dict[str, Any] = {
     "services": {"s1": {"upstream": {"nodes": [{"host": "h", "port": 8001}]}}, "legacy": {"name": "legacy"}},
-    "routes": {"r1": {"paths": ["/a"], "methods": ["GET"]}},
+    "routes": {"r1": {"paths": ["/a"], "methods": ["GET"], "plugins": {"limit-count": {"count": 10}}}},
     "consumers": {"ci-bot": {"plugins": {"key-auth": {"key": digest(KEY)}}}},
     "global_rules": {"prometheus": {}},
+    "service_upstreams": {"s1/u1": {"nodes": [{"port": 9001}]}},
 }
 
 
@@ -50,7 +52,7 @@ WRONG_KEY = "consumer ci-bot: its key is not the one the environment gives"
         pytest.param(_with(("routes", "r1"), None), ["routes: missing ['r1']"], id="missing"),
         pytest.param(
             _with(("routes", "r1", "methods"), ["POST"]),
-            ["route r1: ['/a'] ['POST'], the file says ['/a'] ['GET']"],
+            ["route r1: (['/a'], ['POST'], 10), the file says (['/a'], ['GET'], 10)"],
             id="changed-methods",
         ),
         pytest.param(_with(("services", "s1", "upstream", "nodes"), [{"port": 9}]), [PORT], id="moved-port"),
@@ -59,6 +61,19 @@ WRONG_KEY = "consumer ci-bot: its key is not the one the environment gives"
         ),
         pytest.param(_with(("global_rules", "prometheus"), None), ["global_rules: missing ['prometheus']"], id="rule"),
         pytest.param(_with(("upstreams",), {"u1": {}}), ["upstreams: not in the file ['u1']"], id="unused-kind"),
+        pytest.param(
+            _with(("service_upstreams", "s1/u1"), None), ["service_upstreams: missing ['s1/u1']"], id="named-missing"
+        ),
+        pytest.param(
+            _with(("service_upstreams", "s1/u1", "nodes"), [{"port": 1}]),
+            ["upstream s1/u1: ports [1], the file says [9001]"],
+            id="named-port",
+        ),
+        pytest.param(
+            _with(("routes", "r1", "plugins"), {}),
+            ["route r1: (['/a'], ['GET'], None), the file says (['/a'], ['GET'], 10)"],
+            id="limit-dropped",
+        ),
     ],
 )
 def test_differences_name_each_way_the_group_departs_from_the_newest_file(
