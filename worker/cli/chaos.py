@@ -22,6 +22,14 @@ import click
 @click.option("--duration", default=60.0, show_default=True, help="Seconds of deliveries under faults.")
 @click.option("--rate", default=10.0, show_default=True, help="Deliveries per second (calls).")
 @click.option("--pushes", default=12, show_default=True, help="Revisions pushed over the duration (reconcile).")
+@click.option(
+    "--api7",
+    "api7_version",
+    type=click.Choice(["3.5", "3.2"]),
+    default="3.5",
+    show_default=True,
+    help="API7 generation the sandbox stands in for (reconcile): 3.5 runtime resources, 3.2 templates and publish.",
+)
 @click.option("--kill-every", default=3.0, show_default=True, help="Seconds between worker kills.")
 @click.option("--settle-timeout", default=120.0, show_default=True, help="Seconds to wait for every event to end.")
 @click.option("--seed", type=int, help="Seed for which worker is killed and which fault comes next.")
@@ -32,6 +40,7 @@ def chaos(
     duration: float,
     rate: float,
     pushes: int,
+    api7_version: str,
     kill_every: float,
     settle_timeout: float,
     seed: int | None,
@@ -42,7 +51,13 @@ def chaos(
     from worker.devtools.chaos import WORKLOADS, ChaosPlan
 
     plan = ChaosPlan(
-        duration=duration, rate=rate, kill_every=kill_every, settle_timeout=settle_timeout, seed=seed, pushes=pushes
+        duration=duration,
+        rate=rate,
+        kill_every=kill_every,
+        settle_timeout=settle_timeout,
+        seed=seed,
+        pushes=pushes,
+        api7_version=api7_version,
     )
     with tempfile.TemporaryDirectory(prefix="relay-chaos-") as tmp:
         directory = work_dir or Path(tmp)

@@ -8,7 +8,7 @@ import redis
 
 from tests.support import Sandbox
 from tests.worker.gitops.support import EXAMPLE, FakeRepo, Gateway, indent_block, pem_pair, reconciler, spec, ssl_file
-from worker.errors import GitOpsError
+from worker.errors import GitOpsError, RetryableError
 from worker.gitops.backends import open_backend
 from worker.gitops.backends.api7_35 import resource_path
 from worker.gitops.ids import sha1
@@ -62,8 +62,32 @@ def test_api7_32_unpublishes_a_pruned_service(gateway_32: Gateway, fake_redis: r
     writes = gateway_32.writes()[before:]
     assert ("DELETE", f"/api/gateway_groups/default/services/{SERVICE}") in writes
     assert SERVICE not in gateway_32.sandbox.group_state()["published"]
-    # The route's template goes with its service's unpublish, not before it.
-    assert not any("/routes/" in path for _, path in writes)
+    # The route's template is deleted after its service's unpublish, not before it (a later publish of the service
+    # would take it live again); the service's template stays, as other groups may publish it.
+    route = ("DELETE", f"/apisix/admin/routes/{sha1('billing.list-invoices')}")
+    assert writes.index(("DELETE", f"/api/gateway_groups/default/services/{SERVICE}")) < writes.index(route)
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c2", prune=True)).plan.changes == []
+
+
+def test_api7_32_route_templates_left_by_a_failed_publish_are_pruned_before_the_next_publish(
+    gateway_32: Gateway, fake_redis: redis.Redis
+) -> None:
+    # c1's templates are written but its publish fails; c2 renames the route. A 3.2 publish takes every route
+    # template of its service, so the one c1 left must be deleted first, or it goes live with c2's publish.
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": V32})
+    repo.commit("c2", {"gateway/a.yaml": V32.replace("name: list-invoices", "name: show-invoices")})
+    gateway_32.sandbox.fault(status=503, method="POST", path="/api/services/publish", count=1)
+    with pytest.raises(RetryableError):
+        reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    assert SERVICE not in gateway_32.sandbox.group_state()["published"]
+
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c2", prune=True), "s2", "e2")
+
+    published = gateway_32.sandbox.group_state()["published"][SERVICE]
+    assert [route["name"] for route in published["routes"]] == ["show-invoices"]
+    assert ("DELETE", f"/apisix/admin/routes/{sha1('billing.list-invoices')}") in gateway_32.writes()
+    assert reconciler(gateway_32, repo, fake_redis).plan(spec("c2", prune=True)).plan.changes == []
 
 
 def test_api7_32_refuses_what_it_cannot_apply_by_name(gateway_32: Gateway, fake_redis: redis.Redis) -> None:

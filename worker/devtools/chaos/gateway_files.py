@@ -47,10 +47,12 @@ class GatewayRevision:
     expected: Expected
 
 
-def revision(number: int, rng: random.Random) -> GatewayRevision:
-    """The ``number``-th revision, drawn from ``rng``."""
+def revision(number: int, rng: random.Random, *, named_upstreams: bool = True) -> GatewayRevision:
+    """The ``number``-th revision, drawn from ``rng`` (API7 3.2 has no named upstreams: ``named_upstreams=False``)."""
     expected = Expected()
-    services = [_service(name, rng, expected) for name in SERVICES if name == "billing" or rng.random() >= 0.4]
+    services = [
+        _service(name, rng, expected, named_upstreams) for name in SERVICES if name == "billing" or rng.random() >= 0.4
+    ]
     second = f"deployer-{number % 3}"
     consumers = [
         {"username": "ci-bot", "plugins": {"key-auth": {"key": "${" + KEY_VARIABLE + "}"}}},
@@ -67,7 +69,7 @@ def revision(number: int, rng: random.Random) -> GatewayRevision:
     return GatewayRevision(number, text, final)
 
 
-def _service(name: str, rng: random.Random, expected: Expected) -> dict[str, object]:
+def _service(name: str, rng: random.Random, expected: Expected, named_upstreams: bool) -> dict[str, object]:
     """One service of a revision (its routes, maybe a named upstream), noted in ``expected``."""
     sid, port = sha1(name), 8000 + rng.randrange(10)
     routes = []
@@ -81,7 +83,7 @@ def _service(name: str, rng: random.Random, expected: Expected) -> dict[str, obj
     service: dict[str, object] = {
         "name": name, "upstream": {**upstream, "nodes": [{"host": f"{name}.internal", "port": port, "weight": 100}]},
     }  # fmt: skip
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and named_upstreams:
         named, named_port = rng.choice(("canary", "blue")), 9000 + rng.randrange(10)
         nodes = [{"host": f"{name}-{named}.internal", "port": named_port, "weight": 100}]
         service["upstreams"] = [{**upstream, "name": named, "nodes": nodes}]
@@ -90,7 +92,7 @@ def _service(name: str, rng: random.Random, expected: Expected) -> dict[str, obj
     return {**service, "routes": routes}
 
 
-def series(count: int, seed: int | None) -> list[GatewayRevision]:
+def series(count: int, seed: int | None, *, named_upstreams: bool = True) -> list[GatewayRevision]:
     """``count`` revisions drawn from one seeded generator."""
     rng = random.Random(seed)
-    return [revision(number, rng) for number in range(count)]
+    return [revision(number, rng, named_upstreams=named_upstreams) for number in range(count)]

@@ -14,6 +14,7 @@ import random
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,31 @@ from worker.devtools.supervise.embedded import free_port
 REPO = "gateway-config"
 TARGET = "gateway"
 GROUP = "default"
-API7_VERSION = "3.5.0"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generation of API7's admin API as the run drives it."""
+
+    sandbox_version: str  # the version the sandbox stands in for
+    named_upstreams: bool  # a service's named upstreams (3.2 has none)
+    foreign_kinds: frozenset[str]  # kinds seeded outside Relay (3.2's services and routes are templates)
+
+
+GENERATIONS = {
+    "3.5": Generation("3.5.0", named_upstreams=True, foreign_kinds=frozenset({"services", "routes", "consumers"})),
+    "3.2": Generation("3.2.14.6", named_upstreams=False, foreign_kinds=frozenset({"consumers"})),
+}
 GIT_TOKEN_ENV = "RELAY_CHAOS_GIT_TOKEN"  # noqa: S105 (a variable name)
 REDELIVER_SHARE = 0.3  # of pushes followed by an older push delivered again
 
 
-def write_config(work_dir: Path, secret: str, sandbox: str, repo_url: str, git_url: str) -> Path:
-    """A relay.yaml: a GitHub source, the sandbox's API7 3.5 and the git server as targets, one sync rule."""
+def write_config(work_dir: Path, secret: str, sandbox: str, repo_url: str, api7_version: str) -> Path:
+    """A relay.yaml: a GitHub source, the sandbox's API7 and the git server as targets, one sync rule."""
     timeouts = {"connect_timeout": 1, "read_timeout": READ_TIMEOUT}
-    gateway = {"kind": "api7", "base_url": sandbox, "token_secret": "${RELAY_SANDBOX_TOKEN}", "api7_version": "3.5"}
+    git_url = repo_url.rsplit("/", 1)[0]
+    token = "${RELAY_SANDBOX_TOKEN}"  # noqa: S105 (a reference to the environment, filled by Relay)
+    gateway = {"kind": "api7", "base_url": sandbox, "token_secret": token, "api7_version": api7_version}
     sync = {
         "sync": TARGET, "repo": REPO, "revision": "{{ payload.after }}", "paths": gateway_files.PATHS,
         "gateway_group": GROUP, "prune": True, "env": {"allow": [gateway_files.KEY_VARIABLE]},
@@ -81,7 +98,7 @@ def push_revisions(
 ) -> None:
     """Commit and announce each revision in turn; redeliver some older pushes, and the oldest after the newest."""
     rng = random.Random(plan.seed)
-    revisions = gateway_files.series(plan.pushes, plan.seed)
+    revisions = _revisions(plan)
     interval = plan.duration / max(1, plan.pushes)
     started = time.monotonic()
     with httpx.Client(timeout=5) as client:
@@ -110,21 +127,22 @@ def run_reconcile(plan: ChaosPlan, work_dir: Path) -> ReconcileReport:
     sandbox_port = free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     repo = GatewayRepository(work_dir / "git", REPO, git_token).start()
-    config = write_config(work_dir, secret, sandbox, repo.url, repo.url.rsplit("/", 1)[0])
+    generation = GENERATIONS[plan.api7_version]
+    config = write_config(work_dir, secret, sandbox, repo.url, plan.api7_version)
     env = {
         **environment(token, Fernet.generate_key().decode()), GIT_TOKEN_ENV: git_token,
         gateway_files.KEY_VARIABLE: ci_key,
     }  # fmt: skip
-    cluster = Cluster(work_dir, config, env, sandbox_args=("--api7-version", API7_VERSION))
+    cluster = Cluster(work_dir, config, env, sandbox_args=("--api7-version", generation.sandbox_version))
     timeline, pushes = Timeline(), Pushes()
     try:
         cluster.start(sandbox_port)
-        foreign = Foreign.seed(sandbox, GROUP)
+        foreign = Foreign.seed(sandbox, GROUP, generation.foreign_kinds)
         httpx.post(f"{sandbox}/_sandbox/faults", json=sandbox_faults(), timeout=5).raise_for_status()
         _under_faults(cluster, repo, plan, timeline, pushes, secret)
         httpx.delete(f"{sandbox}/_sandbox/faults", timeout=5)
         timeline.faults.append((time.time(), "faults stopped"))
-        known = Known(gateway_files.series(plan.pushes, plan.seed)[-1].expected, ci_key, foreign)
+        known = Known(_revisions(plan)[-1].expected, ci_key, foreign)
         report = build_reconcile_report(cluster.redis.url, sandbox, timeline, pushes, known, plan.settle_timeout)
         keep_evidence(sandbox, work_dir)
         return report
@@ -144,6 +162,11 @@ def _under_faults(
         inject_faults(cluster, plan, timeline, random.Random(plan.seed))
     finally:
         pusher.join(plan.duration + 60)
+
+
+def _revisions(plan: ChaosPlan) -> list[gateway_files.GatewayRevision]:
+    named = GENERATIONS[plan.api7_version].named_upstreams
+    return gateway_files.series(plan.pushes, plan.seed, named_upstreams=named)
 
 
 def keep_evidence(sandbox: str, work_dir: Path) -> None:

@@ -49,10 +49,10 @@ class Foreign:
     seeded: dict[str, dict[str, Any]]
 
     @classmethod
-    def seed(cls, sandbox: str, group: str) -> Foreign:
-        """Store ``FOREIGN_SEEDS`` in the group through the sandbox's control API."""
+    def seed(cls, sandbox: str, group: str, kinds: frozenset[str]) -> Foreign:
+        """Store the ``FOREIGN_SEEDS`` of these kinds in the group through the sandbox's control API."""
         seeded = {}
-        for kind, ident, value, made_by in FOREIGN_SEEDS:
+        for kind, ident, value, made_by in (seed for seed in FOREIGN_SEEDS if seed[0] in kinds):
             body = {"kind": kind, "id": ident, "value": value, "made_by": made_by}
             answer = httpx.post(f"{sandbox}/_sandbox/gateway_groups/{group}/resources", json=body, timeout=5)
             answer.raise_for_status()
@@ -153,7 +153,7 @@ def build_reconcile_report(
     after = {**finals, **wait_final(store, dead, settle_timeout, settled_after=replayed_at)}
     last_fault = timeline.faults[-1][0] if timeline.faults else time.time()
     settled = max((at for _, at, _ in after.values()), default=last_fault)
-    state = httpx.get(f"{sandbox}/_sandbox/gateway_groups/{known.foreign.group}", timeout=10).json()["resources"]
+    state = gateway_resources(httpx.get(f"{sandbox}/_sandbox/gateway_groups/{known.foreign.group}", timeout=10).json())
     by_path = _effects(sandbox, "path")["counts"]
     by_key = _effects(sandbox, "idempotency_key")
     records = httpx.get(f"{sandbox}/_sandbox/requests", params={"effect": "true"}, timeout=30).json()
@@ -180,6 +180,18 @@ def build_reconcile_report(
         else None,
         faults=[what for _, what in timeline.faults],
     )  # fmt: skip
+
+
+def gateway_resources(group: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The group's resources by kind and id; API7 3.2's published services (and their routes) as services and routes."""
+    resources: dict[str, dict[str, Any]] = dict(group["resources"])
+    published = group.get("published") or {}
+    if published:
+        resources["services"] = {
+            sid: {k: v for k, v in value.items() if k != "routes"} for sid, value in published.items()
+        }
+        resources["routes"] = {route["id"]: route for value in published.values() for route in value.get("routes", [])}
+    return resources
 
 
 def differences(state: dict[str, Any], expected: Expected, foreign: set[str], ci_key: str) -> list[str]:

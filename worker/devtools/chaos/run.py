@@ -41,6 +41,7 @@ class ChaosPlan:
     settle_timeout: float = 120.0
     seed: int | None = None
     pushes: int = 12  # the reconcile workload's revisions
+    api7_version: str = "3.5"  # the reconcile workload's API7 generation: 3.5 (runtime resources) or 3.2 (publish)
 
 
 def write_config(work_dir: Path, secret: str, sandbox_port: int) -> Path:

@@ -3,9 +3,12 @@ group), made live by ``POST /api/services/publish``; consumers, SSLs, global rul
 gateway group as in 3.5 (``api7/admin-api.json``).
 
 A service or route change is its template write, then one publish of every touched service (the publish item is
-the service's body with its ``service_id`` and a ``version``). Deleting a service unpublishes it from the group
-(``DELETE /api/gateway_groups/{gg}/services/{id}``); its template stays, as other groups may publish it. 3.2 has no
-named upstreams, stream routes, consumer credentials (a consumer's auth plugins stand for them) or
+the service's body with its ``service_id`` and a ``version``). A publish takes every route template of its service,
+so the plan sees the route templates of services not published in the group too (a run whose publish failed leaves
+them), and Relay's own are pruned before they could go live. Deleting a service unpublishes it from the group
+(``DELETE /api/gateway_groups/{gg}/services/{id}``), then deletes the route templates Relay wrote for it (a later
+publish of the service would take them live again); the service template stays, as other groups may publish it.
+3.2 has no named upstreams, stream routes, consumer credentials (a consumer's auth plugins stand for them) or
 ``strip_path_prefix``: a file using them is refused by name. Its SSL takes ``cert``/``key`` or ``certs``/``keys``, not
 both: several certificates go as ``certs``/``keys`` only.
 """
@@ -33,14 +36,30 @@ class Api7V32Backend(Api7Backend):
     name = "api7-3.2"
 
     def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
-        """Published services and their route templates; the rest per group as in 3.5."""
+        """Published services and the route templates of every service; the rest per group as in 3.5."""
         published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
         services = [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
         templates = read_all(self.client, f"{ADMIN}/routes", page_size=self.page_size)
-        found = services + attach("route", templates, services, self._child)
+        found = services + attach("route", templates, services + self._unpublished(services, templates), self._child)
         rest = super().read(plugin_names)
         kept = {key: value for key, value in rest.items() if value.type not in ("service", "route", *_UNSUPPORTED)}
         return {**kept, **{resource.key: resource for resource in found}}
+
+    def _unpublished(self, services: list[GatewayResource], templates: list[dict[str, Any]]) -> list[GatewayResource]:
+        """The services not published in this group that route templates name, by id and name only.
+
+        A publish takes every route template of its service, so the plan must see those of a service not published
+        yet (left by a run whose publish failed): Relay's own are pruned or updated before the publish takes them.
+        """
+        live = {service.id for service in services}
+        waiting = {str(item["service_id"]) for item in templates if item.get("service_id")} - live
+        if not waiting:
+            return []
+        names = {str(item.get("id")): str(item.get("name") or item.get("id")) for item in self._templates()}
+        return [GatewayResource("service", sid, names.get(sid, sid), {}) for sid in sorted(waiting)]
+
+    def _templates(self) -> list[dict[str, Any]]:
+        return read_all(self.client, f"{ADMIN}/services", page_size=self.page_size)
 
     def _list(
         self, path: str, params: dict[str, str] | None = None, *, missing_ok: bool = False
@@ -70,7 +89,14 @@ class Api7V32Backend(Api7Backend):
         result += [[publish]] if publish else []
         result += phases(rest, self.write)
         unpublish = [self._unpublish(c) for c in templates if c.op == "delete" and c.resource.type == "service"]
-        return result + ([unpublish] if unpublish else [])
+        # Then the route templates of the services unpublished: left behind, a later publish of the service would
+        # take them live again.
+        leftovers = [
+            Write("DELETE", f"{ADMIN}/routes/{c.resource.id}", {}, None, (c,))
+            for c in templates
+            if c.op == "delete" and c.resource.type == "route" and c.resource.parent in deleted
+        ]
+        return result + [phase for phase in (unpublish, leftovers) if phase]
 
     def write(self, change: ResourceChange) -> Write:
         """As in 3.5, but an SSL with several certificates sends them all as ``certs``/``keys`` (3.2 takes one form)."""
@@ -103,6 +129,8 @@ class Api7V32Backend(Api7Backend):
         items = []
         for service_id in sorted(s for s in touched if s):
             resource = services.get(service_id) or self._published(service_id)
+            if resource is None:
+                continue  # a route template of a service not published here: nothing to make live
             body = {k: v for k, v in body_out(resource).items() if k != "type"}
             items.append({**body, "service_id": service_id, "version": version})
         if not items:
@@ -110,14 +138,14 @@ class Api7V32Backend(Api7Backend):
         body = {"gateway_group_id": self.group_id, "create_new_version": True, "services": items}
         return Write("POST", "/api/services/publish", {}, body, ())
 
-    def _published(self, service_id: str) -> GatewayResource:
-        # A route changed under a service the plan leaves alone: publish the service as the group has it.
-        current = self.read(())
-        return current.get(f"service:{service_id}") or GatewayResource(
-            "service", service_id, service_id, {"name": service_id}
-        )
+    def _published(self, service_id: str) -> GatewayResource | None:
+        # A route changed under a service the plan leaves alone: publish the service as the group has it, if it has.
+        published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
+        for item in published:
+            if item.get("service_id", item.get("id")) == service_id:
+                return self._resource("service", item, rid=service_id)
+        return None
 
     def _unpublish(self, change: ResourceChange) -> Write:
-        return Write(
-            "DELETE", f"/api/gateway_groups/{self.group_id}/services/{change.resource.id}", {}, None, (change,)
-        )
+        path = f"/api/gateway_groups/{self.group_id}/services/{change.resource.id}"
+        return Write("DELETE", path, {}, None, (change,))
