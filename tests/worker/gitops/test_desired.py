@@ -92,6 +92,8 @@ consumers:
         ("services: !!python/object/apply:os.system [ls]\n", "is not allowed"),
         ("services: []\nservices: []\n", "x.yaml:2: key 'services' appears twice"),
         ("- just\n- a list\n", "x.yaml:1: the top level must be a mapping"),
+        # ADC's Configuration has no top-level upstreams (API7 EE serves no stand-alone ones): a service's only.
+        ("upstreams:\n  - name: u\n    nodes: [{host: h, port: 80}]\n", "x.yaml:1: upstreams: Extra inputs are not"),
         (
             "services:\n  - name: a\n    routes: [{name: r, uris: [/]}]\n    stream_routes: [{name: s}]\n",
             "routes or stream_routes, not both",

@@ -5,7 +5,8 @@ resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}`
 `page_size`, filtered by `search` (fuzzy) and ADC's label selector `labels[<key>]=<value>`; one resource answers
 `{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted. Route and stream
 route lists take `service_id=` too. A service's named upstreams live under it (`services/{id}/upstreams`): its list
-shows the service's inline upstream too, under the service's id; deleting the service deletes them.
+shows the service's inline upstream too, under the service's id; deleting the service deletes them. There is no
+stand-alone `/apisix/admin/upstreams`: like any path API7 does not serve, it answers 404 (see `runtime_kinds`).
 """
 
 from __future__ import annotations

@@ -58,7 +58,11 @@ WRONG_KEY = "consumer ci-bot: its key is not the one the environment gives"
             _with(("consumers", "ci-bot", "plugins"), {"key-auth": {"key": digest("other")}}), [WRONG_KEY], id="key"
         ),
         pytest.param(_with(("global_rules", "prometheus"), None), ["global_rules: missing ['prometheus']"], id="rule"),
-        pytest.param(_with(("upstreams",), {"u1": {}}), ["upstreams: not in the file ['u1']"], id="unused-kind"),
+        pytest.param(
+            _with(("service_upstreams",), {"s1/u1": {}}),
+            ["service_upstreams: not in the file ['s1/u1']"],
+            id="unused-kind",
+        ),
     ],
 )
 def test_differences_name_each_way_the_group_departs_from_the_newest_file(
