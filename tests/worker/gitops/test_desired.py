@@ -98,6 +98,11 @@ consumers:
             "services:\n  - name: a\n    routes: [{name: r, uris: [/]}]\n    stream_routes: [{name: s}]\n",
             "routes or stream_routes, not both",
         ),
+        (
+            "services:\n  - name: a\n    upstream: {nodes: [{host: h, weight: 1}]}\n    stream_routes: [{name: s}]\n",
+            "x.yaml:2: services[0] (a): stream_routes need the service's upstream to have scheme tcp, udp or tls",
+        ),
+        ("services:\n  - name: a\n    stream_routes: [{name: s}]\n", "upstream to have scheme tcp, udp or tls"),
     ],
 )
 def test_a_bad_file_names_file_line_resource_and_field(text: str, expected: str | None) -> None:
