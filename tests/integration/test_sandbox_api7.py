@@ -44,7 +44,9 @@ def test_3_5_serves_runtime_resources_per_gateway_group(relay_sandbox: Callable[
         state = Sandbox(url, TOKEN).group_state()
         assert state["api7_version"] == "3.5.0"
         assert state["resources"]["routes"]["r1"]["status"] == 1
-        assert c.get("/apisix/admin/routes", params=GG).json()["total"] == 1
+        assert c.get("/apisix/admin/routes", params={**GG, "service_id": "billing"}).json()["total"] == 1
+        assert c.get("/apisix/admin/routes", params=GG).status_code == 400  # service_id is required with a token
+        assert c.get("/apisix/admin/upstreams", params=GG).status_code == 404  # no stand-alone upstreams
 
 
 def test_3_2_is_the_default_and_has_no_version_route(relay_sandbox: Callable[..., str]) -> None:

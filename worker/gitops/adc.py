@@ -14,6 +14,9 @@ Id = Annotated[str, Field(pattern=r"^[a-zA-Z0-9-_.]+$", max_length=256)]
 Name = Annotated[str, Field(min_length=1, max_length=1024)]
 Labels = dict[str, str | list[str]]
 Plugins = dict[str, dict[str, Any]]
+# A service whose upstream has one of these schemes is a stream service (ADC's api7ee ``transformer.ts``); only a
+# stream service's stream routes are read back (its ``fetcher.ts``), so stream routes need one.
+STREAM_SCHEMES = ("tcp", "udp", "tls")
 
 
 class _Strict(BaseModel):
@@ -122,6 +125,8 @@ class AdcService(_Strict):
     def _one_kind_of_route(self) -> AdcService:
         if self.routes and self.stream_routes:
             raise ValueError("a service holds routes or stream_routes, not both")
+        if self.stream_routes and (self.upstream is None or self.upstream.scheme not in STREAM_SCHEMES):
+            raise ValueError("stream_routes need the service's upstream to have scheme tcp, udp or tls")
         for upstream in self.upstreams or []:
             if not upstream.name:
                 raise ValueError("each of upstreams needs a name")

@@ -192,3 +192,37 @@ def test_api7_35_applies_renames_and_prunes_a_services_named_upstreams(
     reconciler(gateway, repo, fake_redis).reconcile(spec("c4", prune=True), "s4", "e4")
     held = {kind: sorted(values) for kind, values in gateway.resources().items() if values}
     assert held == {"global_rules": ["prometheus"]}
+
+
+def _route_lists(gateway: Gateway) -> list[tuple[str, str | None, str | None]]:
+    """The route and stream route lists the sandbox answered: (path, service_id, page), oldest first."""
+    return [
+        (r["path"], r["query"].get("service_id"), r["query"].get("page"))
+        for r in gateway.sandbox.requests()
+        if r["method"] == "GET" and r["path"] in ("/apisix/admin/routes", "/apisix/admin/stream_routes")
+    ]
+
+
+def test_api7_35_reads_each_services_routes_with_its_service_id_every_page(gateway: Gateway) -> None:
+    upstream = {"nodes": [{"host": "h", "port": 80, "weight": 1}]}
+    gateway.admin("PUT", "/apisix/admin/services/web", {"name": "web", "upstream": upstream})
+    gateway.admin("PUT", "/apisix/admin/services/api", {"name": "api", "upstream": upstream})
+    tcp = {"name": "tcp", "type": "stream", "upstream": {**upstream, "scheme": "tcp"}}
+    gateway.admin("PUT", "/apisix/admin/services/tcp", tcp)
+    for n in range(3):
+        gateway.admin("PUT", f"/apisix/admin/routes/w{n}", {"name": f"w{n}", "paths": [f"/{n}"], "service_id": "web"})
+    gateway.admin("PUT", "/apisix/admin/routes/a0", {"name": "a0", "paths": ["/a"], "service_id": "api"})
+    gateway.admin("PUT", "/apisix/admin/stream_routes/pg", {"name": "pg", "server_port": 5432, "service_id": "tcp"})
+
+    found = open_backend(gateway.client(), "default", page_size=2).read([])
+
+    children = {key: resource.parent for key, resource in found.items() if resource.parent}
+    expected = {f"route:web/w{n}": "web" for n in range(3)}
+    assert children == {**expected, "route:api/a0": "api", "stream_route:tcp/pg": "tcp"}
+    # As ADC's fetcher: one list per service, of the kind its type holds, never the group's whole list; every page.
+    assert sorted(_route_lists(gateway)) == [
+        ("/apisix/admin/routes", "api", "1"),
+        ("/apisix/admin/routes", "web", "1"),
+        ("/apisix/admin/routes", "web", "2"),
+        ("/apisix/admin/stream_routes", "tcp", "1"),
+    ]

@@ -92,10 +92,17 @@ consumers:
         ("services: !!python/object/apply:os.system [ls]\n", "is not allowed"),
         ("services: []\nservices: []\n", "x.yaml:2: key 'services' appears twice"),
         ("- just\n- a list\n", "x.yaml:1: the top level must be a mapping"),
+        # ADC's Configuration has no top-level upstreams (API7 EE serves no stand-alone ones): a service's only.
+        ("upstreams:\n  - name: u\n    nodes: [{host: h, port: 80}]\n", "x.yaml:1: upstreams: Extra inputs are not"),
         (
             "services:\n  - name: a\n    routes: [{name: r, uris: [/]}]\n    stream_routes: [{name: s}]\n",
             "routes or stream_routes, not both",
         ),
+        (
+            "services:\n  - name: a\n    upstream: {nodes: [{host: h, weight: 1}]}\n    stream_routes: [{name: s}]\n",
+            "x.yaml:2: services[0] (a): stream_routes need the service's upstream to have scheme tcp, udp or tls",
+        ),
+        ("services:\n  - name: a\n    stream_routes: [{name: s}]\n", "upstream to have scheme tcp, udp or tls"),
     ],
 )
 def test_a_bad_file_names_file_line_resource_and_field(text: str, expected: str | None) -> None:

@@ -37,7 +37,7 @@ FOREIGN_SEEDS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ("consumers", "other-repo-bot", {"username": "other-repo-bot", "labels": OTHER_REPO}, "hand"),
 )
 # Kinds the workload's files never hold: Relay must have written none.
-UNUSED_KINDS = ("upstreams", "ssls", "stream_routes", "plugin_metadata", "credentials")
+UNUSED_KINDS = ("ssls", "stream_routes", "plugin_metadata", "credentials")
 
 
 @dataclass

@@ -4,8 +4,11 @@ Every call names its gateway group with `?gateway_group_id=` (api7/a7 `docs/api7
 resources require gateway_group_id"). Lists answer `{"total": N, "list": [...]}` paged by `page` (from 1) and
 `page_size`, filtered by `search` (fuzzy) and ADC's label selector `labels[<key>]=<value>`; one resource answers
 `{"value": {...}}`; `PUT .../{id}` creates or replaces; `DELETE .../{id}` answers what it deleted. Route and stream
-route lists take `service_id=` too. A service's named upstreams live under it (`services/{id}/upstreams`): its list
-shows the service's inline upstream too, under the service's id; deleting the service deletes them.
+route lists take `service_id=` too, and a route list asked with an access token (every admin call here) must give
+it (api7/a7 5f4b007: "API7 EE requires service_id when listing routes with access tokens"). A service's named
+upstreams live under it (`services/{id}/upstreams`): its list shows the service's inline upstream too, under the
+service's id; deleting the service deletes them. There is no stand-alone `/apisix/admin/upstreams`: like any path
+API7 does not serve, it answers 404 (see `runtime_kinds`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from worker.devtools.sandbox.catalog import Catalog
 from worker.devtools.sandbox.effects import stored
+from worker.devtools.sandbox.middleware import auth_of
 from worker.devtools.sandbox.runtime import IN_A_SERVICE, Resource, RuntimeStore
 from worker.devtools.sandbox.runtime_defaults import core_schema
 from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, SERVICE_UPSTREAMS, Kind
@@ -77,6 +81,17 @@ def in_service(resources: list[Resource], query: QueryParams) -> list[Resource]:
     return [r for r in resources if r.config.get("service_id") == service_id]
 
 
+def require_service_id(request: Request, kind: Kind) -> None:
+    """Refuse a 3.5 route list asked with an access token without `service_id`.
+
+    Only where the evidence says so: api7/a7 5f4b007, "API7 EE requires service_id when listing routes with access
+    tokens" (routes, not stream routes; the sandbox has no caller but access tokens, the rule still names its
+    condition). The 400 and its wording are inferred, as for `gateway_group_id`.
+    """
+    if kind.name == "routes" and not request.query_params.get("service_id") and auth_of(request).token is not None:
+        raise bad_request("service_id is required")
+
+
 def list_answer(resources: list[Resource], query: QueryParams, default_page_size: int | None = None) -> JSONResponse:
     """Answer a list: label selector, fuzzy search, order, one page (`default_page_size` when none is asked)."""
     q = parse_list_query(query, order_fields=("created_at", "updated_at"), default_order="updated_at")
@@ -101,6 +116,7 @@ def kind_routes(state: SandboxState, kind: Kind) -> list[BaseRoute]:
 
     async def list_all(request: Request) -> JSONResponse:
         found = store.items(group(request), kind)
+        require_service_id(request, kind)
         if kind.name in IN_A_SERVICE:
             found = in_service(found, request.query_params)
         return list_answer(found, request.query_params, state.default_page_size)

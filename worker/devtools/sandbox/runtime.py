@@ -8,7 +8,7 @@ from typing import Any
 
 from worker.devtools.sandbox.runtime_kinds import CREDENTIALS, KINDS, SERVICE_UPSTREAMS, Hide, Kind
 from worker.devtools.sandbox.runtime_schemas import check_id_fields
-from worker.devtools.sandbox.web import ApiError, bad_request, not_found
+from worker.devtools.sandbox.web import bad_request, not_found
 
 # Fields the server owns: a client may send them back (a PUT of what it read), but they are not config.
 SERVER_FIELDS = frozenset({"id", "created_at", "updated_at"})
@@ -137,9 +137,10 @@ class RuntimeStore:
         if kind.name in IN_A_SERVICE and config["service_id"] not in self.bucket(group_id, KINDS["services"]):
             # APISIX's wording for a route naming a missing service.
             raise bad_request(f"failed to fetch service info by service id [{config['service_id']}]: not found")
-        upstream_id = config.get("upstream_id")
-        if upstream_id is not None and upstream_id not in self.bucket(group_id, KINDS["upstreams"]):
-            raise bad_request(f"failed to fetch upstream info by upstream id [{upstream_id}]: not found")
+        if "upstream_id" in config:
+            # APISIX resolves `upstream_id` among stand-alone upstreams, which API7 3.5+ does not serve: it can name
+            # none (inferred: nothing documents what 3.5 answers; ADC's api7ee backend never sends the field).
+            raise bad_request(f"failed to fetch upstream info by upstream id [{config['upstream_id']}]: not found")
         owner = OWNERS.get(kind)
         if owner is not None and parent not in self.bucket(group_id, owner):
             raise not_found(owner.label, str(parent))
@@ -148,10 +149,6 @@ class RuntimeStore:
         """Delete a resource: a service takes its routes and upstreams with it, a consumer its credentials."""
         _not_the_default(kind, ident, parent)
         gone = self.get(group_id, kind, ident, parent)
-        if kind.name == "upstreams":
-            users = [s.id for s in self.items(group_id, KINDS["services"]) if s.config.get("upstream_id") == ident]
-            if users:
-                raise ApiError(400, f"can not delete this upstream, service [{users[0]}] is still using it now")
         del self.bucket(group_id, kind)[_key(ident, parent)]
         self._cascade(group_id, kind, ident)
         return gone

@@ -1,4 +1,9 @@
-"""The kinds of runtime resource the sandbox serves per gateway group, as a table (path segment -> Kind)."""
+"""The kinds of runtime resource the sandbox serves per gateway group, as a table (path segment -> Kind).
+
+No stand-alone upstreams: API7 EE serves no `/apisix/admin/upstreams` (api7/a7 `docs/api7ee-api-spec.md` line 92:
+"NOT EXPOSED in API7 EE", it "returns 'resource not found'", a7's words for a 404; API7's admin-api.json has no such
+path either). Upstreams live inline in a service, or under it as its named upstreams.
+"""
 
 from __future__ import annotations
 
@@ -79,7 +84,6 @@ KINDS: dict[str, Kind] = {
         Kind("services", "service", ("id", "service_id"), s.check_service, d.service_defaults),
         Kind("routes", "route", ("id", "route_id"), s.check_route, d.route_defaults),
         Kind("stream_routes", "stream route", ("id", "stream_route_id"), s.check_stream_route, d.plugins_defaults),
-        Kind("upstreams", "upstream", ("id", "upstream_id"), s.check_upstream_resource, d.upstream_defaults),
         Kind(
             "consumers",
             "consumer",

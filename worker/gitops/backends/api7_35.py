@@ -10,6 +10,8 @@ backend of ADC: ``libs/backend-api7/src/{fetcher,operator,transformer}.ts``).
     global rule <name>: <config>   {"plugins": {<name>: <config>}}
 
 Every list is read page by page to the end (ADC reads one page only, so a large group is silently truncated).
+Routes and stream routes are listed per service with ``service_id=``, as ADC's fetcher lists them: API7 EE requires
+``service_id`` when listing routes with an access token (api7/a7 commit 5f4b007).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from worker.errors import PermanentError
+from worker.gitops.adc import STREAM_SCHEMES
 from worker.gitops.backends.base import Write, WritePhase, checked_id, labels_in, labels_out, read_all, renamed
 from worker.gitops.plan import Plan, ResourceChange
 from worker.gitops.resources import DELETE_ORDER, WRITE_ORDER, GatewayResource, ResourceType
@@ -27,7 +30,6 @@ from worker.targets.envelopes import DEFAULT_PAGE_SIZE, unwrap_value
 ADMIN = "/apisix/admin"
 _OUT = {"description": "desc", "uris": "paths"}
 _IN = {"desc": "description", "paths": "uris"}
-STREAM_SCHEMES = ("tcp", "udp", "tls")
 
 
 def resource_path(resource: GatewayResource) -> str:
@@ -113,15 +115,9 @@ class Api7Backend:
 
     def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
         """Every resource of the group, every page."""
-        services = [self._resource("service", item) for item in self._list(f"{ADMIN}/services")]
-        found: list[GatewayResource] = list(services)
-        for service in services:
-            upstreams = self._list(f"{ADMIN}/services/{service.id}/upstreams", missing_ok=True)
-            # The list holds the service's inline upstream too, under the service's id: that one is the service's
-            # ``upstream``, not a named upstream (ADC's ``ToADC.transformService`` leaves it out the same way).
-            found += [self._child("upstream", item, service) for item in upstreams if item.get("id") != service.id]
-        for kind in ("route", "stream_route"):
-            found += attach(kind, self._list(f"{ADMIN}/{kind}s", missing_ok=True), services, self._child)
+        found: list[GatewayResource] = []
+        for item in self._list(f"{ADMIN}/services"):
+            found += self._service(self._resource("service", item))
         for item in self._list(f"{ADMIN}/consumers"):
             consumer = self._resource("consumer", item, rid=item.get("username"))
             found.append(consumer)
@@ -131,6 +127,19 @@ class Api7Backend:
         found += [rule for item in self._list(f"{ADMIN}/global_rules") for rule in _global_rules(item)]
         found += self._metadata(plugin_names)
         return {resource.key: resource for resource in found}
+
+    def _service(self, service: GatewayResource) -> list[GatewayResource]:
+        """A service, its named upstreams and its routes (or stream routes), each list read with the service's id."""
+        upstreams = self._list(f"{ADMIN}/services/{service.id}/upstreams", missing_ok=True)
+        # The list holds the service's inline upstream too, under the service's id: that one is the service's
+        # ``upstream``, not a named upstream (ADC's ``ToADC.transformService`` leaves it out the same way).
+        found = [self._child("upstream", item, service) for item in upstreams if item.get("id") != service.id]
+        # One list per service, of the kind its type holds (ADC's fetcher.ts): a group without stream routes is
+        # never asked for them. The file's check that stream routes sit on a tcp/udp/tls upstream keeps the type
+        # Relay writes (from that scheme) in step with the kind read here.
+        kind: ResourceType = "stream_route" if service.body.get("type") == "stream" else "route"
+        routes = self._list(f"{ADMIN}/{kind}s", {"service_id": service.id}, missing_ok=True)
+        return [service, *found, *attach(kind, routes, [service], self._child)]
 
     def _child(self, kind: ResourceType, item: dict[str, Any], parent: GatewayResource) -> GatewayResource:
         child = self._resource(kind, item, parent=parent.id)
@@ -203,11 +212,8 @@ def attach(
     services: Iterable[GatewayResource],
     child: Callable[[ResourceType, dict[str, Any], GatewayResource], GatewayResource],
 ) -> list[GatewayResource]:
-    """Routes (or stream routes) read in one list, each under the service its ``service_id`` names.
-
-    One list for the group rather than one per service: fewer calls, and nothing rests on the ``service_id`` filter
-    being honoured. A route naming no service of the group is left out (the gateway does not run it).
-    """
+    """Routes (or stream routes) each under the service its ``service_id`` names; one naming none of ``services``
+    is left out, so nothing rests on a list's ``service_id`` filter being honoured."""
     by_id = {service.id: service for service in services}
     return [child(kind, item, by_id[item["service_id"]]) for item in items if item.get("service_id") in by_id]
 

@@ -60,7 +60,7 @@ WRONG_KEY = "consumer ci-bot: its key is not the one the environment gives"
             _with(("consumers", "ci-bot", "plugins"), {"key-auth": {"key": digest("other")}}), [WRONG_KEY], id="key"
         ),
         pytest.param(_with(("global_rules", "prometheus"), None), ["global_rules: missing ['prometheus']"], id="rule"),
-        pytest.param(_with(("upstreams",), {"u1": {}}), ["upstreams: not in the file ['u1']"], id="unused-kind"),
+        pytest.param(_with(("ssls",), {"x1": {}}), ["ssls: not in the file ['x1']"], id="unused-kind"),
         pytest.param(
             _with(("service_upstreams", "s1/u1"), None), ["service_upstreams: missing ['s1/u1']"], id="named-missing"
         ),

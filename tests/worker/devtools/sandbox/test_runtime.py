@@ -86,7 +86,7 @@ def test_deleting_a_service_takes_its_upstreams_and_no_one_elses(store: RuntimeS
 
 
 def test_a_service_cannot_take_a_named_upstream_as_its_upstream_id(store: RuntimeStore) -> None:
-    # Nothing documents it: upstream_id names a stand-alone upstream, as APISIX's does.
+    # Nothing documents it: upstream_id names a stand-alone upstream, as APISIX's does, and 3.5 serves none.
     store.put(G, SERVICE_UPSTREAMS, "u1", CANARY, "billing")
     with pytest.raises(ApiError, match=r"upstream id \[u1\]"):
         store.put(G, SERVICES, "billing", {"name": "billing", "upstream_id": "u1"})
