@@ -43,8 +43,12 @@ def test_a_short_fault_run_loses_nothing_and_applies_no_create_twice(tmp_path: P
 
 
 @pytest.mark.timeout(300)
-def test_a_reconcile_fault_run_ends_at_the_newest_revision_and_writes_nothing_twice(tmp_path: Path) -> None:
-    report = run_reconcile(ChaosPlan(duration=20, pushes=8, kill_every=3, settle_timeout=90, seed=7), tmp_path)
+@pytest.mark.parametrize("api7_version", ["3.5", "3.2"])
+def test_a_reconcile_fault_run_ends_at_the_newest_revision_and_writes_nothing_twice(
+    tmp_path: Path, api7_version: str
+) -> None:
+    plan = ChaosPlan(duration=20, pushes=8, kill_every=3, settle_timeout=90, seed=7, api7_version=api7_version)
+    report = run_reconcile(plan, tmp_path)
 
     assert report.pushed == 8
     assert report.acknowledged > 0.5 * report.posted, report.to_json()
