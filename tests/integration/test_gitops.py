@@ -73,14 +73,15 @@ def server(origin: Origin) -> Iterator[GitServer]:
 def gitops(
     stack: Callable[..., Stack], sandbox: Sandbox, server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Stack]:
-    """``gitops(workers=1, **sync)``: the stack with the sync rule, its secrets in the workers' environment only."""
+    """``gitops(workers=1, beat=False, **sync)``: the stack with the sync rule, its secrets in the workers' environment
+    only."""
     monkeypatch.setenv("RELAY_TOKEN_KEY", TOKEN_KEY)
     monkeypatch.setenv("RELAY_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv(GIT_TOKEN_ENV, GIT_TOKEN)
     monkeypatch.setenv("CI_BOT_KEY", CI_BOT_KEY)
 
-    def build(*, workers: int = 1, **sync: Any) -> Stack:
-        return stack(gitops_config(sandbox, server.url, tmp_path / "data", **sync), workers=workers)
+    def build(*, workers: int = 1, beat: bool = False, **sync: Any) -> Stack:
+        return stack(gitops_config(sandbox, server.url, tmp_path / "data", **sync), workers=workers, beat=beat)
 
     return build
 
@@ -258,7 +259,7 @@ def test_no_secret_reaches_a_log_redis_or_the_gateways_request_log(
 def test_a_worker_killed_mid_apply_resumes_on_another_without_a_duplicate_write(
     gitops: Callable[..., Stack], origin: Origin, sandbox: Sandbox, redis_url: str, start_worker: Callable[..., Child]
 ) -> None:
-    relay = gitops(max_in_flight=1)
+    relay = gitops(max_in_flight=1, beat=True)  # beat hands the dead worker's message back once its heartbeat stops
     [doomed] = relay.workers
     routes = [route(f"r{n}", f"/r{n}") for n in range(6)]
     sha = origin.commit({"gateway/billing.yaml": adc_file(*routes)})
