@@ -4,7 +4,8 @@ Each revision keeps service ``billing`` and the consumer ``ci-bot`` (its key fil
 and changes the rest: services ``orders`` and ``users`` come and go, routes are added, dropped and renamed (ADC's id
 is the name path's hash, so a rename is a delete and a create), their paths, methods and rate limits change,
 upstream ports move, a service's named upstream comes, goes and is renamed, a second consumer is renamed and a global
-rule toggles. ``Expected`` is what the gateway group must hold once
+rule toggles; the middle revision is broken (a route without ``uris``), so that its push must fail naming the file
+and line and write nothing. ``Expected`` is what the gateway group must hold once
 that revision is applied, computed here from the generator's own choices, not by Relay's code.
 """
 
@@ -45,10 +46,12 @@ class GatewayRevision:
     number: int
     text: str
     expected: Expected
+    broken: bool = False
 
 
-def revision(number: int, rng: random.Random, *, named_upstreams: bool = True) -> GatewayRevision:
-    """The ``number``-th revision, drawn from ``rng`` (API7 3.2 has no named upstreams: ``named_upstreams=False``)."""
+def revision(number: int, rng: random.Random, *, named_upstreams: bool = True, broken: bool = False) -> GatewayRevision:
+    """The ``number``-th revision, drawn from ``rng`` (API7 3.2 has no named upstreams: ``named_upstreams=False``);
+    a ``broken`` one has a route without ``uris``, which Relay must refuse whole."""
     expected = Expected()
     services = [
         _service(name, rng, expected, named_upstreams) for name in SERVICES if name == "billing" or rng.random() >= 0.4
@@ -58,6 +61,8 @@ def revision(number: int, rng: random.Random, *, named_upstreams: bool = True) -
         {"username": "ci-bot", "plugins": {"key-auth": {"key": "${" + KEY_VARIABLE + "}"}}},
         {"username": second, "description": f"revision {number}"},
     ]
+    if broken:
+        del services[0]["routes"][0]["uris"]  # type: ignore[index]
     content: dict[str, object] = {"services": services, "consumers": consumers}
     rules = frozenset({"prometheus"} if number % 2 else set())
     if rules:
@@ -66,7 +71,7 @@ def revision(number: int, rng: random.Random, *, named_upstreams: bool = True) -
     final = Expected(
         expected.services, expected.routes, frozenset({"ci-bot", second}), rules, expected.upstreams
     )  # fmt: skip
-    return GatewayRevision(number, text, final)
+    return GatewayRevision(number, text, final, broken)
 
 
 def _service(name: str, rng: random.Random, expected: Expected, named_upstreams: bool) -> dict[str, object]:
@@ -93,6 +98,7 @@ def _service(name: str, rng: random.Random, expected: Expected, named_upstreams:
 
 
 def series(count: int, seed: int | None, *, named_upstreams: bool = True) -> list[GatewayRevision]:
-    """``count`` revisions drawn from one seeded generator."""
+    """``count`` revisions drawn from one seeded generator; the middle one is broken when there are four or more."""
     rng = random.Random(seed)
-    return [revision(number, rng, named_upstreams=named_upstreams) for number in range(count)]
+    broken = count // 2 if count >= 4 else None
+    return [revision(number, rng, named_upstreams=named_upstreams, broken=number == broken) for number in range(count)]

@@ -112,6 +112,7 @@ def push_revisions(
         for revision in revisions:
             before = pushes.shas[-1] if pushes.shas else "0" * 40
             pushes.shas.append(repo.commit(gateway_files.FILE, revision.text, f"revision {revision.number}"))
+            pushes.broken = pushes.shas[-1] if revision.broken else pushes.broken
             deliver(pushes.shas[-1], before)
             if len(pushes.shas) > 2 and rng.random() < REDELIVER_SHARE:
                 older = rng.randrange(len(pushes.shas) - 1)

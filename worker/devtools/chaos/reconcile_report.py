@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
-from worker.devtools.chaos.report import wait_final
+from worker.devtools.chaos.report import reason_of, wait_final
 from worker.devtools.chaos.resolve import replay_all
 from worker.devtools.chaos.timeline import Pushes, Timeline
 from worker.devtools.sandbox.runtime_kinds import digest
@@ -92,6 +92,8 @@ class ReconcileReport:
     revisions_written: int  # revisions some of whose writes took effect (the others were skipped or superseded)
     duplicated_writes: dict[str, int]
     older_after_newer: list[str]
+    broken_revision_writes: int  # writes of the broken revision that took effect: must be none
+    broken_revision_errors: list[str]  # how its push's event failed (when it ran before a newer one was applied)
     foreign_touched: list[str]
     settled_after_last_fault_seconds: float | None
     faults: list[str] = field(default_factory=list)
@@ -105,6 +107,7 @@ class ReconcileReport:
             and not self.state_differences
             and not self.duplicated_writes
             and not self.older_after_newer
+            and self.broken_revision_writes == 0
             and not self.foreign_touched
         )
 
@@ -116,7 +119,8 @@ class ReconcileReport:
         """What ``relay chaos`` prints, label by label."""
         keys = (
             "pushed", "posted", "acknowledged", "done", "dead_lettered", "replayed", "done_after_replay", "outcomes",
-            "writes", "revisions_written", "duplicated_writes", "older_after_newer", "foreign_touched",
+            "writes", "revisions_written", "duplicated_writes", "older_after_newer", "broken_revision_writes",
+            "broken_revision_errors", "foreign_touched",
         )  # fmt: skip
         data = self.to_json()
         return [
@@ -147,7 +151,8 @@ def build_reconcile_report(
     acknowledged = {p.event_id for p in timeline.posted if p.event_id}
     finals = wait_final(store, acknowledged, settle_timeout)
     dead = {e for e, (status, _, _) in finals.items() if status == EventStatus.FAILED}
-    reasons = Counter(error.split(":", 1)[0][:80] for e, (_, _, error) in finals.items() if e in dead)
+    reasons = Counter(reason_of(error) for e, (_, _, error) in finals.items() if e in dead)
+    broken = [error for e, (_, _, error) in finals.items() if e in dead and pushes.by_event.get(e) == pushes.broken]
     replayed_at = time.time()
     replay_all(store, redis_url, dead)
     after = {**finals, **wait_final(store, dead, settle_timeout, settled_after=replayed_at)}
@@ -174,6 +179,8 @@ def build_reconcile_report(
         writes=int(by_key["total"]),
         duplicated_writes=dict(by_key["duplicates"]),
         older_after_newer=regressions,
+        broken_revision_writes=writes_of(records, pushes.broken),
+        broken_revision_errors=[error[:300] for error in broken],
         revisions_written=revisions_written,
         foreign_touched=known.foreign.touched(state, by_path),
         settled_after_last_fault_seconds=round(max(0.0, settled - last_fault), 2) if not acknowledged - set(after)
@@ -243,6 +250,12 @@ def write_order(records: list[dict[str, Any]], shas: list[str]) -> tuple[list[st
             found.append(f"{record['method']} {record['path']} of revision {number} after revision {newest}")
         newest = max(newest, number)
     return found, len(written)
+
+
+def writes_of(records: list[dict[str, Any]], revision: str | None) -> int:
+    """How many writes of ``revision`` took effect (in the request log ``records``)."""
+    keys = [(record.get("idempotency_key") or "").split(":") for record in records]
+    return sum(1 for parts in keys if revision and len(parts) >= 2 and parts[-2] == revision)
 
 
 def _route_fields(route: dict[str, Any]) -> tuple[Any, Any, Any]:

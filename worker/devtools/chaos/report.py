@@ -72,7 +72,7 @@ def build_report(redis_url: str, sandbox: str, timeline: Timeline, settle_timeou
     last_fault = timeline.faults[-1][0] if timeline.faults else time.time()
     finals = wait_final(store, set(acknowledged), settle_timeout)
     settled = max((record[1] for record in finals.values()), default=last_fault)
-    dead = Counter(_reason(error) for status, _, error in finals.values() if status == EventStatus.FAILED)
+    dead = Counter(reason_of(error) for status, _, error in finals.values() if status == EventStatus.FAILED)
     # Then as an operator: resolve the unknown outcomes, replay them, and see every one finish.
     replayed_at = time.time()
     replayed, replayed_ids = replay_unknown(store, sandbox, redis_url)
@@ -131,7 +131,8 @@ def _effects(sandbox: str) -> Counter[str]:
     return counts
 
 
-def _reason(error: str) -> str:
+def reason_of(error: str) -> str:
+    """A dead letter's reason, short enough to count by."""
     # "rule 'create' action 0: outcome unknown: check ..." -> "outcome unknown"; keeps the table short.
     text = error.split(": ", 1)[1] if error.startswith("rule ") else error
     return text.split(":", 1)[0][:80] or "no reason"

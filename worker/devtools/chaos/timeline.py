@@ -28,3 +28,4 @@ class Pushes:
 
     shas: list[str] = field(default_factory=list)
     by_event: dict[str, str] = field(default_factory=dict)
+    broken: str | None = None  # the commit whose file Relay must refuse

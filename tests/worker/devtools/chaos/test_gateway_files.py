@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from worker.devtools.chaos.gateway_files import FILE, KEY_VARIABLE, GatewayRevision, series
+from worker.errors import DesiredStateError
 from worker.gitops.desired import load_desired
 from worker.gitops.envvars import EnvPolicy, Filler
 from worker.gitops.ids import sha1
@@ -31,6 +32,8 @@ def test_one_seed_gives_one_series_and_another_seed_another() -> None:
 @pytest.mark.parametrize("seed", [1, 7, 42])
 def test_each_revision_is_strict_adc_whose_resources_are_the_expected_ones(seed: int) -> None:
     for revision in series(8, seed):
+        if revision.broken:
+            continue  # below
         expected = revision.expected
         assert _ids(revision, "service") == set(expected.services)
         assert _ids(revision, "route") == set(expected.routes)
@@ -51,3 +54,13 @@ def test_the_series_adds_drops_and_renames() -> None:
     assert len({frozenset(r.expected.upstreams) for r in revisions}) > 2  # named upstreams come, go and change
     assert {limit for r in revisions for _, _, limit in r.expected.routes.values()} == {None, 10, 20}
     assert {frozenset(r.expected.global_rules) for r in revisions} == {frozenset(), frozenset({"prometheus"})}
+
+
+def test_the_middle_revision_is_broken_and_relay_refuses_it_naming_file_line_and_field() -> None:
+    revisions = series(8, 7)
+    assert [r.number for r in revisions if r.broken] == [4]
+    with pytest.raises(
+        DesiredStateError, match=r"gateway/chaos\.yaml:\d+: services\[0\] \(billing\)\.routes\[0\] .*uris"
+    ):
+        _ids(revisions[4], "route")
+    assert not any(r.broken for r in series(3, 7))  # too short a series to spare one

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from worker.devtools.chaos.gateway_files import Expected
-from worker.devtools.chaos.reconcile_report import Foreign, differences, write_order
+from worker.devtools.chaos.reconcile_report import Foreign, differences, write_order, writes_of
 from worker.devtools.sandbox.runtime_kinds import digest
 
 KEY = "ci-bot-key-from-the-environment"
@@ -97,6 +97,7 @@ def test_write_order_finds_an_older_revisions_write_after_a_newer_ones() -> None
     ]
     assert write_order(records, shas) == (["PUT /r/1 of revision 0 after revision 2"], 2)
     assert write_order(sorted(records, key=lambda r: -r["time"])[1:], shas) == ([], 2)
+    assert (writes_of(records, shas[0]), writes_of(records, shas[1]), writes_of(records, None)) == (2, 0, 0)
 
 
 def test_foreign_resources_changed_deleted_or_written_to_are_named() -> None:
