@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
-from worker.errors import GitOpsError, RelayError
+from worker.errors import GitOpsError, RelayError, RetryableError
 from worker.gitops.apply import Applier, ApplyReport
 from worker.gitops.backends import Backend, WritePhase, open_backend
 from worker.gitops.desired import DesiredState, load_desired
@@ -152,7 +152,16 @@ class Reconciler:
         return Planned(spec, commit.sha, backend, desired, plan, backend.requests(plan, _version(commit.sha, plan)))
 
     def reconcile(self, spec: SyncSpec, step: str, event: str) -> Outcome:
-        """Reconcile ``spec`` unless another reconcile of the group runs (then leave it the revision)."""
+        """Reconcile ``spec`` unless another reconcile of the group runs (then leave it the revision).
+
+        Redis failing meanwhile (a restart) is transient: the rerun re-reads the gateway and settles what was sent.
+        """
+        try:
+            return self._reconcile(spec, step, event)
+        except redis.RedisError as exc:
+            raise RetryableError(f"Redis failed during the reconcile ({type(exc).__name__}); retried") from None
+
+    def _reconcile(self, spec: SyncSpec, step: str, event: str) -> Outcome:
         revisions = Revisions(self.redis, spec.target, spec.group)
         lock = revisions.lock(self.lock_seconds)
         if not lock.acquire():
@@ -173,7 +182,12 @@ class Reconciler:
                 break
             if not self._newer(spec.repo, pending.revision, outcome.revision):
                 continue
-            outcome = self._once(spec.at(pending.revision), step, revisions)
+            try:
+                outcome = self._once(spec.at(pending.revision), step, revisions)
+            except RelayError as exc:
+                # That revision's own event, waiting to retry, meets and reports its failure; this one's stands.
+                runs.append({"outcome": "failed", "revision": pending.revision, "reason": _short(str(exc))})
+                break
             runs.append(outcome.detail())
         outcome.runs = runs
         return outcome

@@ -144,3 +144,36 @@ class _StrictRepo(FakeRepo):
 def test_a_revision_the_reader_refuses_is_a_gitops_error(fake_redis: redis.Redis, gateway: Gateway) -> None:
     with pytest.raises(GitOpsError, match="repository gateway-config: not a commit id or a valid ref name"):
         reconciler(gateway, _StrictRepo(), fake_redis).reconcile(spec("not a ref"), "s", "e")
+
+
+def test_a_pending_revision_that_fails_leaves_the_taking_events_own_revision_applied(
+    fake_redis: redis.Redis, gateway: Gateway
+) -> None:
+    repo = _repo()
+    repo.commit("bad", {"gateway/a.yaml": "services:\n  - name: a\n    routes: [{name: r}]\n"})
+    held = Revisions(fake_redis, "gw", "default").lock(60)
+    assert held.acquire()
+    deferred = reconciler(gateway, repo, fake_redis).reconcile(spec("bad"), "sb", "eb")
+    assert (deferred.outcome, deferred.waiting) == ("deferred", True)
+    held.release()
+
+    outcome = reconciler(gateway, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+
+    # c2's event succeeds with c2 applied; the bad file's failure is noted, and its own event meets it on its retry.
+    assert (outcome.outcome, outcome.revision) == ("applied", "c2")
+    assert [run["outcome"] for run in outcome.runs] == ["applied", "failed"]
+    assert "gateway/a.yaml:3" in outcome.runs[-1]["reason"]
+    assert _methods(gateway) == ["GET", "HEAD"]
+    with pytest.raises(DesiredStateError, match=r"gateway/a\.yaml:3"):
+        reconciler(gateway, repo, fake_redis).reconcile(spec("bad"), "sb", "eb")
+
+
+def test_redis_failing_during_a_reconcile_is_a_transient_error(
+    fake_redis: redis.Redis, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reset(*_: object) -> None:
+        raise redis.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(fake_redis, "getdel", reset)  # when the reconcile looks for a pending revision
+    with pytest.raises(RetryableError, match=r"Redis failed during the reconcile \(ConnectionError\); retried"):
+        reconciler(gateway, _repo(), fake_redis).reconcile(spec("c1"), "s1", "e1")
