@@ -61,6 +61,7 @@ def test_a_reconcile_fault_run_ends_at_the_newest_revision_and_writes_nothing_tw
     assert report.older_after_newer == [], report.to_json()
     # The middle revision's file is broken: nothing of it was written, and a run of it failed naming file and line.
     assert report.broken_revision_writes == 0, report.to_json()
+    assert "internal error" not in report.dead_lettered, report.to_json()
     assert all("gateway/chaos.yaml:" in error for error in report.broken_revision_errors), report.to_json()
     assert report.foreign_touched == [], report.to_json()  # hand-made, ADC-made, another repository's
     assert any("worker" in fault and "killed" in fault for fault in report.faults)

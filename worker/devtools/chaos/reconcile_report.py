@@ -100,7 +100,8 @@ class ReconcileReport:
 
     @property
     def ok(self) -> bool:
-        """True when the group holds the newest revision, nothing was lost, doubled, regressed or trespassed."""
+        """True when the group holds the newest revision, nothing was lost, doubled, regressed or trespassed, and no
+        event failed with an internal error."""
         return (
             not self.missing
             and self.last_applied == self.newest
@@ -108,6 +109,7 @@ class ReconcileReport:
             and not self.duplicated_writes
             and not self.older_after_newer
             and self.broken_revision_writes == 0
+            and "internal error" not in self.dead_lettered  # always a bug: an exception nothing classified
             and not self.foreign_touched
         )
 
