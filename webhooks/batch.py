@@ -15,6 +15,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from hiredis import pack_command
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.asyncio.connection import AbstractConnection
 
 
@@ -105,14 +106,45 @@ async def _exchange(connection: AbstractConnection, packed: bytes, count: int) -
     await connection.send_packed_command(packed)
     replies: list[Any] = []
     try:
-        for _ in range(count):
+        while len(replies) < count:
+            # A wait on the socket goes through redis-py (its timeout, its errors, its disconnect); the replies that
+            # came in the same reads are then taken from hiredis's buffer: redis-py's timeout, calls and checks for
+            # each reply cost more than the rest of the batch's client side.
             try:
                 replies.append(await connection.read_response())
             except redis.ResponseError as exc:
                 replies.append(exc)
+            replies += await _buffered_replies(connection, count - len(replies))
     except BaseException:
         # Cancelled or cut off mid-batch: the rest of the replies are still on the socket, so the connection
         # cannot go back to the pool as it is.
         await connection.disconnect(nowait=True)
         raise
+    return replies
+
+
+async def _buffered_replies(connection: AbstractConnection, most: int) -> list[Any]:
+    """Up to ``most`` whole replies already read from the socket (none with another parser than hiredis's).
+
+    Each as redis-py's ``read_response`` has it: a push notification handed to the parser's handler and skipped,
+    an error reply that says the server is not serving (``LOADING``: a connection error) raised, so the batch is
+    retried, any other error reply returned as that call's answer.
+    """
+    parser = connection._parser
+    if not isinstance(parser, _AsyncHiredisParser) or parser._reader is None:
+        return []
+    reader, push = parser._reader, parser._hiredis_PushNotificationType
+    replies: list[Any] = []
+    while len(replies) < most:
+        reply = reader.gets()
+        if reply is NOT_ENOUGH_DATA:
+            break
+        if push is not None and isinstance(reply, push):
+            await parser.handle_push_response(reply)
+            continue
+        if isinstance(reply, redis.ConnectionError):
+            raise reply
+        if isinstance(reply, list) and reply and isinstance(reply[0], redis.ConnectionError):
+            raise reply[0]
+        replies.append(reply)
     return replies

@@ -6,12 +6,15 @@ process in uvicorn's ``h11_max_incomplete_event_size``, the same bound h11 appli
 unfinished counts in full, and a finished head that may be past the bound counts its request target and header
 lines (headers are not counted one by one: that cost the receiver more than the check is worth). What is buffered
 before the refusal is at most the bound plus one read.
+
+Each answer's head is also held until its body follows, so that an answer is one write (one TCP segment) instead
+of two: the second write was a tenth of the receiver's CPU time per delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -77,6 +80,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse()
             return
         super().on_headers_complete()
+        # The request's task has not run yet: its answer goes out through the holding transport from the start.
+        if self.cycle is not None:
+            self.cycle.transport = cast(asyncio.Transport, _HeadHeld(self.transport, self.cycle))
 
     def on_body(self, body: bytes) -> None:
         """Nothing more is read for a refused request."""
@@ -122,3 +128,41 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(content))
         self.transport.close()
+
+
+class _HeadHeld:
+    """A cycle's transport that holds its answer's head until the first write after it, and writes both at once.
+
+    Only the write made once the answer has started is held (a ``100 Continue`` goes out at once); closing the
+    connection writes a held head first. A head whose body never comes (the client left) is dropped with its
+    connection.
+    """
+
+    __slots__ = ("_cycle", "_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle  # until the head is held: the cycle refers to this transport, a loop only GC would free
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        """Hold the answer's head; write anything after it together with it."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif self._cycle is not None and self._cycle.response_started:
+            self._cycle = None
+            self._head = data
+        else:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        """Write a held head, then close."""
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

@@ -330,7 +330,7 @@ def _name(value: str, what: str) -> str:
         raise BadRequest(f"{what} too long")
     try:
         # A JSON field may hold a lone surrogate (JSON ``"\ud800"``): Python decodes it, but it has no UTF-8 form,
-        # and the ingest script's cjson (and the dedup key) refuse it, which would be a 503 retried forever.
+        # which the ingest script's arguments (the dedup key among them) need: refused here, not failed at the store.
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise BadRequest(f"{what} is not valid UTF-8") from None

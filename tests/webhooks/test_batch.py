@@ -7,6 +7,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from webhooks.batch import ScriptBatcher
 
@@ -127,3 +129,39 @@ def test_a_redis_that_lost_its_scripts_gets_the_script_again_and_each_call_runs_
     assert first == [b"x"] * 5
     assert second == [b"y"] * 5
     assert all(redis_client.get(f"b{n}") == b"1" for n in range(5))  # run once each, not again after the reload
+
+
+def test_a_server_still_loading_mid_batch_has_the_whole_batch_sent_again() -> None:
+    # One read holds the batch's three replies, the second a LOADING error: redis-py raises that one (the server is
+    # not serving), so the batch is sent again on a new connection, as when each reply was read through redis-py.
+    answers = [
+        b"$1\r\na\r\n-LOADING Redis is loading the dataset in memory\r\n$1\r\nc\r\n",
+        b"$1\r\nA\r\n$1\r\nB\r\n$1\r\nC\r\n",
+    ]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        scripts = 0
+        while line := await reader.readline():  # RESP commands: an array of bulk strings each
+            command = [await reader.readexactly(int((await reader.readline())[1:]) + 2) for _ in range(int(line[1:]))]
+            if command[0] != b"EVALSHA\r\n":
+                writer.write(b"+OK\r\n")  # the connection's own set-up (CLIENT SETINFO)
+                continue
+            scripts += 1
+            if scripts == 3:
+                writer.write(answers.pop(0))
+        writer.close()
+
+    async def main() -> list[Any]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = redis.asyncio.Redis(port=port, protocol=2, retry=Retry(NoBackoff(), 1))
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL)
+        batcher._loaded = True
+        try:
+            return list(await asyncio.gather(*(batcher([key], ["v"]) for key in "abc"), return_exceptions=True))
+        finally:
+            await client.aclose()
+            server.close()
+
+    assert asyncio.run(main()) == [b"A", b"B", b"C"]
+    assert answers == []

@@ -21,6 +21,7 @@ class _Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
+        self.writes: list[bytes] = []
         self.closed = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -28,6 +29,7 @@ class _Transport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
+        self.writes.append(bytes(data))
 
     def close(self) -> None:
         self.closed = True
@@ -146,3 +148,24 @@ def test_a_pipelined_head_past_the_bound_is_refused_after_the_request_before_it(
     assert b"HTTP/1.1 200 " in connection.transport.written
     assert connection.transport.written.endswith(b'{"error": "request head larger than 4096 bytes"}')
     assert connection.transport.closed
+
+
+def test_an_answer_is_one_write_its_head_with_its_body(connection: _Connection) -> None:
+    for _ in range(2):
+        connection.feed(request(200))
+
+    writes = connection.transport.writes
+    assert len(writes) == 2
+    assert all(write.startswith(b"HTTP/1.1 200 ") and write.endswith(b"\r\n\r\nok") for write in writes)
+
+
+def test_a_100_continue_is_written_at_once_and_the_answer_after_it(connection: _Connection) -> None:
+    head = b"POST /hooks/ci HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+
+    connection.feed(head)
+    connection.feed(b"{}")
+
+    assert connection.transport.writes[0] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert connection.transport.writes[1].startswith(b"HTTP/1.1 200 ")
+    assert connection.transport.writes[1].endswith(b"ok")
+    assert connection.served == [b"{}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -55,3 +56,15 @@ def test_every_message_has_its_own_ids() -> None:
     assert first["headers"]["id"] != second["headers"]["id"]
     assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
     assert [first["decoded_body"][0], second["decoded_body"][0]] == [["evt_1"], ["evt_2"]]
+
+
+def test_a_messages_ids_are_distinct_canonical_version_4_uuids() -> None:
+    encoder = TaskMessageEncoder(app, PROCESS_EVENT, EVENTS_QUEUE)
+    for _ in range(200):
+        message = _decode(encoder.encode("evt_1"))
+        ids = [message["headers"]["id"], message["properties"]["delivery_tag"]]
+
+        assert ids[0] != ids[1]
+        for text in ids:
+            parsed = uuid.UUID(text)
+            assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
