@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ import redis.asyncio
 from hiredis import pack_command
 from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.asyncio.connection import AbstractConnection
+
+log = logging.getLogger("relay.webhooks")
 
 
 class ScriptBatcher:
@@ -88,9 +91,13 @@ class ScriptBatcher:
         try:
             results = await self._run_loaded(batch)
         except (redis.RedisError, OSError) as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            # Anything else is a bug; it must not leave the batch's callers waiting forever: each is told, as of a
+            # store failure (the sender gets a 503 and retries; nothing was stored by this batch's failed trip).
+            log.exception("a batch of %d store calls failed unexpectedly", len(batch))
+            _fail(batch, redis.RedisError(f"the store batch failed ({type(exc).__name__})"))
             return
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():  # the caller went away (client disconnect): nothing to tell it
@@ -99,6 +106,12 @@ class ScriptBatcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _fail(batch: list[tuple[Sequence[Any], Sequence[Any], asyncio.Future[Any]]], error: BaseException) -> None:
+    for *_, future in batch:
+        if not future.done():
+            future.set_exception(error)
 
 
 async def _exchange(connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:

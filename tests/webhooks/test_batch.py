@@ -165,3 +165,26 @@ def test_a_server_still_loading_mid_batch_has_the_whole_batch_sent_again() -> No
 
     assert asyncio.run(main()) == [b"A", b"B", b"C"]
     assert answers == []
+
+
+def test_a_batch_failing_for_any_other_reason_tells_every_caller_instead_of_leaving_it_waiting(
+    redis_url: str,
+) -> None:
+    async def main() -> list[Any]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        batcher = ScriptBatcher(client, ECHO_OR_FAIL)
+
+        async def broken(*_: Any) -> list[Any]:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")  # a bug, not Redis
+
+        batcher._run_loaded = broken  # type: ignore[method-assign,assignment]
+        try:
+            calls = (batcher([f"k{n}"], ["v"]) for n in range(3))
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=5)
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+
+    assert [type(result) for result in results] == [redis.RedisError] * 3
+    assert all("the store batch failed (UnicodeEncodeError)" in str(result) for result in results)
