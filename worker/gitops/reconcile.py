@@ -90,12 +90,13 @@ class Planned:
 
 @dataclass
 class Outcome:
-    """What a reconcile did: ``applied``, ``unchanged``, ``skipped`` (older revision) or ``deferred`` (lock held)."""
+    """What a reconcile did: ``applied``, ``unchanged``, ``skipped`` (older revision), ``deferred`` (lock held: left to
+    the running reconcile, its event retries) or ``superseded`` (lock held, and a newer revision already waits)."""
 
     outcome: str
     revision: str
     reason: str | None = None
-    waiting: bool = False  # deferred, and this revision is the group's pending one: its event should retry
+    waiting: bool = False  # deferred: this revision is the group's pending one, and its event should retry
     summary: dict[str, int] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)
     skipped_writes: list[str] = field(default_factory=list)
@@ -167,7 +168,9 @@ class Reconciler:
         if not lock.acquire():
             offered = revisions.offer(Pending(spec.revision, spec.repo, event), self._newer_for(spec.repo))
             reason = "another reconcile of this group runs; it will apply this revision at its end"
-            return Outcome("deferred", spec.revision, reason if offered else "a newer revision already waits", offered)
+            if not offered:
+                return Outcome("superseded", spec.revision, "a newer revision already waits for the running reconcile")
+            return Outcome("deferred", spec.revision, reason, waiting=True)
         try:
             return self._reconcile_newest(spec, step, revisions)
         finally:

@@ -51,8 +51,9 @@ def test_a_push_during_a_reconcile_is_left_for_it_and_only_the_newest_runs(
     # Two pushes arrive while a reconcile runs: c3, then (delivered late) c2. The older never replaces the newer.
     first = reconciler(gateway, repo, fake_redis).reconcile(spec("c3"), "s3", "e3")
     second = reconciler(gateway, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
-    assert (first.outcome, second.outcome) == ("deferred", "deferred")
-    assert second.reason == "a newer revision already waits"
+    assert (first.outcome, second.outcome) == ("deferred", "superseded")
+    assert (first.waiting, second.waiting) == (True, False)
+    assert second.reason == "a newer revision already waits for the running reconcile"
     assert revisions.peek() is not None
     assert revisions.peek().revision == "c3"  # type: ignore[union-attr]
     held.release()
