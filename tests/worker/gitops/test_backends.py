@@ -52,6 +52,25 @@ def test_api7_32_writes_templates_then_publishes_and_plans_nothing_after(
     assert reconciler(gateway_32, repo, fake_redis).plan(spec("c1")).plan.changes == []
 
 
+def test_api7_32_a_route_changed_alone_republishes_its_service_as_the_group_has_it(
+    gateway_32: Gateway, fake_redis: redis.Redis
+) -> None:
+    repo = FakeRepo()
+    repo.commit("c1", {"gateway/a.yaml": V32})
+    repo.commit("c2", {"gateway/a.yaml": V32.replace("methods: [GET]", "methods: [GET, HEAD]")})
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c1"), "s1", "e1")
+    before = len(gateway_32.writes())
+
+    reconciler(gateway_32, repo, fake_redis).reconcile(spec("c2"), "s2", "e2")
+
+    route = f"/apisix/admin/routes/{sha1('billing.list-invoices')}"
+    assert gateway_32.writes()[before:] == [("PUT", route), ("POST", "/api/services/publish")]
+    published = gateway_32.sandbox.group_state()["published"][SERVICE]
+    assert (published["name"], published["version"][:9]) == ("billing", "relay-c2-")
+    assert published["upstream"]["nodes"][0]["host"] == "billing.internal"  # the service's body, as published
+    assert published["routes"][0]["methods"] == ["GET", "HEAD"]
+
+
 def test_api7_32_unpublishes_a_pruned_service(gateway_32: Gateway, fake_redis: redis.Redis) -> None:
     repo = FakeRepo()
     repo.commit("c1", {"gateway/a.yaml": V32})

@@ -37,8 +37,7 @@ class Api7V32Backend(Api7Backend):
 
     def read(self, plugin_names: Iterable[str]) -> dict[str, GatewayResource]:
         """Published services and the route templates of every service; the rest per group as in 3.5."""
-        published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
-        services = [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
+        services = self._published()
         templates = read_all(self.client, f"{ADMIN}/routes", page_size=self.page_size)
         found = services + attach("route", templates, services + self._unpublished(services, templates), self._child)
         rest = super().read(plugin_names)
@@ -126,9 +125,12 @@ class Api7V32Backend(Api7Backend):
         touched = {c.resource.id if c.resource.type == "service" else c.resource.parent for c in templates}
         touched -= deleted
         services = {c.resource.id: c.resource for c in plan.changes if c.resource.type == "service"}
+        if touched - set(services) - {None}:
+            # A route changed under a service the plan leaves alone: publish the service as the group has it.
+            services = {service.id: service for service in self._published()} | services
         items = []
         for service_id in sorted(s for s in touched if s):
-            resource = services.get(service_id) or self._published(service_id)
+            resource = services.get(service_id)
             if resource is None:
                 continue  # a route template of a service not published here: nothing to make live
             body = {k: v for k, v in body_out(resource).items() if k != "type"}
@@ -138,13 +140,10 @@ class Api7V32Backend(Api7Backend):
         body = {"gateway_group_id": self.group_id, "create_new_version": True, "services": items}
         return Write("POST", "/api/services/publish", {}, body, ())
 
-    def _published(self, service_id: str) -> GatewayResource | None:
-        # A route changed under a service the plan leaves alone: publish the service as the group has it, if it has.
+    def _published(self) -> list[GatewayResource]:
+        """The services published in the group."""
         published = self._list(f"/api/gateway_groups/{self.group_id}/services", {})
-        for item in published:
-            if item.get("service_id", item.get("id")) == service_id:
-                return self._resource("service", item, rid=service_id)
-        return None
+        return [self._resource("service", item, rid=item.get("service_id", item.get("id"))) for item in published]
 
     def _unpublish(self, change: ResourceChange) -> Write:
         path = f"/api/gateway_groups/{self.group_id}/services/{change.resource.id}"
