@@ -21,7 +21,13 @@ import click
 )
 @click.option("--duration", default=60.0, show_default=True, help="Seconds of deliveries under faults.")
 @click.option("--rate", default=10.0, show_default=True, help="Deliveries per second (calls).")
-@click.option("--pushes", default=12, show_default=True, help="Revisions pushed over the duration (reconcile).")
+@click.option(
+    "--pushes",
+    type=click.IntRange(1, 500),
+    default=12,
+    show_default=True,
+    help="Revisions pushed over the duration (reconcile); 1 to 500.",
+)
 @click.option(
     "--api7",
     "api7_version",

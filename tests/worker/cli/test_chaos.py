@@ -1,8 +1,10 @@
-"""``relay chaos``'s options name exactly the workloads and API7 generations the fault suite has."""
+"""``relay chaos``'s options name exactly the workloads and API7 generations the fault suite has, within bounds."""
 
 from __future__ import annotations
 
 import click
+import pytest
+from click.testing import CliRunner
 
 from worker.cli.chaos import chaos
 from worker.devtools.chaos import WORKLOADS
@@ -21,3 +23,11 @@ def test_the_workload_choices_are_the_workload_table() -> None:
 
 def test_the_api7_choices_are_the_generations_the_reconcile_workload_drives() -> None:
     assert _choices("api7_version") == list(GENERATIONS)
+
+
+@pytest.mark.parametrize("pushes", ["0", "501", "many"])
+def test_a_number_of_pushes_out_of_bounds_is_refused_before_anything_starts(pushes: str) -> None:
+    result = CliRunner().invoke(chaos, ["--workload", "reconcile", "--pushes", pushes])
+    assert result.exit_code == 2
+    assert "Invalid value for '--pushes'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # a usage error, no traceback
